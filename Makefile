@@ -1,0 +1,53 @@
+# The user's commands. Each installs what it needs into .venv (only Python 3.11+ and pip
+# are assumed), so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MEMBERS := libs/inbox-core services/ingest-mail services/ingest-social \
+           services/ingest-marketplace services/router services/notifier
+PYPROJECTS := $(addsuffix /pyproject.toml,$(MEMBERS)) requirements-dev.txt
+PYTEST_ARGS ?=
+
+.PHONY: install up demo test test-unit test-e2e bench lint fmt clean
+
+install: $(STAMP)
+
+$(STAMP): $(PYPROJECTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-e 'libs/inbox-core[embedded,testing]' \
+		$(foreach m,$(filter services/%,$(MEMBERS)),-e $(m)) \
+		-r requirements-dev.txt
+	@touch $(STAMP)
+
+up: install
+	$(BIN)/inbox-stack
+
+demo: install
+	$(BIN)/inbox-stack --demo
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-e2e: install
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/run_bench.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs/inbox-core/src
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,378 @@
+"""The NATS JetStream bus: connect, provision, publish with PubAck, consume with one ack policy.
+
+Delivery rules (DESIGN.md): at-least-once, explicit ack, `Nats-Msg-Id` dedup on publish,
+nak with growing delay on failure, dead-letter after MaxDeliver, drain on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    PubAck,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from opentelemetry import trace
+
+from inbox_core import metrics, subjects
+from inbox_core.errors import BusUnavailable, InvalidPayload, PermanentError, TransientError
+from inbox_core.logging import get_logger
+from inbox_core.schema import DeadLetter, Model
+from inbox_core.settings import CoreSettings
+from inbox_core.telemetry import extract_context, inject_headers, tracer
+
+log = get_logger(__name__)
+
+DAY = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: list[str]
+    max_age_s: float
+    retention: RetentionPolicy = RetentionPolicy.LIMITS
+    duplicate_window_s: float = 120.0
+
+
+# Limits retention everywhere: EVENTS must stay replayable for SSE resume, and INBOUND/ROUTED
+# keep a window of history for replays and audits; consumers track their own position.
+STREAMS: list[StreamSpec] = [
+    StreamSpec(subjects.STREAM_INBOUND, [subjects.INBOUND_ALL], 7 * DAY, duplicate_window_s=600),
+    StreamSpec(subjects.STREAM_ROUTED, [subjects.ROUTED_ALL, subjects.DELIVERY_ALL], 7 * DAY),
+    StreamSpec(subjects.STREAM_EVENTS, [subjects.EVENTS_ALL], 7 * DAY),
+    StreamSpec(subjects.STREAM_OUTBOUND, [subjects.OUTBOUND_ALL], 7 * DAY, duplicate_window_s=600),
+    StreamSpec(subjects.STREAM_DLQ, [subjects.DLQ_ALL], 30 * DAY),
+]
+
+Handler = Callable[[Msg], Awaitable[None]]
+
+
+_PREFIX_STREAM = {
+    "in": subjects.STREAM_INBOUND,
+    "routed": subjects.STREAM_ROUTED,
+    "delivery": subjects.STREAM_ROUTED,
+    "events": subjects.STREAM_EVENTS,
+    "out": subjects.STREAM_OUTBOUND,
+    "dlq": subjects.STREAM_DLQ,
+}
+
+
+def _stream_of(subject: str) -> str:
+    parts = subject.split(".")
+    return _PREFIX_STREAM.get(parts[1] if len(parts) > 1 else "", "other")
+
+
+def nak_delay(delivered: int, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: base, 2·base, 4·base … capped."""
+    delay = min(cap, base * (2 ** max(0, delivered - 1)))
+    return delay * random.uniform(0.8, 1.2)
+
+
+class Bus:
+    """One NATS connection per service, with JetStream on top."""
+
+    def __init__(self, settings: CoreSettings, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self.nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._consumers: list[Consumer] = []
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise BusUnavailable("bus not connected")
+        return self._js
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def connect(self, timeout: float = 30.0) -> None:
+        """Connect, retrying until `timeout`; afterwards nats-py reconnects forever."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.2
+        while True:
+            try:
+                self.nc = await nats.connect(
+                    self.settings.nats_url,
+                    name=self.service,
+                    connect_timeout=2,
+                    reconnect_time_wait=0.5,
+                    max_reconnect_attempts=-1,
+                    allow_reconnect=True,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnect,
+                    reconnected_cb=self._on_reconnect,
+                )
+                break
+            except (OSError, nats.errors.Error) as err:
+                if loop.time() + delay > deadline:
+                    raise BusUnavailable(f"cannot reach NATS at {self.settings.nats_url}") from err
+                log.warning("nats connect failed, retrying", error=str(err), delay=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self._js = self.nc.jetstream(timeout=5)
+
+    async def _on_error(self, err: Exception) -> None:
+        log.warning("nats error", error=str(err))
+
+    async def _on_disconnect(self) -> None:
+        log.warning("nats disconnected")
+
+    async def _on_reconnect(self) -> None:
+        log.info("nats reconnected")
+
+    async def provision(self) -> None:
+        """Create or update every stream; safe to run from every service at every start."""
+        for spec in STREAMS:
+            config = StreamConfig(
+                name=spec.name,
+                subjects=spec.subjects,
+                retention=spec.retention,
+                storage=StorageType.FILE,
+                discard=DiscardPolicy.OLD,
+                max_age=spec.max_age_s,
+                duplicate_window=spec.duplicate_window_s,
+                num_replicas=self.settings.stream_replicas,
+            )
+            try:
+                await self.js.add_stream(config)
+            except nats.js.errors.BadRequestError as err:
+                # 10058: exists with a different config → update it in place.
+                if err.err_code != 10058:
+                    raise
+                await self.js.update_stream(config)
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        *,
+        msg_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 5.0,
+    ) -> PubAck:
+        """Publish and wait for the PubAck. Raises BusUnavailable when none comes."""
+        hdrs = dict(headers or {})
+        if msg_id:
+            hdrs["Nats-Msg-Id"] = msg_id
+        inject_headers(hdrs)
+        stream = _stream_of(subject)
+        if not self.connected:
+            metrics.PUBLISH_FAILED.labels(stream).inc()
+            raise BusUnavailable("bus disconnected")
+        try:
+            ack = await self.js.publish(subject, payload, timeout=timeout, headers=hdrs)
+        except (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError, OSError) as err:
+            metrics.PUBLISH_FAILED.labels(stream).inc()
+            raise BusUnavailable(f"publish to {subject} not acknowledged: {err}") from err
+        if ack.duplicate:
+            metrics.DUPLICATES.labels(ack.stream).inc()
+        else:
+            metrics.PUBLISHED.labels(ack.stream).inc()
+        return ack
+
+    async def publish_model(
+        self, subject: str, model: Model, *, msg_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> PubAck:
+        return await self.publish(subject, model.to_json(), msg_id=msg_id, headers=headers)
+
+    def consumer(
+        self,
+        *,
+        stream: str,
+        durable: str,
+        handler: Handler,
+        filter_subject: str | None = None,
+        batch: int = 64,
+        max_ack_pending: int = 1000,
+    ) -> Consumer:
+        consumer = Consumer(
+            self, stream=stream, durable=durable, handler=handler,
+            filter_subject=filter_subject, batch=batch, max_ack_pending=max_ack_pending,
+        )
+        self._consumers.append(consumer)
+        return consumer
+
+    async def dead_letter(self, msg: Msg, *, stream: str, consumer: str, error: str) -> None:
+        try:
+            data, encoding = msg.data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            data, encoding = base64.b64encode(msg.data).decode(), "base64"
+        letter = DeadLetter(
+            stream=stream,
+            consumer=consumer,
+            subject=msg.subject,
+            headers={k: v for k, v in (msg.headers or {}).items()},
+            data=data,
+            data_encoding=encoding,  # type: ignore[arg-type]
+            error=error[:4000],
+            deliveries=msg.metadata.num_delivered,
+        )
+        await self.publish_model(
+            subjects.dead_letter(stream, consumer), letter,
+            msg_id=f"dlq:{stream}:{consumer}:{msg.metadata.sequence.stream}",
+        )
+
+    async def close(self, grace: float | None = None) -> None:
+        """Stop consumers (finishing in-flight work), then drain the connection."""
+        grace = self.settings.shutdown_grace_s if grace is None else grace
+        await asyncio.gather(*(c.stop(grace) for c in self._consumers), return_exceptions=True)
+        self._consumers.clear()
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.drain(), timeout=grace)
+            except (asyncio.TimeoutError, nats.errors.Error, OSError):
+                await self.nc.close()
+        self._js = None
+
+
+@dataclass
+class Consumer:
+    """A durable pull consumer with the project's one ack policy:
+
+    handler returns → ack; TransientError or unknown error → nak(growing delay);
+    InvalidPayload / PermanentError, or too many deliveries → DLQ record + term.
+    """
+
+    bus: Bus
+    stream: str
+    durable: str
+    handler: Handler
+    filter_subject: str | None = None
+    batch: int = 64
+    max_ack_pending: int = 1000
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+
+    async def start(self) -> None:
+        settings = self.bus.settings
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=settings.ack_wait_s,
+            # Redelivery is bounded by our own DLQ logic, so a crash-looping message still
+            # reaches the DLQ instead of being silently dropped by the server.
+            max_deliver=-1,
+            max_ack_pending=self.max_ack_pending,
+            filter_subject=self.filter_subject,
+            num_replicas=settings.stream_replicas if settings.stream_replicas > 1 else None,
+        )
+        self._sub = await self.bus.js.pull_subscribe(
+            self.filter_subject or "",
+            durable=self.durable,
+            stream=self.stream,
+            config=config,
+        )
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable}")
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                msgs = await self._sub.fetch(self.batch, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except (nats.errors.Error, nats.js.errors.Error, OSError) as err:
+                if self._stopping.is_set():
+                    break
+                log.warning("fetch failed, retrying", consumer=self.durable, error=str(err))
+                await asyncio.sleep(0.5)
+                continue
+            tasks = [asyncio.create_task(self._handle(m)) for m in msgs]
+            self._inflight.update(tasks)
+            try:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            finally:
+                self._inflight.difference_update(tasks)
+
+    async def _handle(self, msg: Msg) -> None:
+        settings = self.bus.settings
+        delivered = msg.metadata.num_delivered
+        ctx = extract_context(msg.headers)
+        with (
+            tracer().start_as_current_span(
+                f"consume {self.durable}", context=ctx, kind=trace.SpanKind.CONSUMER,
+                attributes={"messaging.destination": msg.subject, "messaging.delivered": delivered},
+            ),
+            metrics.HANDLE_SECONDS.labels(self.durable).time(),
+        ):
+            if delivered > settings.max_deliver:
+                # It never finished (crash, timeout) often enough: stop the loop here.
+                await self._to_dlq(msg, f"gave up after {delivered - 1} deliveries without an ack")
+                return
+            try:
+                await self.handler(msg)
+            except (InvalidPayload, PermanentError) as err:
+                log.warning("message refused", consumer=self.durable, error=str(err))
+                await self._to_dlq(msg, f"{type(err).__name__}: {err}")
+                return
+            except Exception as err:  # noqa: BLE001 - every failure is retried, then dead-lettered
+                if delivered >= settings.max_deliver:
+                    log.error("message failed for good", consumer=self.durable, error=repr(err))
+                    await self._to_dlq(msg, f"{type(err).__name__}: {err}")
+                    return
+                retry_after = err.retry_after if isinstance(err, TransientError) else None
+                delay = retry_after or nak_delay(
+                    delivered, settings.nak_base_delay_s, settings.nak_max_delay_s
+                )
+                log.warning(
+                    "message failed, will retry", consumer=self.durable, error=repr(err),
+                    delivered=delivered, delay=round(delay, 2),
+                )
+                await self._settle(msg.nak(delay=delay), "nak")
+                return
+            await self._settle(msg.ack(), "ack")
+
+    async def _to_dlq(self, msg: Msg, error: str) -> None:
+        try:
+            await self.bus.dead_letter(msg, stream=self.stream, consumer=self.durable, error=error)
+        except BusUnavailable:
+            # No record, no term: the message stays and comes back later.
+            await self._settle(msg.nak(delay=self.bus.settings.nak_max_delay_s), "nak")
+            return
+        await self._settle(msg.term(), "dead_letter")
+
+    async def _settle(self, op: Awaitable[None], outcome: str) -> None:
+        try:
+            await op
+        except (nats.errors.Error, OSError) as err:
+            # The server will redeliver after ack_wait; consumers are idempotent.
+            log.warning("could not settle message", consumer=self.durable, error=str(err))
+        metrics.CONSUMED.labels(self.durable, outcome).inc()
+
+    async def stop(self, grace: float) -> None:
+        self._stopping.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
+        except asyncio.TimeoutError:
+            # Unfinished work is neither acked nor lost: JetStream redelivers it.
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        try:
+            await self._sub.unsubscribe()
+        except (nats.errors.Error, OSError):
+            pass

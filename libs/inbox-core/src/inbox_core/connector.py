@@ -1,0 +1,328 @@
+"""Connector SDK: a channel is one module; the SDK owns everything else.
+
+A channel author writes a subclass of `WebhookChannel` (platform pushes to us) or
+`PollingChannel` (we pull), with pure `normalise` and an async `send`:
+
+    class Kakao(WebhookChannel):
+        name = "kakao"
+        path = "/webhooks/kakao"
+        def verify(self, request: RawRequest) -> None: ...            # raise AuthError → 401
+        def normalise(self, request: RawRequest) -> list[InboundMessage]: ...   # no I/O, no clock
+        async def send(self, reply: OutboundReply, http: ClientSession) -> SendResult: ...
+
+The SDK (`Connector`) mounts the route, publishes every message with
+`Nats-Msg-Id = channel:account:external_id` and answers the platform only after the PubAck
+(503 when the bus is down, so the platform retries), keeps undecodable payloads, consumes
+`inbox.out.<channel>.>` for replies and reports delivery. For pollers, `PollerRunner` keeps
+the cursor in the store and advances it only after every message of a page got its PubAck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDictProxy, MultiDictProxy
+from nats.aio.msg import Msg
+from opentelemetry import trace
+
+from inbox_core import metrics, subjects
+from inbox_core.errors import (
+    AuthError,
+    BusUnavailable,
+    InvalidPayload,
+    PermanentError,
+    TransientError,
+)
+from inbox_core.logging import get_logger
+from inbox_core.runtime import Runtime
+from inbox_core.schema import (
+    DeliveryReport,
+    DeliveryStatus,
+    InboundMessage,
+    OutboundReply,
+    utcnow,
+)
+from inbox_core.store import CURSORS, RAW
+from inbox_core.telemetry import tracer
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """A platform's HTTP request as received: what `verify` and `normalise` see."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+    @classmethod
+    async def from_request(cls, request: web.Request) -> RawRequest:
+        return cls(
+            method=request.method,
+            path=request.path,
+            headers=CIMultiDictProxy(request.headers.copy()),
+            query=MultiDictProxy(request.query.copy()),
+            body=await request.read(),
+            received_at=utcnow(),
+        )
+
+
+@dataclass(frozen=True)
+class SendResult:
+    external_id: str | None = None
+
+
+class Channel(ABC):
+    """One platform account. `name` is the channel id of DESIGN.md (lower snake case)."""
+
+    name: ClassVar[str]
+
+    def __init__(self, account: str) -> None:
+        self.account = account
+
+    async def send(self, reply: OutboundReply, http: aiohttp.ClientSession) -> SendResult:
+        """Deliver an agent reply. Raise TransientError to retry, PermanentError to give up."""
+        raise PermanentError(f"{self.name} cannot send replies yet")
+
+
+class WebhookChannel(Channel):
+    path: ClassVar[str]
+
+    def verify(self, request: RawRequest) -> None:  # noqa: B027 - optional hook
+        """Raise AuthError when the request is not from the platform."""
+
+    def handshake(self, request: RawRequest) -> web.Response:
+        """Answer a GET on the webhook path (e.g. Meta's verify challenge)."""
+        return web.json_response({"error": "method not allowed"}, status=405)
+
+    @abstractmethod
+    def normalise(self, request: RawRequest) -> list[InboundMessage]:
+        """Pure: the request in, messages out. Raise InvalidPayload for what can't be read."""
+
+    def acknowledge(self, request: RawRequest, messages: list[InboundMessage]) -> web.Response:
+        """The answer the platform expects once the messages are safely on the bus."""
+        return web.json_response({"status": "ok", "accepted": len(messages)})
+
+
+@dataclass
+class Page:
+    messages: list[InboundMessage]
+    cursor: dict[str, Any]  # saved only after every message got its PubAck
+    more: bool = False  # poll again at once (next page)
+
+
+class PollingChannel(Channel):
+    boards: ClassVar[tuple[str, ...]] = ("default",)
+
+    @abstractmethod
+    async def poll(
+        self, board: str, cursor: dict[str, Any] | None, http: aiohttp.ClientSession, now: datetime
+    ) -> Page:
+        """Read one page after `cursor`. Raise AuthError, TransientError or PermanentError."""
+
+
+class Connector:
+    """The SDK side shared by every connector service."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.http: aiohttp.ClientSession | None = None
+
+    async def context(self, app: web.Application) -> Any:
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        try:
+            yield
+        finally:
+            await self.http.close()
+
+    async def publish(self, messages: list[InboundMessage]) -> None:
+        """Publish each message and wait for every PubAck (raises BusUnavailable)."""
+        for message in messages:
+            await self.runtime.bus.publish_model(
+                subjects.inbound(message.channel, message.account),
+                message,
+                msg_id=message.dedup_id,
+            )
+            metrics.CONNECTOR_RECEIVED.labels(message.channel).inc()
+
+    async def keep_raw(self, channel: str, account: str, body: bytes, error: str) -> None:
+        """Keep a payload we could not read, so nothing is lost to a parser bug."""
+        try:
+            await self.runtime.store.db[RAW].insert_one(
+                {"channel": channel, "account": account, "body": body, "error": error,
+                 "received_at": utcnow()}
+            )
+        except Exception as err:  # noqa: BLE001 - losing the copy must not hide the 400
+            log.error("could not keep raw payload", channel=channel, error=repr(err))
+
+    def mount(self, app: web.Application, channel: WebhookChannel) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            raw = await RawRequest.from_request(request)
+            if request.method == "GET":
+                return channel.handshake(raw)
+            with tracer().start_as_current_span(
+                f"webhook {channel.name}", kind=trace.SpanKind.SERVER,
+                attributes={"inbox.channel": channel.name},
+            ):
+                return await self._accept(channel, raw)
+
+        app.router.add_route("GET", channel.path, handle)
+        app.router.add_route("POST", channel.path, handle)
+
+    async def _accept(self, channel: WebhookChannel, raw: RawRequest) -> web.Response:
+        try:
+            channel.verify(raw)
+        except AuthError as err:
+            metrics.CONNECTOR_REJECTED.labels(channel.name, "auth").inc()
+            log.warning("webhook refused", channel=channel.name, reason=str(err))
+            return web.json_response({"error": "unauthorized", "detail": str(err)}, status=401)
+        try:
+            messages = channel.normalise(raw)
+        except InvalidPayload as err:
+            metrics.CONNECTOR_REJECTED.labels(channel.name, "invalid").inc()
+            await self.keep_raw(channel.name, channel.account, raw.body, str(err))
+            return web.json_response({"error": "invalid payload", "detail": str(err)}, status=400)
+        try:
+            await self.publish(messages)
+        except BusUnavailable as err:
+            metrics.CONNECTOR_REJECTED.labels(channel.name, "bus_down").inc()
+            log.warning("bus unavailable, asking the platform to retry", error=str(err))
+            return web.json_response(
+                {"error": "temporarily unavailable"}, status=503, headers={"Retry-After": "5"}
+            )
+        return channel.acknowledge(raw, messages)
+
+    async def start_outbound(self, channels: Mapping[str, Channel], channel_name: str) -> None:
+        """Consume replies for one channel; `channels` maps account → channel instance."""
+
+        async def on_reply(msg: Msg) -> None:
+            reply = OutboundReply.from_json(msg.data)
+            channel = channels.get(reply.account)
+            if channel is None:
+                raise PermanentError(f"no {channel_name} account named {reply.account!r}")
+            assert self.http is not None
+            try:
+                result = await channel.send(reply, self.http)
+            except PermanentError as err:
+                metrics.OUTBOUND_SENT.labels(channel_name, "failed").inc()
+                await self._report(reply, DeliveryStatus.FAILED, error=str(err))
+                return
+            metrics.OUTBOUND_SENT.labels(channel_name, "sent").inc()
+            await self._report(reply, DeliveryStatus.SENT, external_id=result.external_id)
+
+        consumer = self.runtime.bus.consumer(
+            stream=subjects.STREAM_OUTBOUND,
+            durable=f"out-{channel_name}",
+            filter_subject=subjects.outbound_for_channel(channel_name),
+            handler=on_reply,
+            batch=16,
+        )
+        await consumer.start()
+
+    async def _report(
+        self, reply: OutboundReply, status: DeliveryStatus, *, external_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        report = DeliveryReport(
+            reply_id=reply.id, conversation_id=reply.conversation_id, channel=reply.channel,
+            account=reply.account, status=status, external_id=external_id, error=error,
+        )
+        await self.runtime.bus.publish_model(
+            subjects.delivery(reply.channel, reply.account), report,
+            msg_id=f"delivery:{reply.id}:{status.value}",
+        )
+
+
+@dataclass
+class PollStatus:
+    """Per account and board: what /healthz shows and metrics export."""
+
+    last_success: datetime | None = None
+    last_error: str | None = None
+    auth_failed: bool = False
+    polls: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "last_success": self.last_success.isoformat() if self.last_success else None,
+            "last_error": self.last_error,
+            "auth_failed": self.auth_failed,
+            "polls": self.polls,
+        }
+
+
+@dataclass
+class PollerRunner:
+    """Polls one channel account: load cursor → poll → publish all → save cursor → repeat."""
+
+    connector: Connector
+    channel: PollingChannel
+    interval_s: float
+    auth_retry_s: float = 300.0
+    max_backoff_s: float = 300.0
+    status: dict[str, PollStatus] = field(default_factory=dict)
+
+    def _key(self, board: str) -> str:
+        return f"{self.channel.name}:{self.channel.account}:{board}"
+
+    async def load_cursor(self, board: str) -> dict[str, Any] | None:
+        doc = await self.connector.runtime.store.db[CURSORS].find_one({"_id": self._key(board)})
+        return None if doc is None else dict(doc["state"])
+
+    async def save_cursor(self, board: str, state: dict[str, Any]) -> None:
+        await self.connector.runtime.store.db[CURSORS].update_one(
+            {"_id": self._key(board)},
+            {"$set": {"state": state, "updated_at": utcnow()}},
+            upsert=True,
+        )
+
+    async def poll_once(self, board: str) -> bool:
+        """One page; True when there is more to read right away."""
+        assert self.connector.http is not None
+        cursor = await self.load_cursor(board)
+        page = await self.channel.poll(board, cursor, self.connector.http, utcnow())
+        await self.connector.publish(page.messages)
+        await self.save_cursor(board, page.cursor)
+        return page.more
+
+    async def run(self) -> None:
+        name, account = self.channel.name, self.channel.account
+        failures = 0
+        while True:
+            delay = self.interval_s
+            for board in self.channel.boards:
+                st = self.status.setdefault(board, PollStatus())
+                try:
+                    while await self.poll_once(board):
+                        pass
+                except AuthError as err:
+                    st.auth_failed, st.last_error = True, f"auth: {err}"
+                    metrics.POLL_ERRORS.labels(name, account, "auth").inc()
+                    log.error("poller auth failed", channel=name, account=account, error=str(err))
+                    delay = max(delay, self.auth_retry_s)
+                    continue
+                except (TransientError, PermanentError, OSError, aiohttp.ClientError) as err:
+                    failures += 1
+                    st.last_error = f"{type(err).__name__}: {err}"
+                    metrics.POLL_ERRORS.labels(name, account, "transient").inc()
+                    retry_after = getattr(err, "retry_after", None)
+                    delay = max(delay, retry_after or min(self.max_backoff_s, 2.0**failures))
+                    log.warning("poll failed", channel=name, account=account, error=st.last_error)
+                    continue
+                failures = 0
+                st.auth_failed, st.last_error = False, None
+                st.last_success = utcnow()
+                st.polls += 1
+                metrics.POLL_LAST_SUCCESS.labels(name, account).set(st.last_success.timestamp())
+            await asyncio.sleep(delay)

@@ -1,0 +1,78 @@
+"""The MongoDB store through PyMongo's async API (`AsyncMongoClient`; Motor is deprecated).
+
+Works the same against the embedded Mongo-wire server and a real `mongod`.
+Each service declares the indexes it relies on; they are created at start (idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC
+from typing import Any, Final
+
+from pymongo import AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from inbox_core.errors import TransientError
+from inbox_core.logging import get_logger
+from inbox_core.settings import CoreSettings
+
+log = get_logger(__name__)
+
+# Collections shared between services (the owner writes, others may read).
+CONVERSATIONS: Final = "conversations"  # notifier writes; router reads status
+MESSAGES: Final = "messages"  # notifier
+THREADS: Final = "threads"  # router: thread key → conversation
+CUSTOMERS: Final = "customers"  # router
+OUTBOX: Final = "outbox"  # notifier: events not yet on the bus
+CURSORS: Final = "cursors"  # pollers: per account and board
+COUNTERS: Final = "counters"  # monotonic numbers (conversation number)
+RAW: Final = "raw_messages"  # connectors: raw payloads kept as received
+SETTINGS_DOC: Final = "settings"
+
+
+class Store:
+    def __init__(self, settings: CoreSettings) -> None:
+        self.settings = settings
+        self.client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongodb_url,
+            tz_aware=True,
+            tzinfo=UTC,
+            serverSelectionTimeoutMS=5000,
+            connectTimeoutMS=3000,
+            appname="omnichannel-inbox",
+        )
+        self.db: AsyncDatabase[dict[str, Any]] = self.client.get_database(settings.mongodb_db)
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        try:
+            await asyncio.wait_for(self.client.admin.command("ping"), timeout=timeout)
+        except (PyMongoError, asyncio.TimeoutError, OSError):
+            return False
+        return True
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await self.ping():
+            if loop.time() > deadline:
+                raise TransientError(f"store not reachable at {self.settings.mongodb_url}")
+            await asyncio.sleep(0.3)
+
+    async def ensure_indexes(self, indexes: dict[str, list[IndexModel]]) -> None:
+        for collection, models in indexes.items():
+            if models:
+                await self.db[collection].create_indexes(models)
+
+    async def next_number(self, name: str) -> int:
+        """A monotonic, unique number (gaps are possible when a racing insert loses)."""
+        doc = await self.db[COUNTERS].find_one_and_update(
+            {"_id": name}, {"$inc": {"seq": 1}}, upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc is not None
+        return int(doc["seq"])
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,73 @@
+"""OpenTelemetry tracing configured from the standard OTEL_* environment.
+
+`OTEL_TRACES_EXPORTER`: `none` (default), `console`, or `otlp` (needs the optional
+opentelemetry-exporter-otlp package). `OTEL_SERVICE_NAME` overrides the service name.
+Trace context travels in NATS headers (W3C `traceparent`), so one trace spans
+webhook → router → notifier → event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+
+_configured = False
+
+
+def _exporter(name: str) -> SpanExporter | None:
+    if name == "console":
+        return ConsoleSpanExporter()
+    if name == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore
+                OTLPSpanExporter,
+            )
+        except ImportError:
+            return None
+        return OTLPSpanExporter()  # type: ignore[no-any-return]
+    return None
+
+
+def configure_tracing(service: str, exporter: SpanExporter | None = None) -> TracerProvider:
+    """Install a tracer provider once per process. `exporter` is for tests."""
+    global _configured
+    provider = trace.get_tracer_provider()
+    if _configured and isinstance(provider, TracerProvider):
+        if exporter is not None:
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+        return provider
+    name = os.environ.get("OTEL_SERVICE_NAME", service)
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    configured = _exporter(os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower())
+    if configured is not None:
+        provider.add_span_processor(BatchSpanProcessor(configured))
+    if exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _configured = True
+    return provider
+
+
+def tracer(name: str = "inbox") -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def inject_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Add the current trace context (traceparent/tracestate) to NATS headers."""
+    propagate.inject(headers)
+    return headers
+
+
+def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context:
+    return propagate.extract(dict(headers or {}))
