@@ -40,6 +40,8 @@ from inbox_core.telemetry import extract_context, inject_headers, tracer
 log = get_logger(__name__)
 
 DAY = 24 * 3600.0
+# Header naming what must stay in order (a thread key, a conversation id).
+ORDER_KEY_HEADER = "Inbox-Order-Key"
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ class Bus:
             raise BusUnavailable("bus disconnected")
         try:
             ack = await self.js.publish(subject, payload, timeout=timeout, headers=hdrs)
-        except (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError, OSError) as err:
+        except (TimeoutError, nats.errors.Error, nats.js.errors.Error, OSError) as err:
             metrics.PUBLISH_FAILED.labels(stream).inc()
             raise BusUnavailable(f"publish to {subject} not acknowledged: {err}") from err
         if ack.duplicate:
@@ -192,7 +194,11 @@ class Bus:
         return ack
 
     async def publish_model(
-        self, subject: str, model: Model, *, msg_id: str | None = None,
+        self,
+        subject: str,
+        model: Model,
+        *,
+        msg_id: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> PubAck:
         return await self.publish(subject, model.to_json(), msg_id=msg_id, headers=headers)
@@ -208,8 +214,13 @@ class Bus:
         max_ack_pending: int = 1000,
     ) -> Consumer:
         consumer = Consumer(
-            self, stream=stream, durable=durable, handler=handler,
-            filter_subject=filter_subject, batch=batch, max_ack_pending=max_ack_pending,
+            self,
+            stream=stream,
+            durable=durable,
+            handler=handler,
+            filter_subject=filter_subject,
+            batch=batch,
+            max_ack_pending=max_ack_pending,
         )
         self._consumers.append(consumer)
         return consumer
@@ -230,7 +241,8 @@ class Bus:
             deliveries=msg.metadata.num_delivered,
         )
         await self.publish_model(
-            subjects.dead_letter(stream, consumer), letter,
+            subjects.dead_letter(stream, consumer),
+            letter,
             msg_id=f"dlq:{stream}:{consumer}:{msg.metadata.sequence.stream}",
         )
 
@@ -242,7 +254,7 @@ class Bus:
         if self.nc is not None and not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.drain(), timeout=grace)
-            except (asyncio.TimeoutError, nats.errors.Error, OSError):
+            except (TimeoutError, nats.errors.Error, OSError):
                 await self.nc.close()
         self._js = None
 
@@ -300,12 +312,22 @@ class Consumer:
                 log.warning("fetch failed, retrying", consumer=self.durable, error=str(err))
                 await asyncio.sleep(0.5)
                 continue
-            tasks = [asyncio.create_task(self._handle(m)) for m in msgs]
+            # Messages with the same ordering key (one thread, one conversation) are handled
+            # one after another in stream order; different keys run concurrently.
+            groups: dict[str, list[Msg]] = {}
+            for i, m in enumerate(msgs):
+                key = (m.headers or {}).get(ORDER_KEY_HEADER) or f"#{i}"
+                groups.setdefault(key, []).append(m)
+            tasks = [asyncio.create_task(self._handle_in_order(g)) for g in groups.values()]
             self._inflight.update(tasks)
             try:
                 await asyncio.gather(*tasks, return_exceptions=True)
             finally:
                 self._inflight.difference_update(tasks)
+
+    async def _handle_in_order(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            await self._handle(msg)
 
     async def _handle(self, msg: Msg) -> None:
         settings = self.bus.settings
@@ -313,7 +335,9 @@ class Consumer:
         ctx = extract_context(msg.headers)
         with (
             tracer().start_as_current_span(
-                f"consume {self.durable}", context=ctx, kind=trace.SpanKind.CONSUMER,
+                f"consume {self.durable}",
+                context=ctx,
+                kind=trace.SpanKind.CONSUMER,
                 attributes={"messaging.destination": msg.subject, "messaging.delivered": delivered},
             ),
             metrics.HANDLE_SECONDS.labels(self.durable).time(),
@@ -328,7 +352,7 @@ class Consumer:
                 log.warning("message refused", consumer=self.durable, error=str(err))
                 await self._to_dlq(msg, f"{type(err).__name__}: {err}")
                 return
-            except Exception as err:  # noqa: BLE001 - every failure is retried, then dead-lettered
+            except Exception as err:
                 if delivered >= settings.max_deliver:
                     log.error("message failed for good", consumer=self.durable, error=repr(err))
                     await self._to_dlq(msg, f"{type(err).__name__}: {err}")
@@ -338,8 +362,11 @@ class Consumer:
                     delivered, settings.nak_base_delay_s, settings.nak_max_delay_s
                 )
                 log.warning(
-                    "message failed, will retry", consumer=self.durable, error=repr(err),
-                    delivered=delivered, delay=round(delay, 2),
+                    "message failed, will retry",
+                    consumer=self.durable,
+                    error=repr(err),
+                    delivered=delivered,
+                    delay=round(delay, 2),
                 )
                 await self._settle(msg.nak(delay=delay), "nak")
                 return
@@ -368,7 +395,7 @@ class Consumer:
             return
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # Unfinished work is neither acked nor lost: JetStream redelivers it.
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -33,6 +33,7 @@ from nats.aio.msg import Msg
 from opentelemetry import trace
 
 from inbox_core import metrics, subjects
+from inbox_core.bus import ORDER_KEY_HEADER
 from inbox_core.errors import (
     AuthError,
     BusUnavailable,
@@ -99,7 +100,7 @@ class Channel(ABC):
 class WebhookChannel(Channel):
     path: ClassVar[str]
 
-    def verify(self, request: RawRequest) -> None:  # noqa: B027 - optional hook
+    def verify(self, request: RawRequest) -> None:
         """Raise AuthError when the request is not from the platform."""
 
     def handshake(self, request: RawRequest) -> web.Response:
@@ -153,6 +154,7 @@ class Connector:
                 subjects.inbound(message.channel, message.account),
                 message,
                 msg_id=message.dedup_id,
+                headers={ORDER_KEY_HEADER: message.thread_keys[0]},
             )
             metrics.CONNECTOR_RECEIVED.labels(message.channel).inc()
 
@@ -160,10 +162,15 @@ class Connector:
         """Keep a payload we could not read, so nothing is lost to a parser bug."""
         try:
             await self.runtime.store.db[RAW].insert_one(
-                {"channel": channel, "account": account, "body": body, "error": error,
-                 "received_at": utcnow()}
+                {
+                    "channel": channel,
+                    "account": account,
+                    "body": body,
+                    "error": error,
+                    "received_at": utcnow(),
+                }
             )
-        except Exception as err:  # noqa: BLE001 - losing the copy must not hide the 400
+        except Exception as err:
             log.error("could not keep raw payload", channel=channel, error=repr(err))
 
     def mount(self, app: web.Application, channel: WebhookChannel) -> None:
@@ -172,7 +179,8 @@ class Connector:
             if request.method == "GET":
                 return channel.handshake(raw)
             with tracer().start_as_current_span(
-                f"webhook {channel.name}", kind=trace.SpanKind.SERVER,
+                f"webhook {channel.name}",
+                kind=trace.SpanKind.SERVER,
                 attributes={"inbox.channel": channel.name},
             ):
                 return await self._accept(channel, raw)
@@ -231,15 +239,25 @@ class Connector:
         await consumer.start()
 
     async def _report(
-        self, reply: OutboundReply, status: DeliveryStatus, *, external_id: str | None = None,
+        self,
+        reply: OutboundReply,
+        status: DeliveryStatus,
+        *,
+        external_id: str | None = None,
         error: str | None = None,
     ) -> None:
         report = DeliveryReport(
-            reply_id=reply.id, conversation_id=reply.conversation_id, channel=reply.channel,
-            account=reply.account, status=status, external_id=external_id, error=error,
+            reply_id=reply.id,
+            conversation_id=reply.conversation_id,
+            channel=reply.channel,
+            account=reply.account,
+            status=status,
+            external_id=external_id,
+            error=error,
         )
         await self.runtime.bus.publish_model(
-            subjects.delivery(reply.channel, reply.account), report,
+            subjects.delivery(reply.channel, reply.account),
+            report,
             msg_id=f"delivery:{reply.id}:{status.value}",
         )
 

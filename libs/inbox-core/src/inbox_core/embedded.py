@@ -59,7 +59,7 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             self.cmd,
             stdout=self._log,
@@ -111,7 +111,9 @@ class ManagedProcess:
             return ""
 
 
-def wait_until(check: object, timeout: float, what: str, proc: ManagedProcess | None = None) -> None:
+def wait_until(
+    check: object, timeout: float, what: str, proc: ManagedProcess | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():  # type: ignore[operator]
@@ -124,27 +126,47 @@ def wait_until(check: object, timeout: float, what: str, proc: ManagedProcess | 
 
 def _http_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=0.5) as resp:  # noqa: S310 - local URL
+        with urllib.request.urlopen(url, timeout=0.5) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False
 
 
 def start_nats(
-    data_dir: Path, port: int, *, monitor_port: int | None = None, log_dir: Path | None = None,
-    config: Path | None = None, extra_args: list[str] | None = None, name: str = "nats",
+    data_dir: Path,
+    port: int,
+    *,
+    monitor_port: int | None = None,
+    log_dir: Path | None = None,
+    config: Path | None = None,
+    extra_args: list[str] | None = None,
+    name: str = "nats",
 ) -> ManagedProcess:
     """JetStream on, store under `data_dir`; ready when /healthz?js-enabled-only=true is 200."""
     monitor_port = monitor_port or free_port()
-    cmd = [find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor_port),
-           "-js", "-sd", str(data_dir), "-n", name]
+    cmd = [
+        find_binary("nats-server"),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-m",
+        str(monitor_port),
+        "-js",
+        "-sd",
+        str(data_dir),
+        "-n",
+        name,
+    ]
     if config is not None:
         cmd += ["-c", str(config)]
     cmd += extra_args or []
     proc = ManagedProcess(name, cmd, (log_dir or data_dir) / f"{name}.log").start()
     wait_until(
         lambda: _http_ok(f"http://127.0.0.1:{monitor_port}/healthz?js-enabled-only=true"),
-        30, "nats-server", proc,
+        30,
+        "nats-server",
+        proc,
     )
     return proc
 
@@ -154,10 +176,20 @@ def start_mongo(
 ) -> ManagedProcess:
     """The Mongo-wire server on `data_dir`; ready when it answers a ping."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [find_binary("secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
-           "--storage-path", str(data_dir), "--log-level", "WARNING"]
-    proc = ManagedProcess(name, cmd, (log_dir or data_dir.parent) / f"{name}.log",
-                          cwd=data_dir).start()
+    cmd = [
+        find_binary("secantusd-py"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        str(data_dir),
+        "--log-level",
+        "WARNING",
+    ]
+    proc = ManagedProcess(
+        name, cmd, (log_dir or data_dir.parent) / f"{name}.log", cwd=data_dir
+    ).start()
 
     def ping() -> bool:
         if not port_open("127.0.0.1", port):
@@ -170,7 +202,7 @@ def start_mongo(
         try:
             client.admin.command("ping")
             return True
-        except Exception:  # noqa: BLE001 - not ready yet
+        except Exception:
             return False
         finally:
             client.close()

@@ -17,7 +17,8 @@ class TransientError(InboxError):
 
 
 class AuthError(InboxError):
-    """Credentials or signature rejected. A webhook answers 401; a poller marks its account unhealthy."""
+    """Credentials or signature rejected: a webhook answers 401, a poller marks its account
+    unhealthy."""
 
 
 class InvalidPayload(InboxError):

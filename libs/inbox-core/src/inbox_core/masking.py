@@ -9,15 +9,27 @@ from typing import Any
 # half-eaten by the phone pattern.
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # Card numbers: 13-19 digits in groups (4-4-4-4, 4-6-5 Amex), separated by space or dash.
-    (re.compile(r"(?<!\d)(?:\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d{1,7}|\d{4}[ -]?\d{6}[ -]?\d{5})(?!\d)"),
-     "[card]"),
+    (
+        re.compile(
+            r"(?<!\d)(?:\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d{1,7}|\d{4}[ -]?\d{6}[ -]?\d{5})(?!\d)"
+        ),
+        "[card]",
+    ),
     # 주민등록번호 / 외국인등록번호: YYMMDD-GNNNNNN (G = 1..8).
-    (re.compile(r"(?<!\d)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s?[-–]?\s?[1-8]\d{6}(?!\d)"),
-     "[rrn]"),
+    (
+        re.compile(
+            r"(?<!\d)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s?[-–]?\s?[1-8]\d{6}(?!\d)"
+        ),
+        "[rrn]",
+    ),
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
     # Mobile (010…, +82 10…) and landline (02-…, 031-…) numbers.
-    (re.compile(r"(?<![\d+])(?:\+82[ -]?|0)(?:1[016789]|2|[3-6][1-5]|70)[ .-]?\d{3,4}[ .-]?\d{4}(?!\d)"),
-     "[phone]"),
+    (
+        re.compile(
+            r"(?<![\d+])(?:\+82[ -]?|0)(?:1[016789]|2|[3-6][1-5]|70)[ .-]?\d{3,4}[ .-]?\d{4}(?!\d)"
+        ),
+        "[phone]",
+    ),
 ]
 
 

@@ -11,16 +11,16 @@ PUBLISH_FAILED = Counter(
     "inbox_bus_publish_failed_total", "Publishes that got no PubAck", ["stream"]
 )
 DUPLICATES = Counter(
-    "inbox_bus_duplicates_total", "Publishes JetStream dropped as duplicates (Nats-Msg-Id)", ["stream"]
+    "inbox_bus_duplicates_total",
+    "Publishes JetStream dropped as duplicates (Nats-Msg-Id)",
+    ["stream"],
 )
 CONSUMED = Counter(
     "inbox_bus_consumed_total",
     "Messages handled by a consumer, by outcome (ack, nak, dead_letter)",
     ["consumer", "outcome"],
 )
-HANDLE_SECONDS = Histogram(
-    "inbox_bus_handle_seconds", "Time to handle one message", ["consumer"]
-)
+HANDLE_SECONDS = Histogram("inbox_bus_handle_seconds", "Time to handle one message", ["consumer"])
 CONNECTOR_RECEIVED = Counter(
     "inbox_connector_received_total", "Inbound messages accepted from a platform", ["channel"]
 )
@@ -31,7 +31,9 @@ OUTBOUND_SENT = Counter(
     "inbox_outbound_total", "Replies handed to a platform, by result", ["channel", "status"]
 )
 POLL_LAST_SUCCESS = Gauge(
-    "inbox_poll_last_success_timestamp", "Unix time of the last successful poll", ["channel", "account"]
+    "inbox_poll_last_success_timestamp",
+    "Unix time of the last successful poll",
+    ["channel", "account"],
 )
 POLL_ERRORS = Counter(
     "inbox_poll_errors_total", "Failed polls, by kind", ["channel", "account", "kind"]

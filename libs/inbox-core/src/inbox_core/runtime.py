@@ -114,7 +114,9 @@ def create_base_app(runtime: Runtime, *, client_max_size: int = 1024**2) -> web.
     return app
 
 
-def run_service(name: str, settings: ServiceSettings, factory: Callable[[], web.Application]) -> None:
+def run_service(
+    name: str, settings: ServiceSettings, factory: Callable[[], web.Application]
+) -> None:
     """Entry point body of every service: logs, traces, then serve until SIGINT/SIGTERM."""
     configure_logging(name, settings.log_level)
     configure_tracing(name)

@@ -163,6 +163,7 @@ class RoutedMessage(Model):
     schema_version: int = SCHEMA_VERSION
     message: InboundMessage
     conversation_id: str
+    customer_id: str | None = None  # the linked customer across channels
     # True only for the message whose thread key created the conversation (stable on redelivery).
     conversation_created: bool = False
     reopen: bool = True

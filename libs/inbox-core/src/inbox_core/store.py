@@ -48,7 +48,7 @@ class Store:
     async def ping(self, timeout: float = 2.0) -> bool:
         try:
             await asyncio.wait_for(self.client.admin.command("ping"), timeout=timeout)
-        except (PyMongoError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, PyMongoError, OSError):
             return False
         return True
 
@@ -68,7 +68,9 @@ class Store:
     async def next_number(self, name: str) -> int:
         """A monotonic, unique number (gaps are possible when a racing insert loses)."""
         doc = await self.db[COUNTERS].find_one_and_update(
-            {"_id": name}, {"$inc": {"seq": 1}}, upsert=True,
+            {"_id": name},
+            {"$inc": {"seq": 1}},
+            upsert=True,
             return_document=ReturnDocument.AFTER,
         )
         assert doc is not None

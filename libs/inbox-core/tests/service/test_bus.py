@@ -96,9 +96,7 @@ async def test_invalid_payload_goes_to_dlq_at_once(bus: Bus) -> None:
     assert letters[0].consumer == "t3"
 
 
-async def test_publish_raises_bus_unavailable_when_server_is_gone(
-    bus: Bus, nats_server
-) -> None:
+async def test_publish_raises_bus_unavailable_when_server_is_gone(bus: Bus, nats_server) -> None:
     nats_server.process.kill()
     with pytest.raises(BusUnavailable):
         await bus.publish("inbox.in.mail.shop", b"x", msg_id="gone")

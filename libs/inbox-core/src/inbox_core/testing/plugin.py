@@ -69,7 +69,9 @@ def mongo_server() -> Iterator[MongoServer]:
 
 @pytest.fixture
 def core_env(
-    nats_server: NatsServer, mongo_server: MongoServer, tmp_path: Path,
+    nats_server: NatsServer,
+    mongo_server: MongoServer,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
     """Environment for a service under test: real bus, real store, own database and data dir."""

@@ -1,0 +1,42 @@
+"""Run an aiohttp app on an ephemeral port inside a test, and wait for bus messages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+
+@asynccontextmanager
+async def serve(app: web.Application, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """Start `app` (its cleanup_ctx included) on a free port; yield its base URL."""
+    runner = web.AppRunner(app, shutdown_timeout=3)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    server = site._server
+    assert server is not None and server.sockets
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await asyncio.wait_for(runner.cleanup(), timeout=15)
+
+
+async def collect(
+    js: JetStreamContext, subject: str, count: int, timeout: float = 10.0
+) -> list[Msg]:
+    """Read `count` messages on `subject` from the start of its stream (ephemeral consumer)."""
+    sub = await js.subscribe(subject, ordered_consumer=True)
+    got: list[Msg] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(got) < count:
+                got.append(await sub.next_msg(timeout=timeout))
+    finally:
+        await sub.unsubscribe()
+    return got
