@@ -115,7 +115,8 @@ class Bus:
         while True:
             try:
                 self.nc = await nats.connect(
-                    self.settings.nats_url,
+                    # A comma-separated list seeds a cluster connection.
+                    servers=[u.strip() for u in self.settings.nats_url.split(",") if u.strip()],
                     name=self.service,
                     connect_timeout=2,
                     reconnect_time_wait=0.5,

@@ -11,7 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class CoreSettings(BaseSettings):
     """What every service needs: where the bus and the store are, and where state lives."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+    # An empty variable (`FOO=` in a .env file) means "use the default", not "empty string".
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
     mongodb_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGODB_URL")

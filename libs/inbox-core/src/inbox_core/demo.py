@@ -1,0 +1,290 @@
+"""`make demo`: platform simulators plus simulated customers on every connector.
+
+Runs the Naver Commerce and Meta simulators (and a local SMTP sink for replies) as
+processes, points the connectors at them, then sends Korean customer messages over SMTP,
+signed Messenger webhooks and SmartStore Q&A, printing a one-line live summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import random
+import smtplib
+import sys
+import threading
+import time
+import urllib.request
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import TYPE_CHECKING, Any
+
+from inbox_core.embedded import free_port, port_open, wait_until
+
+if TYPE_CHECKING:
+    from inbox_core.stack import Stack
+
+DEMO_APP_SECRET = "demo-app-secret"
+DEMO_PAGE_ID = "104233512345678"
+
+CUSTOMERS = [
+    ("김민수", "minsu.kim@example.com"),
+    ("이서연", "seoyeon.lee@example.net"),
+    ("박지훈", "jihoon.park@example.org"),
+    ("최유진", "yujin.choi@example.com"),
+    ("정하늘", "haneul.jung@example.net"),
+]
+
+MAIL_INQUIRIES = [
+    (
+        "배송 문의드립니다",
+        "11월 18일에 주문했는데 아직 배송 전인가요? 주문번호 2026111812345678 입니다.",
+    ),
+    ("환불 요청", "사이즈가 맞지 않아 환불하고 싶습니다. 반품 절차 안내 부탁드려요."),
+    ("상품 불량", "받은 니트 소매에 구멍이 나 있어요. 불량 교환 가능할까요?"),
+    ("재입고 문의", "네이비 M 사이즈 재입고 예정이 있나요?"),
+    ("본인인증이 안 돼요", "회원가입 중 본인인증 문자가 오지 않습니다."),
+]
+
+CHAT_MESSAGES = [
+    "안녕하세요! 오늘 주문하면 언제 도착하나요?",
+    "쿠폰이 적용이 안 돼요 ㅠㅠ",
+    "교환 신청은 어디서 하나요?",
+    "앱에서 로그인이 안 됩니다",
+    "주소를 잘못 입력했는데 배송지 변경 가능할까요?",
+]
+
+QNA_QUESTIONS = [
+    ("9876543210", "캐시미어 라운드 니트", "키 165에 55kg인데 M 사이즈 괜찮을까요?"),
+    ("9876543211", "울 블렌드 코트", "블랙 색상 재입고 언제 되나요?"),
+    ("9876543212", "데일리 슬랙스", "세탁기 사용 가능한 소재인가요?"),
+]
+
+
+def _post_json(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
+    data = json.dumps(body, ensure_ascii=False).encode()
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return int(resp.status)
+
+
+class Demo:
+    def __init__(self, stack: Stack, rate: float = 0.5) -> None:
+        self.stack = stack
+        self.rate = max(rate, 0.05)
+        self.sent = {"mail": 0, "facebook": 0, "smartstore": 0, "failed": 0}
+        self._thread: threading.Thread | None = None
+        self._stopping: threading.Event | None = None
+        self.naver_url = ""
+        self.last_mail_ids: dict[str, str] = {}
+
+    def prepare(self) -> None:
+        """Start the simulators and point the connectors at them (env for the services)."""
+        env = self.stack.env
+        from inbox_core.embedded import find_binary
+
+        naver_port = free_port()
+        client_id = env.setdefault("NAVER_COMMERCE_CLIENT_ID", "demo-client")
+        secret_file = self.stack.data_dir / "demo-naver-secret"
+        if "NAVER_COMMERCE_CLIENT_SECRET" not in env:
+            if not secret_file.exists():
+                import bcrypt  # installed with ingest-marketplace
+
+                secret_file.write_text(bcrypt.gensalt(4).decode())
+            env["NAVER_COMMERCE_CLIENT_SECRET"] = secret_file.read_text().strip()
+        self.stack.extras.append(
+            self.stack.start_process(
+                "sim-naver-commerce",
+                [
+                    find_binary("inbox-sim-naver-commerce"),
+                    "--port",
+                    str(naver_port),
+                    "--client-id",
+                    client_id,
+                    "--client-secret",
+                    env["NAVER_COMMERCE_CLIENT_SECRET"],
+                    "--seed",
+                ],
+            )
+        )
+        self.naver_url = f"http://127.0.0.1:{naver_port}/external"
+        env["NAVER_COMMERCE_URL"] = self.naver_url
+        env.setdefault("INBOX_MARKET_POLL_S", "5")
+
+        meta_port = free_port()
+        env.setdefault("FACEBOOK_APP_SECRET", DEMO_APP_SECRET)
+        env.setdefault("FACEBOOK_VERIFY_TOKEN", "demo-verify-token")
+        env.setdefault("FACEBOOK_PAGE_TOKEN", "demo-page-token")
+        self.stack.extras.append(
+            self.stack.start_process(
+                "sim-meta",
+                [
+                    find_binary("inbox-sim-meta"),
+                    "--port",
+                    str(meta_port),
+                    "--app-secret",
+                    env["FACEBOOK_APP_SECRET"],
+                    "--page-token",
+                    env["FACEBOOK_PAGE_TOKEN"],
+                ],
+            )
+        )
+        env["META_GRAPH_URL"] = f"http://127.0.0.1:{meta_port}/v21.0"
+
+        if not env.get("SMTP_RELAY_URL"):
+            sink_port = free_port()
+            self.stack.extras.append(
+                self.stack.start_process(
+                    "smtp-sink",
+                    [
+                        sys.executable,
+                        "-m",
+                        "aiosmtpd",
+                        "-n",
+                        "-l",
+                        f"127.0.0.1:{sink_port}",
+                        "-c",
+                        "aiosmtpd.handlers.Debugging",
+                    ],
+                )
+            )
+            env["SMTP_RELAY_URL"] = f"smtp://127.0.0.1:{sink_port}"
+        for proc, port in zip(self.stack.extras[-3:], (naver_port, meta_port, None), strict=False):
+            if port is not None:
+                wait_until(lambda p=port: port_open("127.0.0.1", p), 30, proc.name, proc)  # type: ignore[misc]
+        self.stack.say(
+            f"demo: simulators up (SmartStore {self.naver_url}, Meta {env['META_GRAPH_URL']})"
+        )
+
+    # --- traffic -------------------------------------------------------------------------
+
+    def send_mail(self) -> None:
+        env = self.stack.env
+        name, address = random.choice(CUSTOMERS)
+        subject, body = random.choice(MAIL_INQUIRIES)
+        msg = EmailMessage()
+        msg["From"] = f"{name} <{address}>"
+        msg["To"] = "cs@shop.example"
+        previous = self.last_mail_ids.get(address)
+        if previous and random.random() < 0.4:
+            # A follow-up in the same thread: joins the existing conversation.
+            msg["Subject"] = f"Re: {subject}"
+            msg["In-Reply-To"] = previous
+            msg["References"] = previous
+            body = "추가로 문의드려요. 빠른 답변 부탁드립니다!"
+        else:
+            msg["Subject"] = subject
+        msg["Message-ID"] = make_msgid(domain="example.com")
+        self.last_mail_ids[address] = msg["Message-ID"]
+        msg.set_content(f"안녕하세요.\n\n{body}\n\n{name} 드림")
+        port = int(env.get("INBOX_SMTP_PORT", "2525"))
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.send_message(msg)
+        self.sent["mail"] += 1
+
+    def send_facebook(self) -> None:
+        env = self.stack.env
+        psid = f"{random.randint(1, 5)}00212345678"
+        now_ms = int(time.time() * 1000)
+        body = {
+            "object": "page",
+            "entry": [
+                {
+                    "id": DEMO_PAGE_ID,
+                    "time": now_ms,
+                    "messaging": [
+                        {
+                            "sender": {"id": psid},
+                            "recipient": {"id": DEMO_PAGE_ID},
+                            "timestamp": now_ms,
+                            "message": {
+                                "mid": f"m_demo_{now_ms}_{random.randint(0, 1_000_000)}",
+                                "text": random.choice(CHAT_MESSAGES),
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        sig = hmac.new(env["FACEBOOK_APP_SECRET"].encode(), raw, hashlib.sha256).hexdigest()
+        port = env.get("INBOX_SOCIAL_PORT", "8081")
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/webhooks/facebook",
+            data=raw,
+            method="POST",
+            headers={"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={sig}"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+        self.sent["facebook"] += 1
+
+    def send_qna(self) -> None:
+        product_id, product, question = random.choice(QNA_QUESTIONS)
+        writer = random.choice(["hong****", "kim1****", "lee2****", "park****"])
+        _post_json(
+            self.naver_url.removesuffix("/external") + "/_sim/qnas",
+            {
+                "productId": int(product_id),
+                "productName": product,
+                "question": question,
+                "maskedWriterId": writer,
+            },
+        )
+        self.sent["smartstore"] += 1
+
+    def _queue_size(self, token: str | None) -> int | None:
+        if token is None:
+            return None
+        port = self.stack.env.get("INBOX_API_PORT", "8080")
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/conversations?limit=200",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return len(json.loads(resp.read())["items"])
+        except OSError:
+            return None
+
+    def _loop(self, token: str | None, stopping: threading.Event) -> None:
+        senders = itertools.cycle([self.send_mail, self.send_facebook, self.send_qna])
+        last_line = 0.0
+        tty = sys.stdout.isatty()
+        while not stopping.wait(1.0 / self.rate):
+            sender = next(senders)
+            try:
+                sender()
+            except OSError as err:
+                self.sent["failed"] += 1
+                self.stack.say(f"demo: {sender.__name__} failed: {err}")
+            now = time.monotonic()
+            if now - last_line >= (1.0 if tty else 10.0):
+                last_line = now
+                size = self._queue_size(token)
+                line = (
+                    f"demo: sent mail={self.sent['mail']} facebook={self.sent['facebook']} "
+                    f"smartstore={self.sent['smartstore']} failed={self.sent['failed']} | "
+                    f"queue: {size if size is not None else '?'} conversations"
+                )
+                if tty:
+                    print("\r" + line, end="", flush=True)
+                else:
+                    print(line, flush=True)
+
+    def start(self, token: str | None, stopping: threading.Event) -> None:
+        self._stopping = stopping
+        self._thread = threading.Thread(target=self._loop, args=(token, stopping), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+            print("", flush=True)

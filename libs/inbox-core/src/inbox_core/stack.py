@@ -1,0 +1,245 @@
+"""`inbox-stack`: the whole inbox on one machine, in the foreground (`make up` / `make demo`).
+
+Starts an embedded nats-server unless NATS_URL is set and the Mongo-wire store unless
+MONGODB_URL is set (state under INBOX_DATA_DIR), then the five services; waits until every
+/healthz is 200, prints the URLs and the admin token, and on Ctrl-C (or SIGTERM) stops
+connectors first, then router and notifier, then the store and NATS, leaving no process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from inbox_core.embedded import (
+    ManagedProcess,
+    find_binary,
+    mongo_url,
+    port_open,
+    start_mongo,
+    start_nats,
+    wait_until,
+)
+
+READY_MARKER = "INBOX READY"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    command: str
+    port_env: str
+    default_port: int
+
+
+# Start order; stop order is the reverse (connectors stop first so nothing new comes in).
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("notifier", "inbox-notifier", "INBOX_API_PORT", 8080),
+    ServiceSpec("router", "inbox-router", "INBOX_ROUTER_PORT", 8084),
+    ServiceSpec("ingest-mail", "inbox-ingest-mail", "INBOX_MAIL_HTTP_PORT", 8082),
+    ServiceSpec("ingest-social", "inbox-ingest-social", "INBOX_SOCIAL_PORT", 8081),
+    ServiceSpec("ingest-marketplace", "inbox-ingest-marketplace", "INBOX_MARKET_PORT", 8083),
+)
+
+
+def service_port(spec: ServiceSpec, env: dict[str, str]) -> int:
+    return int(env.get(spec.port_env) or spec.default_port)
+
+
+def _healthy(port: int) -> bool:
+    try:
+        url = f"http://127.0.0.1:{port}/healthz"
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+class Stack:
+    def __init__(self, data_dir: Path, env: dict[str, str], *, quiet: bool = False) -> None:
+        self.data_dir = data_dir
+        self.env = env
+        self.quiet = quiet
+        self.log_dir = data_dir / "logs"
+        self.run_dir = data_dir / "run"
+        self.deps: list[ManagedProcess] = []
+        self.services: list[ManagedProcess] = []
+        self.extras: list[ManagedProcess] = []  # simulators in demo mode
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def _record(self, proc: ManagedProcess) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        assert proc.proc is not None
+        (self.run_dir / f"{proc.name}.pid").write_text(str(proc.proc.pid))
+
+    def start_dependencies(self) -> None:
+        if not self.env.get("NATS_URL"):
+            port = int(self.env.get("INBOX_EMBEDDED_NATS_PORT", "4222"))
+            if port_open("127.0.0.1", port):
+                raise SystemExit(f"port {port} is taken: stop the other NATS or set NATS_URL")
+            self.say(f"starting embedded nats-server on {port} (store {self.data_dir / 'nats'})")
+            conf = self.env.get("INBOX_NATS_CONFIG")
+            proc = start_nats(
+                self.data_dir / "nats",
+                port,
+                log_dir=self.log_dir,
+                config=Path(conf) if conf else None,
+            )
+            self.deps.append(proc)
+            self._record(proc)
+            self.env["NATS_URL"] = f"nats://127.0.0.1:{port}"
+        if not self.env.get("MONGODB_URL"):
+            port = int(self.env.get("INBOX_EMBEDDED_MONGO_PORT", "27017"))
+            if port_open("127.0.0.1", port):
+                raise SystemExit(f"port {port} is taken: stop the other store or set MONGODB_URL")
+            self.say(
+                f"starting embedded Mongo-wire store on {port} (data {self.data_dir / 'store'})"
+            )
+            proc = start_mongo(self.data_dir / "store", port, log_dir=self.log_dir)
+            self.deps.append(proc)
+            self._record(proc)
+            self.env["MONGODB_URL"] = mongo_url(port)
+
+    def start_process(self, name: str, command: list[str]) -> ManagedProcess:
+        proc = ManagedProcess(name, command, self.log_dir / f"{name}.log", env=self.env).start()
+        self._record(proc)
+        return proc
+
+    def start_services(self, timeout: float = 60.0) -> None:
+        for spec in SERVICES:
+            port = service_port(spec, self.env)
+            if port_open("127.0.0.1", port):
+                raise SystemExit(f"port {port} for {spec.name} is taken (set {spec.port_env})")
+            self.services.append(self.start_process(spec.name, [find_binary(spec.command)]))
+        for spec, proc in zip(SERVICES, self.services, strict=True):
+            port = service_port(spec, self.env)
+            wait_until(lambda p=port: _healthy(p), timeout, spec.name, proc)  # type: ignore[misc]
+
+    def admin_token(self) -> str | None:
+        if self.env.get("INBOX_AGENT_TOKENS"):
+            return None
+        path = self.data_dir / "admin-token"
+        return path.read_text().strip() if path.exists() else None
+
+    def urls(self) -> dict[str, str]:
+        env = self.env
+        return {
+            "api": f"http://127.0.0.1:{service_port(SERVICES[0], env)}",
+            "events": f"http://127.0.0.1:{service_port(SERVICES[0], env)}/api/events",
+            "webhooks": f"http://127.0.0.1:{service_port(SERVICES[3], env)}/webhooks/",
+            "smtp": f"smtp://127.0.0.1:{env.get('INBOX_SMTP_PORT', '2525')}",
+            "marketplace": f"http://127.0.0.1:{service_port(SERVICES[4], env)}",
+            "router": f"http://127.0.0.1:{service_port(SERVICES[1], env)}",
+            "nats": env["NATS_URL"],
+            "mongodb": env["MONGODB_URL"],
+        }
+
+    def dead(self) -> ManagedProcess | None:
+        for proc in [*self.deps, *self.services, *self.extras]:
+            if not proc.alive:
+                return proc
+        return None
+
+    def stop(self) -> None:
+        # Connectors first (reverse start order), then the store and the bus last.
+        for proc in [*reversed(self.extras), *reversed(self.services), *reversed(self.deps)]:
+            if proc.proc is not None:
+                self.say(f"stopping {proc.name}")
+                proc.stop(timeout=15)
+        for pid_file in self.run_dir.glob("*.pid"):
+            pid_file.unlink(missing_ok=True)
+
+
+def _reap_stale(run_dir: Path) -> None:
+    """Kill processes a previous launcher left behind (it was killed with SIGKILL)."""
+    for pid_file in run_dir.glob("*.pid"):
+        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError, OSError):
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="inbox-stack", description=__doc__)
+    parser.add_argument("--demo", action="store_true", help="also feed simulated traffic")
+    parser.add_argument("--data-dir", default=os.environ.get("INBOX_DATA_DIR", "./var"))
+    parser.add_argument(
+        "--demo-rate",
+        type=float,
+        default=float(os.environ.get("INBOX_DEMO_RATE", "0.5")),
+        help="demo messages per second",
+    )
+    args = parser.parse_args(argv)
+
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["INBOX_DATA_DIR"] = str(data_dir)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    stack = Stack(data_dir, env)
+    _reap_stale(stack.run_dir)
+
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    demo = None
+    code = 0
+    try:
+        stack.start_dependencies()
+        if args.demo:
+            from inbox_core.demo import Demo
+
+            demo = Demo(stack, rate=args.demo_rate)
+            demo.prepare()  # simulators up and platform env set before the connectors start
+        stack.say("starting services: " + ", ".join(s.name for s in SERVICES))
+        stack.start_services()
+        urls = stack.urls()
+        token = stack.admin_token()
+        stack.say("")
+        stack.say("The inbox is up.")
+        for key, value in urls.items():
+            stack.say(f"  {key:<12} {value}")
+        if token:
+            stack.say(f"  admin token  {token}   (kept in {data_dir / 'admin-token'})")
+            stack.say(
+                f"  try: curl -H 'Authorization: Bearer {token}' {urls['api']}/api/conversations"
+            )
+        stack.say(f"  logs         {stack.log_dir}")
+        stack.say("Press Ctrl-C to stop.")
+        print(f"{READY_MARKER} {json.dumps({'urls': urls, 'token': token})}", flush=True)
+        if demo is not None:
+            demo.start(token, stopping)
+        while not stopping.wait(0.5):
+            if (gone := stack.dead()) is not None:
+                stack.say(f"{gone.name} exited unexpectedly; last log lines:\n{gone.tail()}")
+                code = 1
+                break
+    except (TimeoutError, RuntimeError, FileNotFoundError) as err:
+        stack.say(f"could not start the stack: {err}")
+        code = 1
+    finally:
+        stopping.set()
+        if demo is not None:
+            demo.stop()
+        stack.stop()
+        stack.say("stopped.")
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
