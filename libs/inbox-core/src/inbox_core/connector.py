@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDictProxy, MultiDictProxy
+from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 from nats.aio.msg import Msg
 from opentelemetry import trace
 
@@ -73,7 +73,7 @@ class RawRequest:
             method=request.method,
             path=request.path,
             headers=CIMultiDictProxy(request.headers.copy()),
-            query=MultiDictProxy(request.query.copy()),
+            query=MultiDictProxy(MultiDict(request.query)),
             body=await request.read(),
             received_at=utcnow(),
         )

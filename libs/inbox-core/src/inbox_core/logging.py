@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -17,11 +18,11 @@ from opentelemetry import trace
 from inbox_core.masking import mask_value
 
 
-def _mask(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    return mask_value(event_dict)
+def _mask(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    return mask_value(dict(event_dict))  # type: ignore[no-any-return]
 
 
-def _add_trace(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _add_trace(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     ctx = trace.get_current_span().get_span_context()
     if ctx.is_valid:
         event_dict.setdefault("trace_id", format(ctx.trace_id, "032x"))

@@ -76,10 +76,10 @@ class RuleSet(BaseModel):
 
     sla: dict[Priority, float] = Field(
         default_factory=lambda: {
-            Priority.URGENT: 1,
-            Priority.HIGH: 6,
-            Priority.NORMAL: 24,
-            Priority.LOW: 72,
+            Priority.URGENT: 1.0,
+            Priority.HIGH: 6.0,
+            Priority.NORMAL: 24.0,
+            Priority.LOW: 72.0,
         }
     )
     default: Defaults = Field(default_factory=Defaults)

@@ -18,9 +18,10 @@ async def serve(app: web.Application, host: str = "127.0.0.1") -> AsyncIterator[
     await runner.setup()
     site = web.TCPSite(runner, host, 0)
     await site.start()
-    server = site._server
-    assert server is not None and server.sockets
-    port = server.sockets[0].getsockname()[1]
+    # aiohttp has no public accessor for the bound port of a port-0 site.
+    sockets = getattr(site._server, "sockets", None)
+    assert sockets
+    port = sockets[0].getsockname()[1]
     try:
         yield f"http://{host}:{port}"
     finally:
