@@ -143,6 +143,9 @@ class InboundMessage(Model):
 
 class SlaState(Model):
     policy: str | None = None
+    # Targets in business minutes, so the notifier can recompute due times after a pause.
+    first_response_minutes: int | None = None
+    next_response_minutes: int | None = None
     first_response_due: AwareDatetime | None = None
     next_response_due: AwareDatetime | None = None
     breached: bool = False
@@ -155,6 +158,8 @@ class RoutingDecision(Model):
     assignee: str | None = None
     reasons: list[str] = Field(default_factory=list)
     sla: SlaState = Field(default_factory=SlaState)
+    note: str | None = None  # a private note for agents, rendered by the router
+    auto_reply: str | None = None  # a rendered automatic answer to send to the customer
 
 
 class RoutedMessage(Model):
