@@ -33,7 +33,7 @@ from nats.aio.msg import Msg
 from opentelemetry import trace
 
 from inbox_core import metrics, subjects
-from inbox_core.bus import ORDER_KEY_HEADER
+from inbox_core.bus import ORDER_KEY_HEADER, Consumer
 from inbox_core.errors import (
     AuthError,
     BusUnavailable,
@@ -139,12 +139,17 @@ class Connector:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.http: aiohttp.ClientSession | None = None
+        self._outbound: list[Consumer] = []
 
     async def context(self, app: web.Application) -> Any:
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         try:
             yield
         finally:
+            # Replies in flight finish before the HTTP session they use goes away; otherwise
+            # a reply sent at shutdown would fail, be retried, and reach the customer twice.
+            grace = self.runtime.settings.shutdown_grace_s
+            await asyncio.gather(*(c.stop(grace) for c in self._outbound), return_exceptions=True)
             await self.http.close()
 
     async def publish(self, messages: list[InboundMessage]) -> None:
@@ -158,7 +163,7 @@ class Connector:
             )
             metrics.CONNECTOR_RECEIVED.labels(message.channel).inc()
 
-    async def keep_raw(self, channel: str, account: str, body: bytes, error: str) -> None:
+    async def keep_raw(self, channel: str, account: str | None, body: bytes, error: str) -> None:
         """Keep a payload we could not read, so nothing is lost to a parser bug."""
         try:
             await self.runtime.store.db[RAW].insert_one(
@@ -226,6 +231,14 @@ class Connector:
                 metrics.OUTBOUND_SENT.labels(channel_name, "failed").inc()
                 await self._report(reply, DeliveryStatus.FAILED, error=str(err))
                 return
+            except Exception as err:
+                if msg.metadata.num_delivered >= self.runtime.settings.max_deliver:
+                    # Last try: tell the agent before the reply goes to the dead letters.
+                    metrics.OUTBOUND_SENT.labels(channel_name, "failed").inc()
+                    await self._report(
+                        reply, DeliveryStatus.FAILED, error=f"gave up after retries: {err}"
+                    )
+                raise
             metrics.OUTBOUND_SENT.labels(channel_name, "sent").inc()
             await self._report(reply, DeliveryStatus.SENT, external_id=result.external_id)
 
@@ -236,6 +249,7 @@ class Connector:
             handler=on_reply,
             batch=16,
         )
+        self._outbound.append(consumer)
         await consumer.start()
 
     async def _report(

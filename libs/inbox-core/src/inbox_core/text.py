@@ -7,8 +7,9 @@ import unicodedata
 
 # Reply/forward prefixes in English and Korean mail clients, possibly repeated or numbered:
 # "Re: ", "RE[2]: ", "Fwd: ", "FW: ", "답장: ", "회신: ", "전달: ", "답변: ".
-_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|답장|회신|전달|답변)\s*(?:\[\d+\])?\s*[:：]\s*)+",
-                     re.IGNORECASE)
+_PREFIX = re.compile(
+    r"^\s*(?:(?:re|fw|fwd|aw|답장|회신|전달|답변)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.IGNORECASE
+)
 _TICKET_TAG = re.compile(r"\[#\d+\]")
 
 

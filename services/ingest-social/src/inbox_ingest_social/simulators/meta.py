@@ -1,0 +1,270 @@
+"""A local Meta: the Graph API Send endpoint, and a webhook sender that signs like Meta.
+
+The platform side of shared/channels/meta.md, for tests and `make demo`:
+
+- `POST /{version}/me/messages` and `POST /{version}/{page_id}/messages` (Send API, §5):
+  checks `access_token` (query or `Authorization: Bearer`), answers
+  `{"recipient_id", "message_id"}` or a Graph error body, and records what it accepted.
+- `GET /_sim/sent`: the messages the Send API accepted, oldest first.
+- `POST /_sim/deliver` `{"target", "page_id", "psid", "text", "object"?, "mid"?}`: builds a
+  real Messenger webhook body, signs it with `X-Hub-Signature-256` and POSTs it to
+  `target`; answers the status it got.
+- `POST /_sim/fail` `{"code", "message"?, "status"?, "type"?, "count"?}`: the next `count`
+  Send API calls fail with that Graph error (rate limits, unavailable users …).
+
+`build_message_event` and `sign` are plain functions for tests and the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import aiohttp
+from aiohttp import web
+
+DEFAULT_PORT: Final = 9081
+MAX_TEXT_CHARS: Final = 2000
+MESSAGING_TYPES: Final = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG", "UTILITY"})
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The `X-Hub-Signature-256` value Meta sends for `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def build_message_event(
+    page_id: str,
+    psid: str,
+    text: str,
+    mid: str | None = None,
+    timestamp_ms: int | None = None,
+    *,
+    object_type: str = "page",
+) -> dict[str, Any]:
+    """A webhook body with one customer text message, as Meta posts it (§2)."""
+    ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    return {
+        "object": object_type,
+        "entry": [
+            {
+                "id": page_id,
+                "time": ts,
+                "messaging": [
+                    {
+                        "sender": {"id": psid},
+                        "recipient": {"id": page_id},
+                        "timestamp": ts,
+                        "message": {"mid": mid or f"m_{uuid.uuid4().hex}", "text": text},
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """Meta's wire form: compact JSON with non-ASCII escaped (`\\uXXXX`), signed as is."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+@dataclass
+class SimState:
+    app_secret: str
+    page_token: str
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    http: aiohttp.ClientSession | None = None
+
+
+STATE = web.AppKey("meta_sim", SimState)
+
+
+def graph_error(
+    message: str,
+    code: int,
+    *,
+    status: int = 400,
+    type_: str = "OAuthException",
+    subcode: int | None = None,
+) -> web.Response:
+    error: dict[str, Any] = {
+        "message": message,
+        "type": type_,
+        "code": code,
+        "fbtrace_id": secrets.token_urlsafe(12),
+    }
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return web.json_response({"error": error}, status=status)
+
+
+def _bad_param(message: str) -> web.Response:
+    return graph_error(f"(#100) {message}", 100)
+
+
+def _token(request: web.Request) -> str | None:
+    token = request.query.get("access_token")
+    if token:
+        return token
+    auth = request.headers.get("Authorization", "")
+    return auth[7:] if auth.lower().startswith("bearer ") else None
+
+
+async def send_message(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    token = _token(request)
+    if token is None:
+        return graph_error("An active access token must be used to query information.", 2500)
+    if not hmac.compare_digest(token.encode(), state.page_token.encode()):
+        return graph_error("Invalid OAuth access token - Cannot parse access token", 190)
+    if state.failures:
+        failure = state.failures[0]
+        failure["count"] -= 1
+        if failure["count"] <= 0:
+            state.failures.pop(0)
+        return graph_error(
+            failure["message"], failure["code"], status=failure["status"], type_=failure["type"]
+        )
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        return _bad_param("The request body is not valid JSON")
+    if not isinstance(body, dict):
+        return _bad_param("The request body must be an object")
+    recipient = body.get("recipient")
+    if not isinstance(recipient, dict) or not isinstance(recipient.get("id"), str):
+        return _bad_param("The parameter recipient is required")
+    messaging_type = body.get("messaging_type")
+    if messaging_type not in MESSAGING_TYPES:
+        return _bad_param("Param messaging_type must be one of " + ", ".join(MESSAGING_TYPES))
+    if messaging_type == "MESSAGE_TAG" and not body.get("tag"):
+        return _bad_param("Param tag is required when messaging_type is MESSAGE_TAG")
+    message = body.get("message")
+    if not isinstance(message, dict) or not (message.get("text") or message.get("attachment")):
+        return _bad_param("param message must be non-empty.")
+    text = message.get("text")
+    if text is not None and (not isinstance(text, str) or len(text) > MAX_TEXT_CHARS):
+        return _bad_param("Length of param message[text] must be less than or equal to 2000")
+    message_id = f"m_{uuid.uuid4().hex}"
+    state.sent.append(
+        {
+            "version": request.match_info["version"],
+            "node": request.match_info["node"],
+            "recipient_id": recipient["id"],
+            "messaging_type": messaging_type,
+            "tag": body.get("tag"),
+            "message": message,
+            "message_id": message_id,
+            "at_ms": int(time.time() * 1000),
+        }
+    )
+    return web.json_response({"recipient_id": recipient["id"], "message_id": message_id})
+
+
+async def sent(request: web.Request) -> web.Response:
+    return web.json_response({"messages": request.app[STATE].sent})
+
+
+async def fail(request: web.Request) -> web.Response:
+    try:
+        spec = await request.json()
+        failure = {
+            "code": int(spec["code"]),
+            "message": str(spec.get("message") or f"(#{spec['code']}) simulated error"),
+            "status": int(spec.get("status", 400)),
+            "type": str(spec.get("type", "OAuthException")),
+            "count": int(spec.get("count", 1)),
+        }
+    except (ValueError, KeyError, TypeError):
+        return web.json_response(
+            {"error": "expected {code, message?, status?, count?}"}, status=400
+        )
+    request.app[STATE].failures.append(failure)
+    return web.json_response({"queued": failure})
+
+
+async def deliver(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    try:
+        spec = await request.json()
+        target, page_id, psid, text = (
+            str(spec["target"]),
+            str(spec["page_id"]),
+            str(spec["psid"]),
+            str(spec["text"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return web.json_response({"error": "expected {target, page_id, psid, text}"}, status=400)
+    event = build_message_event(
+        page_id, psid, text, mid=spec.get("mid"), object_type=str(spec.get("object", "page"))
+    )
+    body = encode(event)
+    assert state.http is not None
+    try:
+        async with state.http.post(
+            target,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": sign(body, state.app_secret),
+            },
+        ) as resp:
+            status, answer = resp.status, await resp.text()
+    except (aiohttp.ClientError, TimeoutError) as err:
+        return web.json_response({"error": f"could not reach {target}: {err!r}"}, status=502)
+    mid = event["entry"][0]["messaging"][0]["message"]["mid"]
+    return web.json_response({"status": status, "body": answer, "mid": mid})
+
+
+def create_app(app_secret: str, page_token: str) -> web.Application:
+    app = web.Application()
+    state = SimState(app_secret=app_secret, page_token=page_token)
+    app[STATE] = state
+
+    async def http_session(_: web.Application) -> AsyncIterator[None]:
+        state.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=25))
+        try:
+            yield
+        finally:
+            await state.http.close()
+
+    app.cleanup_ctx.append(http_session)
+    app.router.add_post(r"/{version:v\d+(?:\.\d+)?}/{node}/messages", send_message)
+    app.router.add_get("/_sim/sent", sent)
+    app.router.add_post("/_sim/deliver", deliver)
+    app.router.add_post("/_sim/fail", fail)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="inbox-sim-meta", description="Local Meta Graph API (Send API + signed webhooks)"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--app-secret", default=os.environ.get("FACEBOOK_APP_SECRET"))
+    parser.add_argument("--page-token", default=os.environ.get("FACEBOOK_PAGE_TOKEN"))
+    args = parser.parse_args(argv)
+    if not args.app_secret or not args.page_token:
+        parser.error(
+            "--app-secret and --page-token (or FACEBOOK_APP_SECRET and "
+            "FACEBOOK_PAGE_TOKEN) are required"
+        )
+    print(f"Meta simulator on http://{args.host}:{args.port}", flush=True)
+    web.run_app(
+        create_app(args.app_secret, args.page_token), host=args.host, port=args.port, print=None
+    )
+
+
+if __name__ == "__main__":
+    main()
