@@ -56,7 +56,9 @@ class StreamSpec:
 # Limits retention everywhere: EVENTS must stay replayable for SSE resume, and INBOUND/ROUTED
 # keep a window of history for replays and audits; consumers track their own position.
 STREAMS: list[StreamSpec] = [
-    StreamSpec(subjects.STREAM_INBOUND, [subjects.INBOUND_ALL], 7 * DAY, duplicate_window_s=600),
+    # An hour of dedup on INBOUND: longer than a poller's overlapping window and a platform's
+    # webhook retry burst, so a repeated item is dropped by the bus.
+    StreamSpec(subjects.STREAM_INBOUND, [subjects.INBOUND_ALL], 7 * DAY, duplicate_window_s=3600),
     StreamSpec(subjects.STREAM_ROUTED, [subjects.ROUTED_ALL, subjects.DELIVERY_ALL], 7 * DAY),
     StreamSpec(subjects.STREAM_EVENTS, [subjects.EVENTS_ALL], 7 * DAY),
     StreamSpec(subjects.STREAM_OUTBOUND, [subjects.OUTBOUND_ALL], 7 * DAY, duplicate_window_s=600),

@@ -31,6 +31,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 from nats.aio.msg import Msg
 from opentelemetry import trace
+from pymongo.errors import PyMongoError
 
 from inbox_core import metrics, subjects
 from inbox_core.bus import ORDER_KEY_HEADER, Consumer
@@ -121,6 +122,8 @@ class Page:
     messages: list[InboundMessage]
     cursor: dict[str, Any]  # saved only after every message got its PubAck
     more: bool = False  # poll again at once (next page)
+    # Items that could not be normalised: (raw bytes, error). Kept in the store, never lost.
+    rejected: list[tuple[bytes, str]] = field(default_factory=list)
 
 
 class PollingChannel(Channel):
@@ -325,6 +328,8 @@ class PollerRunner:
         cursor = await self.load_cursor(board)
         page = await self.channel.poll(board, cursor, self.connector.http, utcnow())
         await self.connector.publish(page.messages)
+        for body, error in page.rejected:
+            await self.connector.keep_raw(self.channel.name, self.channel.account, body, error)
         await self.save_cursor(board, page.cursor)
         return page.more
 
@@ -344,7 +349,13 @@ class PollerRunner:
                     log.error("poller auth failed", channel=name, account=account, error=str(err))
                     delay = max(delay, self.auth_retry_s)
                     continue
-                except (TransientError, PermanentError, OSError, aiohttp.ClientError) as err:
+                except (
+                    TransientError,
+                    PermanentError,
+                    OSError,
+                    aiohttp.ClientError,
+                    PyMongoError,
+                ) as err:  # a store outage is as transient as a platform outage
                     failures += 1
                     st.last_error = f"{type(err).__name__}: {err}"
                     metrics.POLL_ERRORS.labels(name, account, "transient").inc()

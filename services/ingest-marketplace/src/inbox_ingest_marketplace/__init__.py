@@ -1,1 +1,1 @@
-"""inbox_ingest_marketplace"""
+"""ingest-marketplace: pollers for open-market Q&A boards, answers posted back."""

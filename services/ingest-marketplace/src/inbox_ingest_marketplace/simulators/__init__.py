@@ -1,0 +1,1 @@
+"""Local simulators speaking each marketplace's real HTTP shape (tests and demo)."""
