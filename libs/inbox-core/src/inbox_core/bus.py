@@ -187,6 +187,10 @@ class Bus:
             raise BusUnavailable("bus disconnected")
         try:
             ack = await self.js.publish(subject, payload, timeout=timeout, headers=hdrs)
+        except nats.errors.MaxPayloadError as err:
+            # Retrying cannot help: the message is larger than the server accepts.
+            metrics.PUBLISH_FAILED.labels(stream).inc()
+            raise PermanentError(f"message of {len(payload)} bytes exceeds the bus limit") from err
         except (TimeoutError, nats.errors.Error, nats.js.errors.Error, OSError) as err:
             metrics.PUBLISH_FAILED.labels(stream).inc()
             raise BusUnavailable(f"publish to {subject} not acknowledged: {err}") from err

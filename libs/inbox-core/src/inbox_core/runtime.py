@@ -83,9 +83,14 @@ class Runtime:
         bus_ok = self.bus.connected
         store_ok = await self.store.ping(timeout=1.5)
         checks: dict[str, Any] = {"bus": bus_ok, "store": store_ok}
+        ok = bus_ok and store_ok
         for name, check in self.extra_checks.items():
-            checks[name] = await check()
-        return bus_ok and store_ok, checks
+            checks[name] = result = await check()
+            # A check answering {"ok": False} (e.g. the SMTP listener is down) fails health;
+            # other detail (a platform's auth failure) is shown without failing it.
+            if isinstance(result, dict) and result.get("ok") is False:
+                ok = False
+        return ok, checks
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -219,6 +219,7 @@ EventType = Literal[
     "conversation.created",
     "conversation.updated",
     "message.created",
+    "message.updated",  # e.g. a reply's delivery went from queued to sent
     "message.delivery_failed",
     "sla.warning",
     "sla.breached",

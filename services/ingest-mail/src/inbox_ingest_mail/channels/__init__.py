@@ -1,0 +1,1 @@
+"""Channel modules: one per channel."""
