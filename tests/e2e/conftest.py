@@ -50,6 +50,7 @@ class RunningStack:
         return int(self.env["INBOX_SMTP_PORT"])
 
     def start(self, timeout: float = 150) -> None:
+        offset = self.log.stat().st_size if self.log.exists() else 0  # skip earlier runs
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [find_binary("inbox-stack")],
@@ -62,7 +63,10 @@ class RunningStack:
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for line in self.log.read_text(errors="replace").splitlines():
+            with open(self.log, "rb") as fh:
+                fh.seek(offset)
+                lines = fh.read().decode(errors="replace").splitlines()
+            for line in lines:
                 if line.startswith(READY_MARKER):
                     self.info = json.loads(line[len(READY_MARKER) :])
             if self.info:

@@ -1,1 +1,3 @@
-"""inbox_notifier"""
+"""inbox_notifier: the unified queue, the agent API and the event stream."""
+
+__version__ = "0.1.0"

@@ -1,88 +1,103 @@
 """Notifier service: ROUTED → the unified queue in MongoDB → EVENTS (NATS and SSE),
-and the agent API."""
+the agent API, SLA timers and the outbox relay."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from nats.aio.msg import Msg
 
 from inbox_core import subjects
-from inbox_core.errors import BusUnavailable, PermanentError
+from inbox_core.errors import PermanentError
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
-from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, Event, RoutedMessage, utcnow
-from inbox_notifier.api import SETTINGS, SHUTDOWN, add_routes
+from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, RoutedMessage
+from inbox_notifier import __version__
+from inbox_notifier.api import DESK, api
 from inbox_notifier.auth import auth_middleware, load_tokens
+from inbox_notifier.desk import Desk
+from inbox_notifier.events import EventPublisher
 from inbox_notifier.queue import INDEXES, Queue
+from inbox_notifier.routing import error_middleware, json_response, openapi
 from inbox_notifier.settings import NotifierSettings
+from inbox_notifier.stream import SETTINGS, SHUTDOWN
+from inbox_notifier.timers import fire_due
 
 log = get_logger(__name__)
 
 
 class Notifier:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, settings: NotifierSettings) -> None:
         self.runtime = runtime
-        self.queue = Queue(runtime.store)
+        self.settings = settings
+        self.queue = Queue(runtime.store, warn_ratio=settings.sla_warn_ratio)
+        self.publisher = EventPublisher(runtime, self.queue)
 
     async def handle(self, msg: Msg) -> None:
         if msg.subject.startswith("inbox.delivery."):
             events = await self.queue.apply_delivery(DeliveryReport.from_json(msg.data))
-        else:
-            routed = RoutedMessage.from_json(msg.data)
-            if routed.schema_version > SCHEMA_VERSION:
-                raise PermanentError(f"schema_version {routed.schema_version} is newer than ours")
-            events = await self.queue.apply_routed(routed)
-        await self.publish(events)
-
-    async def publish(self, events: list[Event]) -> None:
-        """Publish saved events; what fails here stays in the outbox for the relay."""
-        done: list[str] = []
-        try:
-            for event in events:
-                await self.runtime.bus.publish_model(
-                    subjects.event(event.type), event, msg_id=event.id
-                )
-                done.append(event.id)
-        except BusUnavailable as err:
-            log.warning(
-                "events left in the outbox", error=str(err), pending=len(events) - len(done)
+            await self.publisher.publish(events)
+            return
+        routed = RoutedMessage.from_json(msg.data)
+        if routed.schema_version > SCHEMA_VERSION:
+            raise PermanentError(f"schema_version {routed.schema_version} is newer than ours")
+        events, replies = await self.queue.apply_routed(routed)
+        for reply in replies:  # the router's automatic answers, to the connector
+            await self.runtime.bus.publish_model(
+                subjects.outbound(reply.channel, reply.account), reply, msg_id=f"reply:{reply.id}"
             )
-        finally:
-            if done:
-                await self.queue.mark_published(done)
+        await self.publisher.publish(events)
 
-    async def relay(self, every: float) -> None:
-        """Publish outbox events a crashed or disconnected moment left behind."""
+    async def every(self, seconds: float, job: Any, name: str) -> None:
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(seconds)
             try:
-                pending = await self.queue.unpublished(utcnow() - timedelta(seconds=every))
-                if pending:
-                    log.info("relaying outbox events", count=len(pending))
-                    await self.publish(pending)
+                await job()
             except Exception as err:
-                log.warning("outbox relay failed", error=repr(err))
+                log.warning(f"{name} failed", error=repr(err))
 
 
 def create_app(settings: NotifierSettings | None = None) -> web.Application:
     settings = settings or NotifierSettings()
     runtime = Runtime("notifier", settings, indexes=dict(INDEXES))
-    notifier = Notifier(runtime)
+    notifier = Notifier(runtime, settings)
     app = create_base_app(runtime)
+    app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware(load_tokens(settings.data_dir)))
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
-    add_routes(app)
+    app[DESK] = Desk(notifier.queue, notifier.publisher)
+    api.install(app)
+    spec = openapi(api, title="Omnichannel inbox agent API", version=__version__)
 
-    async def consume(app: web.Application) -> Any:
+    async def openapi_json(_: web.Request) -> web.Response:
+        return json_response(spec)
+
+    app.router.add_get("/openapi.json", openapi_json)
+
+    async def consume(app: web.Application) -> AsyncIterator[None]:
         await runtime.bus.consumer(
             stream=subjects.STREAM_ROUTED, durable="notifier", handler=notifier.handle
         ).start()
-        runtime.spawn(notifier.relay(settings.outbox_relay_s), "outbox-relay")
+        runtime.spawn(
+            notifier.every(
+                settings.outbox_relay_s,
+                lambda: notifier.publisher.relay_once(settings.outbox_relay_s),
+                "outbox relay",
+            ),
+            "outbox-relay",
+        )
+        runtime.spawn(
+            notifier.every(
+                settings.sla_tick_s,
+                lambda: fire_due(notifier.queue, notifier.publisher),
+                "sla timers",
+            ),
+            "sla-timers",
+        )
         yield
 
     async def stop_streams(app: web.Application) -> None:

@@ -64,7 +64,11 @@ def auth_middleware(tokens: dict[str, str]) -> Callable[..., Awaitable[web.Strea
                     agent = name
         if agent is None:
             return web.json_response(
-                {"error": "unauthorized", "detail": "Authorization: Bearer <token> required"},
+                {
+                    "code": "unauthorized",
+                    "message": "Authorization: Bearer <token> required",
+                    "errors": [],
+                },
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="inbox"'},
             )

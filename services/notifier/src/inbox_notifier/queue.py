@@ -2,13 +2,14 @@
 
 Idempotent under redelivery: a message is keyed by its dedup id (channel:account:external_id),
 a conversation by the router's id, and every event by a deterministic id. Events go to the
-outbox first, after the state they describe is saved, and are published from there, so an
-event is never published for unsaved state and never lost for saved state.
+outbox after the state they describe is saved, and are published from there, so an event is
+never published for unsaved state and never lost for saved state.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import datetime
 from typing import Any, Final
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -21,14 +22,18 @@ from inbox_core.schema import (
     DeliveryStatus,
     Direction,
     Event,
+    OutboundReply,
     RoutedMessage,
     utcnow,
 )
 from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, Store
+from inbox_core.text import normalise_subject
+from inbox_notifier import sla as sla_clock
+from inbox_notifier.sla import NO_DUE, Clock, WallClock
 
-NO_DUE: Final = datetime(9999, 12, 31, tzinfo=UTC)  # sorts after every real due time
 PREVIEW_CHARS: Final = 140
 SEARCH_CHARS: Final = 20_000
+CANNED: Final = "canned_responses"
 
 INDEXES = {
     CONVERSATIONS: [
@@ -37,9 +42,13 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("sort_due", ASCENDING)]),
         IndexModel([("team", ASCENDING), ("sort_due", ASCENDING)]),
         IndexModel([("channel", ASCENDING), ("sort_due", ASCENDING)]),
+        IndexModel([("account", ASCENDING), ("sort_due", ASCENDING)]),
         IndexModel([("assignee", ASCENDING), ("sort_due", ASCENDING)]),
-        IndexModel([("customer_id", ASCENDING)]),
+        IndexModel([("priority", ASCENDING), ("sort_due", ASCENDING)]),
         IndexModel([("tags", ASCENDING)]),
+        IndexModel([("customer_id", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("sla_warn_at", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("sla_deadline", ASCENDING)]),
     ],
     MESSAGES: [
         IndexModel([("dedup_id", ASCENDING)], unique=True),
@@ -47,12 +56,14 @@ INDEXES = {
         IndexModel([("reply_id", ASCENDING)], sparse=True),
     ],
     OUTBOX: [IndexModel([("published", ASCENDING), ("created_at", ASCENDING)])],
+    CANNED: [IndexModel([("title", ASCENDING)])],
 }
 
 
 def conversation_view(doc: dict[str, Any]) -> dict[str, Any]:
     """The conversation as the API and events show it."""
     sla = doc.get("sla") or {}
+    customer = doc.get("customer") or {}
     return {
         "id": doc["_id"],
         "number": doc.get("number"),
@@ -64,13 +75,18 @@ def conversation_view(doc: dict[str, Any]) -> dict[str, Any]:
         "tags": doc.get("tags", []),
         "subject": doc.get("subject"),
         "preview": doc.get("preview"),
-        "customer": doc.get("customer"),
+        "customer": {k: customer.get(k) for k in ("id", "name", "email", "phone")},
         "customer_id": doc.get("customer_id"),
         "assignee": doc.get("assignee"),
+        "version": doc.get("version", 0),
         "sla": {
             "policy": sla.get("policy"),
-            "first_response_due": sla.get("first_response_due"),
+            "first_response_due": None
+            if sla.get("first_response_at")
+            else sla.get("first_response_due"),
             "next_response_due": sla.get("next_response_due"),
+            "first_response_at": sla.get("first_response_at"),
+            "paused": sla.get("paused_remaining_s") is not None,
             "breached": bool(sla.get("breached", False)),
         },
         "message_count": doc.get("message_count", 0),
@@ -79,6 +95,7 @@ def conversation_view(doc: dict[str, Any]) -> dict[str, Any]:
         "created_at": doc.get("created_at"),
         "updated_at": doc.get("updated_at"),
         "last_message_at": doc.get("last_message_at"),
+        "resolved_at": doc.get("resolved_at"),
     }
 
 
@@ -116,7 +133,7 @@ def _message_doc(routed: RoutedMessage) -> dict[str, Any]:
         "external_id": m.external_id,
         "direction": m.direction.value,
         "kind": "message",
-        "author": author if m.direction == Direction.IN else "page",
+        "author": author if m.direction == Direction.IN else f"{m.channel}:{m.account}",
         "subject": m.subject,
         "text": m.text,
         "full_text": m.full_text,
@@ -138,33 +155,48 @@ def _message_doc(routed: RoutedMessage) -> dict[str, Any]:
     }
 
 
+def stable_id(*parts: str) -> str:
+    """A deterministic id, so a redelivered message creates the same note or reply."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, ":".join(parts)).hex
+
+
 class Queue:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock | None = None, warn_ratio: float = 0.8) -> None:
         self.store = store
+        self.clock = clock or WallClock()
+        self.warn_ratio = warn_ratio
 
     @property
     def db(self) -> AsyncDatabase[dict[str, Any]]:
         return self.store.db
 
-    async def apply_routed(self, routed: RoutedMessage) -> list[Event]:
-        """Store the message and its conversation; return the events to publish (saved)."""
+    def sla_update(self, sla: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """`$set` fields for an SLA state: the state and its active deadline."""
+        return {"sla": sla, **sla_clock.active_fields(sla, now, self.warn_ratio)}
+
+    # --- inbound ----------------------------------------------------------------------
+
+    async def apply_routed(self, routed: RoutedMessage) -> tuple[list[Event], list[OutboundReply]]:
+        """Store the message and its conversation. Returns the saved events to publish and
+        the automatic replies to hand to the connector."""
         m = routed.message
         db = self.db
-        new_doc = _message_doc(routed)
         await db[MESSAGES].update_one(
-            {"dedup_id": m.dedup_id}, {"$setOnInsert": new_doc}, upsert=True
+            {"dedup_id": m.dedup_id}, {"$setOnInsert": _message_doc(routed)}, upsert=True
         )
         stored = await db[MESSAGES].find_one({"dedup_id": m.dedup_id})
         assert stored is not None
         conversation = await self._upsert_conversation(routed, stored)
+        extra_messages, replies = await self._router_actions(routed, conversation)
         conv_view = conversation_view(conversation)
+        cid = routed.conversation_id
         events: list[Event] = []
         if routed.conversation_created:
             events.append(
                 Event(
-                    id=f"conversation.created:{routed.conversation_id}",
+                    id=f"conversation.created:{cid}",
                     type="conversation.created",
-                    conversation_id=routed.conversation_id,
+                    conversation_id=cid,
                     conversation=conv_view,
                 )
             )
@@ -173,20 +205,21 @@ class Queue:
                 Event(
                     id=f"conversation.updated:{stored['_id']}",
                     type="conversation.updated",
-                    conversation_id=routed.conversation_id,
+                    conversation_id=cid,
                     conversation=conv_view,
                 )
             )
-        events.append(
-            Event(
-                id=f"message.created:{stored['_id']}",
-                type="message.created",
-                conversation_id=routed.conversation_id,
-                conversation=conv_view,
-                message=message_view(stored),
+        for doc in [stored, *extra_messages]:
+            events.append(
+                Event(
+                    id=f"message.created:{doc['_id']}",
+                    type="message.created",
+                    conversation_id=cid,
+                    conversation=conv_view,
+                    message=message_view(doc),
+                )
             )
-        )
-        return await self.save_events(events)
+        return await self.save_events(events), replies
 
     async def _upsert_conversation(
         self, routed: RoutedMessage, stored: dict[str, Any]
@@ -195,56 +228,159 @@ class Queue:
         m = routed.message
         conv_id = routed.conversation_id
         now = utcnow()
-        existing = await db[CONVERSATIONS].find_one({"_id": conv_id}, {"_id": 1})
+        existing = await db[CONVERSATIONS].find_one({"_id": conv_id})
         if existing is None:
             d = routed.decision
-            number = await self.store.next_number("conversation")
-            due = d.sla.first_response_due
+            sla = {**d.sla.model_dump(), "clock_started_at": m.received_at}
+            subject = m.subject or (m.text[:60] if m.text else None)
             insert = {
-                "number": number,
+                "number": await self.store.next_number("conversation"),
                 "status": ConversationStatus.OPEN.value,
                 "channel": m.channel,
                 "account": m.account,
                 "team": d.team,
                 "priority": d.priority.value,
                 "tags": d.tags,
-                "subject": m.subject or (m.text[:60] if m.text else None),
+                "subject": subject,
+                "subject_norm": normalise_subject(subject),
                 "customer": m.customer.model_dump(),
                 "customer_id": routed.customer_id,
                 "assignee": d.assignee,
-                "sla": d.sla.model_dump(),
-                "sort_due": due or NO_DUE,
+                "version": 0,
                 "routing_reasons": d.reasons,
                 "linked_conversation_id": routed.linked_conversation_id,
                 "created_at": m.received_at,
+                **self.sla_update(sla, now),
             }
             await db[CONVERSATIONS].update_one(
                 {"_id": conv_id}, {"$setOnInsert": insert}, upsert=True
             )
+            existing = await db[CONVERSATIONS].find_one({"_id": conv_id})
+            assert existing is not None
         count = await db[MESSAGES].count_documents({"conversation_id": conv_id, "kind": "message"})
         text = (stored.get("text") or "").strip()
-        update: dict[str, Any] = {
-            "$set": {"updated_at": now},
-            # Counts only grow; $max keeps a slower concurrent writer from lowering it.
-            "$max": {"last_message_at": m.received_at, "message_count": count},
-        }
+        fields: dict[str, Any] = {"updated_at": now}
         latest = await db[MESSAGES].find_one(
-            {"conversation_id": conv_id}, sort=[("created_at", DESCENDING), ("_id", DESCENDING)]
+            {"conversation_id": conv_id, "kind": "message"},
+            sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
         )
         if latest is not None and latest["_id"] == stored["_id"]:
-            update["$set"]["preview"] = text[:PREVIEW_CHARS]
-        if routed.reopen and m.direction == Direction.IN:
-            # A customer message reopens a resolved or pending conversation.
-            update["$set"]["status"] = ConversationStatus.OPEN.value
+            fields["preview"] = text[:PREVIEW_CHARS]
+        status = existing.get("status")
+        if m.direction == Direction.IN:
+            if routed.reopen and status != ConversationStatus.OPEN:
+                fields.update(self._reopen_fields(existing, m.received_at, now))
+            elif status == ConversationStatus.OPEN:
+                sla = sla_clock.on_customer_message(
+                    existing.get("sla") or {}, m.received_at, self.clock
+                )
+                fields.update(self.sla_update(sla, now))
+        elif m.flags.echo:
+            # The page answered outside the inbox (e.g. Meta Business Suite): a response.
+            sla = sla_clock.on_agent_reply(existing.get("sla") or {}, m.received_at)
+            fields.update(self.sla_update(sla, now))
+        update: dict[str, Any] = {
+            "$set": fields,
+            # Counts only grow; $max keeps a slower concurrent writer from lowering it.
+            "$max": {"last_message_at": m.received_at, "message_count": count},
+            "$inc": {"version": 1},
+        }
         search = f"{m.subject or ''} {text}"[:SEARCH_CHARS]
-        update["$addToSet"] = {"search": search} if search.strip() else {}
-        if not update["$addToSet"]:
-            del update["$addToSet"]
+        if search.strip():
+            update["$addToSet"] = {"search": search}
         doc = await db[CONVERSATIONS].find_one_and_update(
             {"_id": conv_id}, update, return_document=ReturnDocument.AFTER
         )
         assert doc is not None
         return doc
+
+    def _reopen_fields(self, conv: dict[str, Any], at: datetime, now: datetime) -> dict[str, Any]:
+        """A customer message on a pending or resolved conversation reopens it; its clock runs."""
+        status = conv.get("status")
+        sla = dict(conv.get("sla") or {})
+        if status == ConversationStatus.PENDING:
+            sla = sla_clock.on_resume(sla, at, self.clock)
+        elif status == ConversationStatus.RESOLVED and not sla.get("first_response_at"):
+            minutes = sla.get("first_response_minutes")
+            if minutes:
+                sla["first_response_due"] = self.clock.add_minutes(at, minutes)
+                sla["clock_started_at"] = at
+        if status != ConversationStatus.PENDING:
+            sla = sla_clock.on_customer_message(sla, at, self.clock)
+        fields = {"status": ConversationStatus.OPEN.value, "resolved_at": None}
+        return {**fields, **self.sla_update(sla, now)}
+
+    async def _router_actions(
+        self, routed: RoutedMessage, conv: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[OutboundReply]]:
+        """The router's private note and automatic reply, stored once per message."""
+        m, d = routed.message, routed.decision
+        docs: list[dict[str, Any]] = []
+        replies: list[OutboundReply] = []
+        base = {
+            "conversation_id": routed.conversation_id,
+            "channel": m.channel,
+            "account": m.account,
+            "created_at": m.received_at,
+            "stored_at": utcnow(),
+        }
+        if d.note:
+            note_id = stable_id("note", m.dedup_id)
+            docs.append(
+                {
+                    **base,
+                    "_id": note_id,
+                    "dedup_id": f"note:{m.dedup_id}",
+                    "direction": "out",
+                    "kind": "note",
+                    "author": "router",
+                    "text": d.note,
+                }
+            )
+        if d.auto_reply and not (m.flags.auto_reply or m.flags.bounce or m.flags.list_mail):
+            reply_id = stable_id("auto_reply", m.dedup_id)
+            docs.append(
+                {
+                    **base,
+                    "_id": reply_id,
+                    "dedup_id": f"auto_reply:{m.dedup_id}",
+                    "reply_id": reply_id,
+                    "direction": "out",
+                    "kind": "auto_reply",
+                    "author": "router",
+                    "text": d.auto_reply,
+                    "delivery": {"status": DeliveryStatus.QUEUED.value},
+                }
+            )
+            replies.append(
+                OutboundReply(
+                    id=reply_id,
+                    conversation_id=routed.conversation_id,
+                    channel=m.channel,
+                    account=m.account,
+                    customer=m.customer,
+                    thread_keys=m.thread_keys,
+                    in_reply_to=m.external_id,
+                    subject=conv.get("subject"),
+                    text=d.auto_reply,
+                    agent="router",
+                    context={
+                        **m.context,
+                        "conversation_number": conv.get("number"),
+                        "last_customer_message_at": m.received_at.isoformat(),
+                        "automatic": True,
+                    },
+                )
+            )
+        saved = []
+        for doc in docs:
+            await self.db[MESSAGES].update_one(
+                {"dedup_id": doc["dedup_id"]}, {"$setOnInsert": doc}, upsert=True
+            )
+            found = await self.db[MESSAGES].find_one({"dedup_id": doc["dedup_id"]})
+            assert found is not None
+            saved.append(found)
+        return saved, replies
 
     async def apply_delivery(self, report: DeliveryReport) -> list[Event]:
         delivery = {
@@ -262,22 +398,21 @@ class Queue:
             return []
         conv = await self.db[CONVERSATIONS].find_one({"_id": report.conversation_id})
         view = conversation_view(conv) if conv else None
-        kind = (
-            "message.delivery_failed"
-            if report.status == DeliveryStatus.FAILED
-            else ("conversation.updated")
-        )
+        failed = report.status == DeliveryStatus.FAILED
+        kind = "message.delivery_failed" if failed else "message.updated"
         event = Event(
             id=f"{kind}:{report.reply_id}:{report.status.value}",
-            type=kind,  # type: ignore[arg-type]
+            type=kind,
             conversation_id=report.conversation_id,
             conversation=view,
             message=message_view(msg),
         )
         return await self.save_events([event])
 
+    # --- events -------------------------------------------------------------------------
+
     async def save_events(self, events: list[Event]) -> list[Event]:
-        """Put events in the outbox (idempotent by id); return them for publishing."""
+        """Put events in the outbox (idempotent by id); return the still-unpublished ones."""
         if not events:
             return []
         docs = [
@@ -311,3 +446,6 @@ class Queue:
             limit=limit,
         )
         return [Event.model_validate(d["event"]) async for d in cursor]
+
+
+__all__ = ["CANNED", "NO_DUE", "Queue", "conversation_view", "message_view", "stable_id"]

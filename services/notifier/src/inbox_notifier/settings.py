@@ -9,5 +9,11 @@ class NotifierSettings(ServiceSettings):
     port: int = Field(8080, validation_alias="INBOX_API_PORT")
     # Seconds between SSE keep-alive comments (proxies drop idle streams).
     sse_keepalive_s: float = Field(15.0, gt=0, validation_alias="INBOX_SSE_KEEPALIVE_S")
+    # Events a slow SSE client may have waiting before it is disconnected (it resumes by id).
+    sse_buffer: int = Field(1000, ge=10, validation_alias="INBOX_SSE_BUFFER")
+    sse_write_timeout_s: float = Field(30.0, gt=0, validation_alias="INBOX_SSE_WRITE_TIMEOUT_S")
     # Outbox events older than this that are still unpublished are re-sent by the relay.
     outbox_relay_s: float = Field(2.0, gt=0, validation_alias="INBOX_OUTBOX_RELAY_S")
+    # How often SLA deadlines are checked, and when the warning fires (share of the target).
+    sla_tick_s: float = Field(5.0, gt=0, validation_alias="INBOX_SLA_TICK_S")
+    sla_warn_ratio: float = Field(0.8, gt=0, lt=1, validation_alias="INBOX_SLA_WARN_RATIO")

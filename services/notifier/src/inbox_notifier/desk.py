@@ -1,0 +1,304 @@
+"""What agents do to a conversation: reply, note, assign, change status, tag.
+
+Every change is one atomic update that bumps the conversation's `version`, then saved
+events (outbox) that are published. Claims use optimistic concurrency: of two agents
+claiming the same conversation one wins, the other gets 409.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import DESCENDING, ReturnDocument
+
+from inbox_core import subjects
+from inbox_core.errors import BusUnavailable
+from inbox_core.schema import (
+    ConversationStatus,
+    Customer,
+    DeliveryStatus,
+    Event,
+    OutboundReply,
+    new_id,
+    utcnow,
+)
+from inbox_core.store import CONVERSATIONS, MESSAGES
+from inbox_notifier import sla as sla_clock
+from inbox_notifier.events import EventPublisher
+from inbox_notifier.models import AssignIn, ReplyIn, StatusIn, TagsIn
+from inbox_notifier.queue import CANNED, Queue, conversation_view, message_view
+from inbox_notifier.routing import ApiError, conflict, not_found
+from inbox_notifier.templates import render, values_for
+
+# Which status an agent may move a conversation to, from which.
+TRANSITIONS: dict[ConversationStatus, set[ConversationStatus]] = {
+    ConversationStatus.OPEN: {ConversationStatus.PENDING, ConversationStatus.RESOLVED},
+    ConversationStatus.PENDING: {ConversationStatus.OPEN, ConversationStatus.RESOLVED},
+    ConversationStatus.RESOLVED: {ConversationStatus.OPEN},
+}
+
+
+class Desk:
+    def __init__(self, queue: Queue, publisher: EventPublisher) -> None:
+        self.queue = queue
+        self.publisher = publisher
+
+    @property
+    def db(self) -> Any:
+        return self.queue.db
+
+    async def conversation(self, conv_id: str) -> dict[str, Any]:
+        doc = await self.db[CONVERSATIONS].find_one({"_id": conv_id}, {"search": 0})
+        if doc is None:
+            raise not_found(f"conversation {conv_id}")
+        return dict(doc)
+
+    async def _latest_customer_message(self, conv_id: str) -> dict[str, Any] | None:
+        doc = await self.db[MESSAGES].find_one(
+            {"conversation_id": conv_id, "direction": "in", "kind": "message"},
+            sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
+        )
+        return dict(doc) if doc else None
+
+    async def _emit(self, conv: dict[str, Any], messages: list[dict[str, Any]]) -> None:
+        view = conversation_view(conv)
+        cid = conv["_id"]
+        events = [
+            Event(
+                id=f"message.created:{m['_id']}",
+                type="message.created",
+                conversation_id=cid,
+                conversation=view,
+                message=message_view(m),
+            )
+            for m in messages
+        ]
+        events.append(
+            Event(
+                id=f"conversation.updated:{cid}:v{conv.get('version', 0)}",
+                type="conversation.updated",
+                conversation_id=cid,
+                conversation=view,
+            )
+        )
+        await self.publisher.publish(await self.queue.save_events(events))
+
+    async def _update(
+        self,
+        conv_id: str,
+        filter_: dict[str, Any],
+        update: dict[str, Any],
+        conflict_code: str,
+        conflict_message: str,
+    ) -> dict[str, Any]:
+        update.setdefault("$inc", {})["version"] = 1
+        update.setdefault("$set", {})["updated_at"] = utcnow()
+        doc = await self.db[CONVERSATIONS].find_one_and_update(
+            {"_id": conv_id, **filter_},
+            update,
+            projection={"search": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            current = await self.conversation(conv_id)  # 404 when it does not exist
+            raise conflict(conflict_code, conflict_message.format(**current))
+        return dict(doc)
+
+    # --- reply and note -----------------------------------------------------------------
+
+    async def render_text(
+        self, conv: dict[str, Any], text: str, agent: str
+    ) -> tuple[str, list[str]]:
+        latest = await self._latest_customer_message(conv["_id"])
+        return render(text, values_for(conv, (latest or {}).get("context") or {}, agent))
+
+    async def canned_text(self, canned_id: str) -> str:
+        doc = await self.db[CANNED].find_one({"_id": canned_id})
+        if doc is None:
+            raise not_found(f"canned response {canned_id}")
+        return str(doc["text"])
+
+    async def reply(
+        self, conv_id: str, body: ReplyIn, agent: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        conv = await self.conversation(conv_id)
+        author = body.agent or agent
+        if body.text is None and body.canned_id is None:
+            raise ApiError(
+                422,
+                "validation_error",
+                "text or canned_id is required",
+                [{"field": "text", "message": "text or canned_id is required"}],
+            )
+        template = (
+            body.text if body.text is not None else await self.canned_text(body.canned_id or "")
+        )
+        text, _ = await self.render_text(conv, template, author)
+        latest = await self._latest_customer_message(conv_id) or {}
+        now = utcnow()
+        reply_id = new_id()
+        doc = {
+            "_id": reply_id,
+            "dedup_id": f"reply:{reply_id}",
+            "reply_id": reply_id,
+            "conversation_id": conv_id,
+            "channel": conv["channel"],
+            "account": conv["account"],
+            "direction": "out",
+            "kind": "message",
+            "author": author,
+            "text": text,
+            "canned_id": body.canned_id,
+            "created_at": now,
+            "stored_at": now,
+            "delivery": {"status": DeliveryStatus.QUEUED.value, "error": None, "at": now},
+        }
+        await self.db[MESSAGES].insert_one(doc)
+        customer = conv.get("customer") or {}
+        reply = OutboundReply(
+            id=reply_id,
+            conversation_id=conv_id,
+            channel=conv["channel"],
+            account=conv["account"],
+            customer=Customer(
+                **{
+                    k: customer.get(k)
+                    for k in ("id", "name", "email", "phone")
+                    if customer.get(k) is not None
+                }
+                or {"id": "unknown"}
+            ),
+            thread_keys=latest.get("thread_keys") or [],
+            in_reply_to=latest.get("external_id"),
+            subject=conv.get("subject"),
+            text=text,
+            agent=author,
+            context={
+                **(latest.get("context") or {}),
+                "conversation_number": conv.get("number"),
+                "last_customer_message_at": latest["created_at"].isoformat()
+                if latest.get("created_at")
+                else None,
+            },
+        )
+        try:
+            await self.publisher.runtime.bus.publish_model(
+                subjects.outbound(conv["channel"], conv["account"]),
+                reply,
+                msg_id=f"reply:{reply_id}",
+            )
+        except BusUnavailable as err:
+            await self.db[MESSAGES].update_one(
+                {"_id": reply_id},
+                {
+                    "$set": {
+                        "delivery": {
+                            "status": DeliveryStatus.FAILED.value,
+                            "error": "not sent: the bus is unavailable",
+                            "at": utcnow(),
+                        }
+                    }
+                },
+            )
+            raise ApiError(
+                503, "bus_unavailable", "the reply could not be queued; try again"
+            ) from err
+        sla = sla_clock.on_agent_reply(conv.get("sla") or {}, now)
+        updated = await self._update(
+            conv_id,
+            {},
+            {"$set": self.queue.sla_update(sla, now), "$max": {"last_message_at": now}},
+            "conflict",
+            "conversation changed",
+        )
+        await self._emit(updated, [doc])
+        return updated, doc
+
+    async def note(
+        self, conv_id: str, text: str, agent: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        await self.conversation(conv_id)
+        now = utcnow()
+        note_id = new_id()
+        doc = {
+            "_id": note_id,
+            "dedup_id": f"note:{note_id}",
+            "conversation_id": conv_id,
+            "direction": "out",
+            "kind": "note",
+            "author": agent,
+            "text": text,
+            "created_at": now,
+            "stored_at": now,
+        }
+        await self.db[MESSAGES].insert_one(doc)
+        updated = await self._update(conv_id, {}, {}, "conflict", "conversation changed")
+        await self._emit(updated, [doc])
+        return updated, doc
+
+    # --- assignment, status, tags -------------------------------------------------------
+
+    async def assign(self, conv_id: str, body: AssignIn) -> dict[str, Any]:
+        filter_: dict[str, Any] = {}
+        if body.version is not None:
+            filter_["version"] = body.version
+        if body.assignee is not None and not body.force:
+            filter_["assignee"] = {"$in": [None, body.assignee]}
+        message = (
+            "conversation #{number} is assigned to {assignee} (version {version})"
+            if body.version is None
+            else "conversation #{number} changed (now version {version}, assigned to {assignee})"
+        )
+        updated = await self._update(
+            conv_id, filter_, {"$set": {"assignee": body.assignee}}, "assign_conflict", message
+        )
+        await self._emit(updated, [])
+        return updated
+
+    async def set_status(self, conv_id: str, body: StatusIn) -> dict[str, Any]:
+        target = body.status
+        sources = [s.value for s, targets in TRANSITIONS.items() if target in targets]
+        conv = await self.conversation(conv_id)
+        if conv.get("status") not in sources:
+            raise conflict(
+                "invalid_transition",
+                f"cannot move a {conv.get('status')} conversation to {target.value}",
+            )
+        now = utcnow()
+        sla = dict(conv.get("sla") or {})
+        fields: dict[str, Any] = {"status": target.value}
+        if target == ConversationStatus.PENDING:
+            sla = sla_clock.on_pending(sla, now)
+        elif target == ConversationStatus.RESOLVED:
+            sla = sla_clock.on_resolved(sla)
+            fields["resolved_at"] = now
+        else:
+            sla = sla_clock.on_resume(sla, now, self.queue.clock)
+            fields["resolved_at"] = None
+        fields.update(self.queue.sla_update(sla, now))
+        filter_: dict[str, Any] = {"status": conv.get("status")}
+        if body.version is not None:
+            filter_["version"] = body.version
+        updated = await self._update(
+            conv_id,
+            filter_,
+            {"$set": fields},
+            "conflict",
+            "conversation #{number} changed (now {status}, version {version})",
+        )
+        await self._emit(updated, [])
+        return updated
+
+    async def tag(self, conv_id: str, body: TagsIn) -> dict[str, Any]:
+        conv = await self.conversation(conv_id)
+        tags = [t for t in conv.get("tags", []) if t not in body.remove]
+        tags += [t for t in dict.fromkeys(body.add) if t not in tags]
+        updated = await self._update(
+            conv_id,
+            {"version": conv.get("version", 0)},
+            {"$set": {"tags": tags}},
+            "conflict",
+            "conversation #{number} changed while tagging; retry",
+        )
+        await self._emit(updated, [])
+        return updated

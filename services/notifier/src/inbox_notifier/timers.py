@@ -1,0 +1,84 @@
+"""SLA warning and breach timers. Deadlines live in the store (`sla_warn_at`,
+`sla_deadline`), so timers survive restarts; a conditional update marks each deadline as
+warned/breached (`sla_warned_for`, `sla_breached_for`), so each event fires exactly once per
+deadline, even with several notifier replicas or after a restart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from inbox_core.logging import get_logger
+from inbox_core.schema import ConversationStatus, Event, utcnow
+from inbox_core.store import CONVERSATIONS
+from inbox_notifier.events import EventPublisher
+from inbox_notifier.queue import Queue, conversation_view
+
+log = get_logger(__name__)
+
+OPEN = ConversationStatus.OPEN.value
+
+
+async def _fire(
+    queue: Queue, publisher: EventPublisher, kind: str, conv: dict[str, Any], deadline: Any
+) -> None:
+    event = Event(
+        id=f"{kind}:{conv['_id']}:{deadline.isoformat()}",
+        type=kind,  # type: ignore[arg-type]
+        conversation_id=conv["_id"],
+        conversation=conversation_view(conv),
+    )
+    await publisher.publish(await queue.save_events([event]))
+
+
+async def fire_due(queue: Queue, publisher: EventPublisher, limit: int = 500) -> int:
+    """Emit sla.warning / sla.breached for deadlines that passed; returns how many fired."""
+    db = queue.db
+    now = utcnow()
+    fired = 0
+    # Warnings: a due warning is consumed (sla_warn_at cleared) whether or not it fires, so
+    # the query only ever sees new ones.
+    async for doc in db[CONVERSATIONS].find(
+        {"status": OPEN, "sla_warn_at": {"$lte": now}},
+        {"_id": 1, "sla_deadline": 1},
+        limit=limit,
+    ):
+        deadline = doc.get("sla_deadline")
+        updated = await db[CONVERSATIONS].find_one_and_update(
+            {"_id": doc["_id"], "sla_deadline": deadline, "sla_warned_for": {"$ne": deadline}},
+            {"$set": {"sla_warned_for": deadline, "sla_warn_at": None}, "$inc": {"version": 1}},
+            projection={"search": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:  # warned already for this deadline, or the deadline moved
+            await db[CONVERSATIONS].update_one(
+                {"_id": doc["_id"], "sla_deadline": deadline}, {"$set": {"sla_warn_at": None}}
+            )
+            continue
+        if deadline is not None:
+            await _fire(queue, publisher, "sla.warning", updated, deadline)
+            fired += 1
+    async for doc in db[CONVERSATIONS].find(
+        {"status": OPEN, "sla_deadline": {"$lte": now}, "sla.breached": {"$ne": True}},
+        {"_id": 1, "sla_deadline": 1},
+        limit=limit,
+    ):
+        deadline = doc["sla_deadline"]
+        updated = await db[CONVERSATIONS].find_one_and_update(
+            {"_id": doc["_id"], "sla_deadline": deadline, "sla_breached_for": {"$ne": deadline}},
+            {
+                "$set": {"sla_breached_for": deadline, "sla.breached": True, "sla_warn_at": None},
+                "$inc": {"version": 1},
+            },
+            projection={"search": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:
+            await db[CONVERSATIONS].update_one(
+                {"_id": doc["_id"], "sla_deadline": deadline}, {"$set": {"sla.breached": True}}
+            )
+            continue
+        await _fire(queue, publisher, "sla.breached", updated, deadline)
+        fired += 1
+    return fired
