@@ -46,7 +46,7 @@ HTTP_PORTS = {
 }
 # Published on the host: the contract's ports, plus NATS client and monitoring, and MongoDB.
 PUBLISHED_PORTS: dict[str, set[int]] = {
-    "nats": {4222, 8222},
+    "nats": {4222, 8222, 8443},  # client, monitoring, WebSocket
     "mongo": {27017},
     **{name: set(ports.values()) for name, ports in CONTRACT_PORTS.items()},
 }

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from inbox_core import subjects
 from inbox_core.errors import BusUnavailable
@@ -523,11 +523,11 @@ async def list_dead_letters(request: web.Request) -> DeadLetterList:
 async def replay_dead_letter(request: web.Request) -> ReplayOut:
     runtime = request.app[RUNTIME]
     letter_id = request.match_info["letter_id"]
-    if not letter_id.isdigit():
+    if not letter_id.isdigit() or int(letter_id) < 1:
         raise not_found(f"dead letter {letter_id}")
     try:
         raw = await runtime.bus.js.get_msg(subjects.STREAM_DLQ, int(letter_id))
-    except NotFoundError as err:
+    except (NotFoundError, BadRequestError) as err:
         raise not_found(f"dead letter {letter_id}") from err
     letter = DeadLetter.from_json(raw.data or b"{}")
     record = await runtime.store.db[REPLAYS].find_one_and_update(

@@ -9,7 +9,7 @@ never published for unsaved state and never lost for saved state.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -373,7 +373,9 @@ class Queue:
                 )
             )
         saved = []
-        for doc in docs:
+        for i, doc in enumerate(docs, start=1):
+            # Just after the message they answer, so the thread reads in order.
+            doc["created_at"] = m.received_at + timedelta(milliseconds=i)
             await self.db[MESSAGES].update_one(
                 {"dedup_id": doc["dedup_id"]}, {"$setOnInsert": doc}, upsert=True
             )
