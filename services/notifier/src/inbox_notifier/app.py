@@ -18,6 +18,7 @@ from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, RoutedMessage
 from inbox_notifier import __version__
 from inbox_notifier.api import DESK, api
 from inbox_notifier.auth import auth_middleware, load_tokens
+from inbox_notifier.console import install_console
 from inbox_notifier.desk import Desk
 from inbox_notifier.events import EventPublisher
 from inbox_notifier.queue import INDEXES, Queue
@@ -77,6 +78,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
         return json_response(spec)
 
     app.router.add_get("/openapi.json", openapi_json)
+    install_console(app)
 
     async def consume(app: web.Application) -> AsyncIterator[None]:
         await runtime.bus.consumer(

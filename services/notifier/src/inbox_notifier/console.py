@@ -1,0 +1,21 @@
+"""The reference agent console: static files served by the notifier at `/` (no separate
+server, no CDN). The page talks to the same agent API and SSE stream as any other UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+STATIC = Path(__file__).with_name("static")
+
+
+async def _index(_: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def install_console(app: web.Application) -> None:
+    if not (STATIC / "index.html").exists():
+        return
+    app.router.add_get("/", _index)
+    app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
