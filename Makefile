@@ -9,9 +9,27 @@ MEMBERS := libs/inbox-core services/ingest-mail services/ingest-social \
 PYPROJECTS := $(addsuffix /pyproject.toml,$(MEMBERS)) requirements-dev.txt
 PYTEST_ARGS ?=
 
-.PHONY: install up demo test test-unit test-e2e bench lint fmt clean
+.PHONY: install system-deps up demo test test-unit test-e2e bench lint fmt clean
 
 install: $(STAMP)
+
+# Debian packages the tests drive as real peers: dovecot (IMAP) and Chromium (console tests).
+# Installed only when missing, and only where we may (root, as on CI); otherwise named.
+SYSTEM_BINARIES := dovecot:dovecot-imapd chromium:chromium
+system-deps:
+	@missing=""; for pair in $(SYSTEM_BINARIES); do \
+		bin=$${pair%%:*}; pkg=$${pair#*:}; \
+		command -v $$bin >/dev/null 2>&1 || test -x /usr/sbin/$$bin || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends $$missing fonts-noto-cjk >/dev/null; \
+		else \
+			echo "missing system packages:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; \
+		fi; \
+	fi
 
 $(STAMP): $(PYPROJECTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +46,13 @@ up: install
 demo: install
 	$(BIN)/inbox-stack --demo
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
-test-e2e: install
+test-e2e: install system-deps
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 bench: install
