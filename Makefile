@@ -8,6 +8,10 @@ MEMBERS := libs/inbox-core services/ingest-mail services/ingest-social \
            services/ingest-marketplace services/router services/notifier
 PYPROJECTS := $(addsuffix /pyproject.toml,$(MEMBERS)) requirements-dev.txt
 PYTEST_ARGS ?=
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# This machine's pip config names local mirrors that may be absent; their warnings are noise.
+QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
 .PHONY: install system-deps up demo test test-unit test-e2e bench lint fmt clean
 
@@ -33,11 +37,11 @@ system-deps:
 
 $(STAMP): $(PYPROJECTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-e 'libs/inbox-core[embedded,testing]' \
 		$(foreach m,$(filter services/%,$(MEMBERS)),-e $(m)) \
-		-r requirements-dev.txt
+		-r requirements-dev.txt 2>&1 | $(QUIET_PIP)
 	@touch $(STAMP)
 
 up: install

@@ -29,6 +29,7 @@ from nats.js.api import (
     StreamConfig,
 )
 from opentelemetry import trace
+from pymongo.errors import ConnectionFailure
 
 from inbox_core import metrics, subjects
 from inbox_core.errors import BusUnavailable, InvalidPayload, PermanentError, TransientError
@@ -81,6 +82,11 @@ _PREFIX_STREAM = {
 def _stream_of(subject: str) -> str:
     parts = subject.split(".")
     return _PREFIX_STREAM.get(parts[1] if len(parts) > 1 else "", "other")
+
+
+def is_outage(err: BaseException) -> bool:
+    """The store or the bus is unreachable: retry for as long as it takes, never dead-letter."""
+    return isinstance(err, BusUnavailable | ConnectionFailure)
 
 
 def nak_delay(delivered: int, base: float, cap: float) -> float:
@@ -284,6 +290,7 @@ class Consumer:
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _outage_naks: dict[int, int] = field(default_factory=dict, init=False)
 
     async def start(self) -> None:
         settings = self.bus.settings
@@ -349,9 +356,13 @@ class Consumer:
             ),
             metrics.HANDLE_SECONDS.labels(self.durable).time(),
         ):
-            if delivered > settings.max_deliver:
+            seq = msg.metadata.sequence.stream
+            # Deliveries that failed because the store or the bus was down are not the
+            # message's fault: they do not count towards the dead-letter limit.
+            attempts = delivered - self._outage_naks.get(seq, 0)
+            if attempts > settings.max_deliver:
                 # It never finished (crash, timeout) often enough: stop the loop here.
-                await self._to_dlq(msg, f"gave up after {delivered - 1} deliveries without an ack")
+                await self._to_dlq(msg, f"gave up after {attempts - 1} deliveries without an ack")
                 return
             try:
                 await self.handler(msg)
@@ -360,23 +371,30 @@ class Consumer:
                 await self._to_dlq(msg, f"{type(err).__name__}: {err}")
                 return
             except Exception as err:
-                if delivered >= settings.max_deliver:
+                outage = is_outage(err)
+                if outage:
+                    self._outage_naks[seq] = self._outage_naks.get(seq, 0) + 1
+                elif attempts >= settings.max_deliver:
                     log.error("message failed for good", consumer=self.durable, error=repr(err))
                     await self._to_dlq(msg, f"{type(err).__name__}: {err}")
                     return
                 retry_after = err.retry_after if isinstance(err, TransientError) else None
                 delay = retry_after or nak_delay(
-                    delivered, settings.nak_base_delay_s, settings.nak_max_delay_s
+                    attempts if not outage else delivered,
+                    settings.nak_base_delay_s,
+                    settings.nak_max_delay_s if not outage else min(settings.nak_max_delay_s, 5.0),
                 )
                 log.warning(
                     "message failed, will retry",
                     consumer=self.durable,
                     error=repr(err),
                     delivered=delivered,
+                    outage=outage,
                     delay=round(delay, 2),
                 )
                 await self._settle(msg.nak(delay=delay), "nak")
                 return
+            self._outage_naks.pop(seq, None)
             await self._settle(msg.ack(), "ack")
 
     async def _to_dlq(self, msg: Msg, error: str) -> None:

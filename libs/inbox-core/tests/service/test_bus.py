@@ -100,3 +100,23 @@ async def test_publish_raises_bus_unavailable_when_server_is_gone(bus: Bus, nats
     nats_server.process.kill()
     with pytest.raises(BusUnavailable):
         await bus.publish("inbox.in.mail.shop", b"x", msg_id="gone")
+
+
+async def test_store_outage_is_retried_past_max_deliver_without_dead_lettering(bus: Bus) -> None:
+    from pymongo.errors import AutoReconnect
+
+    attempts = 0
+    done = asyncio.Event()
+
+    async def handler(msg: Msg) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= 5:  # more failures than INBOX_MAX_DELIVER=3
+            raise AutoReconnect("store is down")
+        done.set()
+
+    await bus.consumer(stream="INBOUND", durable="t5", handler=handler).start()
+    await bus.publish("inbox.in.mail.shop", b"survives", msg_id="outage")
+    await asyncio.wait_for(done.wait(), 20)
+    info = await bus.js.stream_info("DLQ")
+    assert attempts == 6 and info.state.messages == 0
