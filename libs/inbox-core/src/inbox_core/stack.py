@@ -122,9 +122,24 @@ class Stack:
             if port_open("127.0.0.1", port):
                 raise SystemExit(f"port {port} for {spec.name} is taken (set {spec.port_env})")
             self.services.append(self.start_process(spec.name, [find_binary(spec.command)]))
-        for spec, proc in zip(SERVICES, self.services, strict=True):
-            port = service_port(spec, self.env)
-            wait_until(lambda p=port: _healthy(p), timeout, spec.name, proc)  # type: ignore[misc]
+        for spec in SERVICES:
+            self.wait_healthy(spec.name, timeout)
+
+    def wait_healthy(self, name: str, timeout: float = 60.0) -> None:
+        spec = next(s for s in SERVICES if s.name == name)
+        proc = next(p for p in self.services if p.name == name)
+        port = service_port(spec, self.env)
+        wait_until(lambda: _healthy(port), timeout, spec.name, proc)
+
+    def restart_service(self, name: str, timeout: float = 60.0) -> ManagedProcess:
+        """Start a service again (after a crash or a kill), on the same port and env."""
+        spec = next(s for s in SERVICES if s.name == name)
+        old = next(p for p in self.services if p.name == name)
+        old.stop(timeout=5)
+        new = self.start_process(spec.name, [find_binary(spec.command)])
+        self.services[self.services.index(old)] = new
+        self.wait_healthy(name, timeout)
+        return new
 
     def admin_token(self) -> str | None:
         if self.env.get("INBOX_AGENT_TOKENS"):

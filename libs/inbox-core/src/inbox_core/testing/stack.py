@@ -1,0 +1,178 @@
+"""The whole stack as processes, controllable piece by piece, for fault and e2e tests:
+kill -9 one service and start it again, restart nats-server, take the store away."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from inbox_core.embedded import free_port, start_mongo, start_nats
+from inbox_core.stack import Stack
+
+APP_SECRET = "fault-secret"
+TOKEN = "fault-token"
+PAGE = "100000000000009"
+
+
+class StackHarness:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        base = {
+            k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))
+        }
+        self.nats_port, self.mongo_port = free_port(), free_port()
+        base.update(
+            {
+                "INBOX_DATA_DIR": str(root / "var"),
+                "INBOX_EMBEDDED_NATS_PORT": str(self.nats_port),
+                "INBOX_EMBEDDED_MONGO_PORT": str(self.mongo_port),
+                "INBOX_API_PORT": str(free_port()),
+                "INBOX_SOCIAL_PORT": str(free_port()),
+                "INBOX_MAIL_HTTP_PORT": str(free_port()),
+                "INBOX_SMTP_PORT": str(free_port()),
+                "INBOX_MARKET_PORT": str(free_port()),
+                "INBOX_ROUTER_PORT": str(free_port()),
+                "INBOX_AGENT_TOKENS": f"fault:{TOKEN}",
+                "FACEBOOK_APP_SECRET": APP_SECRET,
+                "INBOX_LOG_LEVEL": "WARNING",
+                "INBOX_NAK_DELAY_S": "0.2",
+                "INBOX_NAK_MAX_DELAY_S": "2",
+                "INBOX_ACK_WAIT_S": "5",
+                "INBOX_MAX_DELIVER": "3",
+                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            }
+        )
+        base.update(env or {})
+        self.stack = Stack(root / "var", base, quiet=True)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.stack.env
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.env['INBOX_API_PORT']}"
+
+    @property
+    def webhook(self) -> str:
+        return f"http://127.0.0.1:{self.env['INBOX_SOCIAL_PORT']}/webhooks/facebook"
+
+    def start(self) -> None:
+        self.stack.start_dependencies()
+        self.stack.start_services()
+
+    def close(self) -> None:
+        self.stack.stop()
+
+    def kill(self, name: str) -> None:
+        next(p for p in self.stack.services if p.name == name).kill()
+
+    def restart(self, name: str) -> None:
+        self.stack.restart_service(name)
+
+    def restart_nats(self, down_s: float = 0.0) -> None:
+        nats = next(p for p in self.stack.deps if p.name == "nats")
+        nats.stop()
+        time.sleep(down_s)
+        self.stack.deps[self.stack.deps.index(nats)] = start_nats(
+            self.stack.data_dir / "nats", self.nats_port, log_dir=self.stack.log_dir
+        )
+
+    def stop_store(self) -> None:
+        next(p for p in self.stack.deps if p.name == "store").stop()
+
+    def start_store(self) -> None:
+        store = next(p for p in self.stack.deps if p.name == "store")
+        self.stack.deps[self.stack.deps.index(store)] = start_mongo(
+            self.stack.data_dir / "store", self.mongo_port, log_dir=self.stack.log_dir
+        )
+
+    # --- traffic and counting -------------------------------------------------------------
+
+    @staticmethod
+    def webhook_body(tag: str, psid: str | None = None) -> bytes:
+        now = int(time.time() * 1000)
+        return json.dumps(
+            {
+                "object": "page",
+                "entry": [
+                    {
+                        "id": PAGE,
+                        "time": now,
+                        "messaging": [
+                            {
+                                "sender": {"id": psid or f"psid-{tag}"},
+                                "recipient": {"id": PAGE},
+                                "timestamp": now,
+                                "message": {"mid": f"m_{tag}", "text": f"배송 문의 {tag}"},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ).encode()
+
+    async def deliver(
+        self, http: aiohttp.ClientSession, body: bytes, *, give_up_s: float = 120.0
+    ) -> int:
+        """POST a signed webhook until it is accepted, as Meta retries; returns the tries."""
+        sig = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        deadline = time.monotonic() + give_up_s
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                async with http.post(
+                    self.webhook,
+                    data=body,
+                    headers={"X-Hub-Signature-256": sig, "Content-Type": "application/json"},
+                    timeout=aiohttp.ClientTimeout(total=10),
+                ) as resp:
+                    if resp.status == 200:
+                        return tries
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("webhook never accepted")
+            await asyncio.sleep(0.2)
+
+    def _db(self) -> Any:
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            f"mongodb://127.0.0.1:{self.mongo_port}/?directConnection=true",
+            serverSelectionTimeoutMS=3000,
+        )
+        return client
+
+    def stored_message_ids(self) -> list[str]:
+        with self._db() as client:
+            return [
+                d["external_id"]
+                for d in client["inbox"]["messages"].find(
+                    {"kind": "message", "direction": "in"}, {"external_id": 1}
+                )
+            ]
+
+    async def wait_stored(self, expected: Iterable[str], timeout: float = 90) -> list[str]:
+        """Wait until every expected external id is stored; return all stored ids."""
+        want = set(expected)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ids = await asyncio.to_thread(self.stored_message_ids)
+            except PyMongoError:  # the store may be restarting
+                ids = []
+            if want <= set(ids) or time.monotonic() > deadline:
+                return ids
+            await asyncio.sleep(0.5)

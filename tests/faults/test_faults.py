@@ -1,0 +1,151 @@
+"""Fault injection over the whole stack as processes: every test sends a known set of
+messages while something breaks, then checks the queue holds exactly those, once each."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from inbox_core.testing.stack import TOKEN, StackHarness
+
+pytestmark = pytest.mark.e2e
+
+N = 150
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[StackHarness]:
+    root = Path(tempfile.mkdtemp(prefix="inbox-faults-"))
+    h = StackHarness(root)
+    try:
+        await asyncio.to_thread(h.start)
+        yield h
+    finally:
+        await asyncio.to_thread(h.close)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _send_with_fault(
+    h: StackHarness, prefix: str, fault: Callable[[], Awaitable[None]], n: int = N, senders: int = 8
+) -> list[str]:
+    """Send n messages with `senders` concurrent clients; run `fault` after a third."""
+    tags = [f"{prefix}{i}" for i in range(n)]
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for tag in tags:
+        queue.put_nowait(tag)
+    sent = 0
+    third = asyncio.Event()
+
+    async def sender(http: aiohttp.ClientSession) -> None:
+        nonlocal sent
+        while not queue.empty():
+            tag = queue.get_nowait()
+            await h.deliver(http, h.webhook_body(tag))
+            sent += 1
+            if sent >= n // 3:
+                third.set()
+
+    async with aiohttp.ClientSession() as http:
+
+        async def inject() -> None:
+            await third.wait()
+            await fault()
+
+        await asyncio.wait_for(
+            asyncio.gather(inject(), *(sender(http) for _ in range(senders))), timeout=240
+        )
+    return [f"m_{t}" for t in tags]
+
+
+def _assert_exactly_once(stored: list[str], expected: list[str]) -> None:
+    counts = Counter(stored)
+    missing = sorted(set(expected) - set(counts))
+    twice = sorted(k for k, c in counts.items() if c > 1)
+    assert not missing, f"lost {len(missing)}: {missing[:5]}"
+    assert not twice, f"duplicated {len(twice)}: {twice[:5]}"
+    assert len(stored) == len(expected)
+
+
+@pytest.mark.parametrize(
+    "service", ["ingest-social", "router", "notifier"], ids=["connector", "router", "notifier"]
+)
+async def test_kill_9_of_a_service_mid_stream_loses_and_duplicates_nothing(
+    harness: StackHarness,
+    service: str,
+) -> None:
+    async def crash_and_restart() -> None:
+        harness.kill(service)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(harness.restart, service)
+
+    expected = await _send_with_fault(harness, f"k{service[:3]}", crash_and_restart)
+    _assert_exactly_once(await harness.wait_stored(expected), expected)
+
+
+async def test_nats_restart_mid_stream_loses_and_duplicates_nothing(
+    harness: StackHarness,
+) -> None:
+    async def restart_nats() -> None:
+        await asyncio.to_thread(harness.restart_nats, 1.0)
+
+    expected = await _send_with_fault(harness, "nats", restart_nats)
+    _assert_exactly_once(await harness.wait_stored(expected), expected)
+
+
+async def test_store_outage_mid_stream_is_retried_until_it_is_back(harness: StackHarness) -> None:
+    async def outage() -> None:
+        await asyncio.to_thread(harness.stop_store)
+        await asyncio.sleep(3.0)
+        await asyncio.to_thread(harness.start_store)
+
+    expected = await _send_with_fault(harness, "store", outage)
+    _assert_exactly_once(await harness.wait_stored(expected), expected)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{harness.api}/api/dead-letters", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as resp,
+    ):
+        assert (await resp.json())["items"] == []  # an outage is not the messages' fault
+
+
+async def test_duplicate_webhook_deliveries_are_stored_once(harness: StackHarness) -> None:
+    tags = [f"dup{i}" for i in range(60)]
+    async with aiohttp.ClientSession() as http:
+        bodies = [harness.webhook_body(t) for t in tags]
+        # Meta retries the very same body; send each three times, concurrently.
+        await asyncio.wait_for(
+            asyncio.gather(*(harness.deliver(http, b) for b in bodies for _ in range(3))),
+            timeout=120,
+        )
+    expected = [f"m_{t}" for t in tags]
+    stored = await harness.wait_stored(expected)
+    await asyncio.sleep(1.0)
+    _assert_exactly_once(await asyncio.to_thread(harness.stored_message_ids), expected)
+    assert stored
+
+
+async def test_slow_sse_consumer_does_not_slow_the_pipeline(harness: StackHarness) -> None:
+    async with aiohttp.ClientSession() as http:
+        # A client that connects and never reads.
+        stalled = await http.get(
+            f"{harness.api}/api/events",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+        try:
+
+            async def nothing() -> None:
+                return None
+
+            expected = await _send_with_fault(harness, "slow", nothing, n=300)
+            _assert_exactly_once(await harness.wait_stored(expected, timeout=60), expected)
+        finally:
+            stalled.close()
