@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -291,6 +292,8 @@ class Consumer:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _outage_naks: dict[int, int] = field(default_factory=dict, init=False)
+    _chains: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False)
+    _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(256), init=False)
 
     async def start(self) -> None:
         settings = self.bus.settings
@@ -314,10 +317,20 @@ class Consumer:
         )
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable}")
 
+    async def _next_batch(self) -> list[Msg]:
+        """Wait for the first message, then take whatever else is ready, without waiting for
+        a full batch (a partial batch would otherwise sit until the fetch timeout)."""
+        first = await self._sub.fetch(1, timeout=1.0)
+        try:
+            more = await self._sub.fetch(self.batch - 1, timeout=0.05) if self.batch > 1 else []
+        except nats.errors.TimeoutError:
+            more = []
+        return [*first, *more]
+
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                msgs = await self._sub.fetch(self.batch, timeout=1.0)
+                msgs = await self._next_batch()
             except nats.errors.TimeoutError:
                 continue
             except (nats.errors.Error, nats.js.errors.Error, OSError) as err:
@@ -326,22 +339,34 @@ class Consumer:
                 log.warning("fetch failed, retrying", consumer=self.durable, error=str(err))
                 await asyncio.sleep(0.5)
                 continue
-            # Messages with the same ordering key (one thread, one conversation) are handled
-            # one after another in stream order; different keys run concurrently.
-            groups: dict[str, list[Msg]] = {}
-            for i, m in enumerate(msgs):
-                key = (m.headers or {}).get(ORDER_KEY_HEADER) or f"#{i}"
-                groups.setdefault(key, []).append(m)
-            tasks = [asyncio.create_task(self._handle_in_order(g)) for g in groups.values()]
-            self._inflight.update(tasks)
-            try:
-                await asyncio.gather(*tasks, return_exceptions=True)
-            finally:
-                self._inflight.difference_update(tasks)
+            for msg in msgs:
+                # Bounded concurrency; fetching goes on while earlier messages are handled.
+                await self._slots.acquire()
+                # Messages with the same ordering key (one thread, one conversation) are
+                # handled one after another in stream order; other keys run concurrently.
+                key = (msg.headers or {}).get(ORDER_KEY_HEADER)
+                previous = self._chains.get(key) if key else None
+                task = asyncio.create_task(self._handle_after(previous, msg))
+                self._inflight.add(task)
+                task.add_done_callback(self._done)
+                if key:
+                    self._chains[key] = task
+                    task.add_done_callback(functools.partial(self._forget, key))
+        if self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
-    async def _handle_in_order(self, msgs: list[Msg]) -> None:
-        for msg in msgs:
-            await self._handle(msg)
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._slots.release()
+
+    def _forget(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._chains.get(key) is task:
+            del self._chains[key]
+
+    async def _handle_after(self, previous: asyncio.Task[None] | None, msg: Msg) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        await self._handle(msg)
 
     async def _handle(self, msg: Msg) -> None:
         settings = self.bus.settings
@@ -423,7 +448,9 @@ class Consumer:
         except TimeoutError:
             # Unfinished work is neither acked nor lost: JetStream redelivers it.
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            for task in list(self._inflight):
+                task.cancel()
+            await asyncio.gather(self._task, *self._inflight, return_exceptions=True)
         try:
             await self._sub.unsubscribe()
         except (nats.errors.Error, OSError):

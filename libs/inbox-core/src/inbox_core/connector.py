@@ -226,7 +226,13 @@ class Connector:
             reply = OutboundReply.from_json(msg.data)
             channel = channels.get(reply.account)
             if channel is None:
-                raise PermanentError(f"no {channel_name} account named {reply.account!r}")
+                metrics.OUTBOUND_SENT.labels(channel_name, "failed").inc()
+                await self._report(
+                    reply,
+                    DeliveryStatus.FAILED,
+                    error=f"no {channel_name} account named {reply.account!r}",
+                )
+                return
             assert self.http is not None
             try:
                 result = await channel.send(reply, self.http)

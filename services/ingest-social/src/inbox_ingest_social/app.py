@@ -1,4 +1,4 @@
-"""The ingest-social service: Meta webhooks in, agent replies out through the Send API."""
+"""The ingest-social service: chat webhooks in (Meta, Kakao, TalkTalk), replies out."""
 
 from __future__ import annotations
 
@@ -7,21 +7,29 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from inbox_core.connector import Channel, Connector
+from inbox_core.connector import Channel
 from inbox_core.runtime import Runtime, create_base_app
+from inbox_ingest_social import echo_ledger
 from inbox_ingest_social.channels.facebook import Facebook, Instagram, MetaConfig
+from inbox_ingest_social.channels.kakao import Kakao, KakaoConfig
+from inbox_ingest_social.channels.kakao_senders import KakaoSender, sender_from_settings
+from inbox_ingest_social.channels.naver_talktalk import NaverTalkTalk, TalkTalkConfig
+from inbox_ingest_social.connector import SocialConnector
+from inbox_ingest_social.echo_ledger import EchoLedger
 from inbox_ingest_social.settings import SocialSettings
+from inbox_ingest_social.webhook_guard import webhook_guard
 
 SERVICE: Final = "ingest-social"
-# A webhook serves every page subscribed to the app; the page is only known per event.
+# A Meta or Kakao webhook serves every page / bot; the account is only known per event.
 # This names the (unknown) account of raw payloads kept when a body cannot be read.
 WEBHOOK_ACCOUNT: Final = "*"
 
-CONNECTOR = web.AppKey("connector", Connector)
+CONNECTOR = web.AppKey("connector", SocialConnector)
 
 
 class AnyAccount(Mapping[str, Channel]):
-    """account → channel for any account key, made on first use (one token, many pages)."""
+    """account → channel for any account key, made on first use (one token, many pages or
+    bots). The channel itself refuses, with a reason, what it cannot send."""
 
     def __init__(self, factory: Callable[[str], Channel]) -> None:
         self._factory = factory
@@ -40,38 +48,72 @@ class AnyAccount(Mapping[str, Channel]):
         return len(self._made)
 
 
-def create_app(settings: SocialSettings | None = None) -> web.Application:
+def create_app(
+    settings: SocialSettings | None = None, *, kakao_sender: KakaoSender | None = None
+) -> web.Application:
+    """The service. `kakao_sender` replaces the sender configured by KAKAO_SENDER_* (another
+    상담톡 dealer or an 알림톡 reseller, see channels/kakao_senders.py)."""
     settings = settings or SocialSettings()
-    runtime = Runtime(SERVICE, settings)
+    runtime = Runtime(SERVICE, settings, indexes=dict(echo_ledger.INDEXES))
     app = create_base_app(runtime, client_max_size=settings.max_body_bytes)
-    connector = Connector(runtime)
+    connector = SocialConnector(runtime)
     app[CONNECTOR] = connector
     # The connector stops its outbound consumers (in-flight sends finish) before it closes
     # the HTTP session they send with.
     app.cleanup_ctx.append(connector.context)
 
-    config = MetaConfig.from_settings(settings)
-    channel_types: tuple[type[Facebook], ...] = (Facebook, Instagram)
-    for channel_type in channel_types:
-        connector.mount(app, channel_type(WEBHOOK_ACCOUNT, config))
+    meta = MetaConfig.from_settings(settings)
+    kakao = KakaoConfig.from_settings(settings)
+    sender = kakao_sender or sender_from_settings(settings)
+    talktalk = TalkTalkConfig.from_settings(settings)
+    ledger = EchoLedger(lambda: runtime.store.db)
+    talktalk_account = settings.naver_talktalk_account
 
-    def factory(channel_type: type[Facebook]) -> Callable[[str], Channel]:
-        return lambda account: channel_type(account, config)
+    factories: dict[str, Callable[[str], Channel]] = {
+        Facebook.name: lambda account: Facebook(account, meta),
+        Instagram.name: lambda account: Instagram(account, meta),
+        Kakao.name: lambda account: Kakao(account, kakao, sender=sender),
+        NaverTalkTalk.name: lambda account: NaverTalkTalk(account, talktalk, ledger=ledger),
+    }
+    for meta_type in (Facebook, Instagram):
+        webhook = meta_type(WEBHOOK_ACCOUNT, meta, profiles=meta_type.profile_lookup(meta))
+        connector.mount(app, webhook)
+    connector.mount(app, Kakao(WEBHOOK_ACCOUNT, kakao, sender=sender))
+    connector.mount(app, NaverTalkTalk(talktalk_account, talktalk, ledger=ledger))
+
+    paths = {ch.path: ch.name for ch in (Facebook, Instagram, Kakao, NaverTalkTalk)}
+    allow_lists = {NaverTalkTalk.name: settings.talktalk_networks()}
+    app.middlewares.append(webhook_guard(paths, allow_lists))
 
     async def outbound(_: web.Application) -> AsyncIterator[None]:
-        for channel_type in channel_types:
-            await connector.start_outbound(AnyAccount(factory(channel_type)), channel_type.name)
+        for name, factory in factories.items():
+            await connector.start_outbound(AnyAccount(factory), name)
         yield  # the connector stops the consumers before closing its HTTP session
 
     app.cleanup_ctx.append(outbound)
 
+    # Presence only, never the values.
     async def meta_config() -> dict[str, Any]:
-        # Presence only, never the values.
         return {
-            "app_secret": config.app_secret is not None,
-            "verify_token": config.verify_token is not None,
-            "page_token": config.page_token is not None,
+            "app_secret": meta.app_secret is not None,
+            "verify_token": meta.verify_token is not None,
+            "page_token": meta.page_token is not None,
+        }
+
+    async def kakao_config() -> dict[str, Any]:
+        return {
+            "skill_token": kakao.skill_token is not None,
+            "sender": sender.kind if sender is not None else None,
+        }
+
+    async def talktalk_config() -> dict[str, Any]:
+        return {
+            "token": talktalk.token is not None,
+            "account": talktalk_account,
+            "allowed_networks": len(allow_lists[NaverTalkTalk.name]),
         }
 
     runtime.extra_checks["meta"] = meta_config
+    runtime.extra_checks["kakao"] = kakao_config
+    runtime.extra_checks["naver_talktalk"] = talktalk_config
     return app

@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 
 from inbox_core import subjects
+from inbox_core.embedded import free_port
 from inbox_core.runtime import RUNTIME
 from inbox_core.schema import (
     Customer,
@@ -24,6 +25,7 @@ from inbox_core.schema import (
     OutboundReply,
 )
 from inbox_core.store import RAW
+from inbox_core.testing.http import collect
 from inbox_ingest_social.simulators.meta import build_message_event, encode
 
 PAGE = "104857600123456"
@@ -205,7 +207,12 @@ async def test_healthz_is_ok_and_shows_meta_config_presence(
         assert resp.status == 200
         body = await resp.json()
     assert body["checks"]["meta"] == {"app_secret": True, "verify_token": True, "page_token": True}
-    assert "svc-app-secret" not in json.dumps(body)
+    assert body["checks"]["naver_talktalk"] == {
+        "token": True,
+        "account": "talktalk",
+        "allowed_networks": 0,
+    }
+    assert "svc-app-secret" not in json.dumps(body) and "ct_svc" not in json.dumps(body)
 
 
 # -- outbound ------------------------------------------------------------------------------
@@ -290,3 +297,106 @@ async def test_rate_limited_reply_is_retried_then_sent(
     report = await _report(js)
     assert report.status == DeliveryStatus.SENT
     assert len(await _sent(http, meta_sim)) == 1
+
+
+async def test_persistent_outage_is_reported_failed_after_retries(
+    service: Any, meta_sim: str, js: JetStreamContext, http: aiohttp.ClientSession
+) -> None:
+    spec = {"status": 500, "code": 2, "message": "Service temporarily unavailable", "count": 50}
+    async with http.post(f"{meta_sim}/_sim/fail", json=spec) as resp:
+        assert resp.status == 200
+    await _publish_reply(js, _reply())
+    report = await _report(js)
+    assert report.status == DeliveryStatus.FAILED
+    assert report.error is not None and "gave up after retries" in report.error
+    assert "temporarily unavailable" in report.error
+    assert await _sent(http, meta_sim) == []
+
+
+async def test_unavailable_user_is_reported_failed_at_once(
+    service: Any, meta_sim: str, js: JetStreamContext, http: aiohttp.ClientSession
+) -> None:
+    spec = {"code": 551, "message": "(#551) This person isn't available right now."}
+    async with http.post(f"{meta_sim}/_sim/fail", json=spec) as resp:
+        assert resp.status == 200
+    await _publish_reply(js, _reply())
+    report = await _report(js)
+    assert report.status == DeliveryStatus.FAILED
+    assert report.error is not None and "isn't available right now" in report.error
+    assert "gave up" not in report.error
+
+
+# -- customer names ------------------------------------------------------------------------
+
+
+async def test_customer_name_is_looked_up_and_cached(
+    service: Any,
+    meta_sim: str,
+    js: JetStreamContext,
+    http: aiohttp.ClientSession,
+    signed: Signed,
+) -> None:
+    profile = {"id": PSID, "name": "김민수", "profile_pic": "https://cdn.example/p.jpg"}
+    async with http.post(f"{meta_sim}/_sim/profile", json=profile) as resp:
+        assert resp.status == 200
+    for mid in ("m_name_1", "m_name_2"):
+        body = _korean_body(mid)
+        assert (await _post(http, f"{service.url}/webhooks/facebook", body, signed(body)))[0] == 200
+    msgs = await collect(js, subjects.inbound("facebook", PAGE), 2)
+    names = [InboundMessage.from_json(m.data).customer.name for m in msgs]
+    assert names == ["김민수", "김민수"]
+    async with http.get(f"{meta_sim}/_sim/lookups") as resp:
+        assert (await resp.json())["ids"] == [PSID]
+
+
+async def test_failed_profile_lookup_never_fails_the_webhook(
+    start_service: Callable[..., Awaitable[Any]],
+    js: JetStreamContext,
+    http: aiohttp.ClientSession,
+    signed: Signed,
+) -> None:
+    # the Graph API is unreachable for lookups; the message still goes on the bus
+    service = await start_service(meta_graph_url=f"http://127.0.0.1:{free_port()}/v21.0")
+    body = _korean_body("m_no_profile")
+    assert (await _post(http, f"{service.url}/webhooks/facebook", body, signed(body)))[0] == 200
+    msg = await _wait_last(js, "INBOUND", subjects.inbound("facebook", PAGE))
+    message = InboundMessage.from_json(msg.data or b"")
+    assert message.customer.name is None and message.text == KOREAN
+
+
+# -- every webhook -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/webhooks/facebook", "/webhooks/instagram", "/webhooks/kakao", "/webhooks/naver-talktalk"],
+    ids=["facebook", "instagram", "kakao", "naver_talktalk"],
+)
+async def test_every_webhook_refuses_a_body_over_the_limit(
+    path: str,
+    start_service: Callable[..., Awaitable[Any]],
+    http: aiohttp.ClientSession,
+    js: JetStreamContext,
+) -> None:
+    service = await start_service(max_body_bytes=2048)
+    body = json.dumps({"text": "가" * 1500}, ensure_ascii=False).encode()
+    assert (await _post(http, f"{service.url}{path}", body, {}))[0] == 413
+    assert await _count(js, "INBOUND") == 0
+
+
+async def test_metrics_count_webhooks_per_channel(
+    service: Any, http: aiohttp.ClientSession, signed: Signed
+) -> None:
+    body = _korean_body("m_metrics")
+    assert (await _post(http, f"{service.url}/webhooks/facebook", body, signed(body)))[0] == 200
+    bad = b'{"event": "block"}'
+    assert (await _post(http, f"{service.url}/webhooks/naver-talktalk", bad, {}))[0] == 400
+    async with http.get(f"{service.url}/metrics") as resp:
+        text = await resp.text()
+    for line in (
+        'inbox_social_webhook_requests_total{channel="facebook"}',
+        'inbox_social_webhook_requests_total{channel="naver_talktalk"}',
+        'inbox_connector_received_total{channel="facebook"}',
+        'inbox_connector_rejected_total{channel="naver_talktalk",reason="invalid"}',
+    ):
+        assert line in text

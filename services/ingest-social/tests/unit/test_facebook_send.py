@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestServer
 from inbox_core.embedded import free_port
 from inbox_core.errors import PermanentError, TransientError
 from inbox_core.schema import Customer, OutboundReply
-from inbox_ingest_social.channels.facebook import Facebook, Instagram, MetaConfig, graph_error
+from inbox_ingest_social.channels.facebook import Facebook, Instagram, MetaConfig
+from inbox_ingest_social.channels.meta_graph import graph_error
 from inbox_ingest_social.simulators.meta import create_app
 
 TOKEN = "EAAGm0PX4ZCpsBAsimulatedpagetoken"

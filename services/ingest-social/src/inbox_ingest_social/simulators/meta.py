@@ -9,8 +9,14 @@ The platform side of shared/channels/meta.md, for tests and `make demo`:
 - `POST /_sim/deliver` `{"target", "page_id", "psid", "text", "object"?, "mid"?}`: builds a
   real Messenger webhook body, signs it with `X-Hub-Signature-256` and POSTs it to
   `target`; answers the status it got.
-- `POST /_sim/fail` `{"code", "message"?, "status"?, "type"?, "count"?}`: the next `count`
-  Send API calls fail with that Graph error (rate limits, unavailable users …).
+- `POST /_sim/fail` `{"code", "message"?, "status"?, "type"?, "count"?, "retry_after"?,
+  "regain_minutes"?}`: the next `count` Send API calls fail with that Graph error (rate
+  limits, unavailable users …), optionally with `Retry-After` or an
+  `X-Business-Use-Case-Usage` header carrying `estimated_time_to_regain_access`.
+- `GET /{version}/{user_id}?fields=...` (User Profile API): the profile seeded with
+  `POST /_sim/profile {"id", "name"?, "first_name"?, "last_name"?, "username"?,
+  "profile_pic"?}`, or Graph error 100 for an unknown id. `GET /_sim/lookups` lists the
+  ids asked for, oldest first.
 
 `build_message_event` and `sign` are plain functions for tests and the demo.
 """
@@ -83,6 +89,8 @@ class SimState:
     page_token: str
     sent: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    profiles: dict[str, dict[str, str]] = field(default_factory=dict)
+    lookups: list[str] = field(default_factory=list)
     http: aiohttp.ClientSession | None = None
 
 
@@ -96,6 +104,7 @@ def graph_error(
     status: int = 400,
     type_: str = "OAuthException",
     subcode: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     error: dict[str, Any] = {
         "message": message,
@@ -105,7 +114,7 @@ def graph_error(
     }
     if subcode is not None:
         error["error_subcode"] = subcode
-    return web.json_response({"error": error}, status=status)
+    return web.json_response({"error": error}, status=status, headers=headers)
 
 
 def _bad_param(message: str) -> web.Response:
@@ -133,7 +142,11 @@ async def send_message(request: web.Request) -> web.Response:
         if failure["count"] <= 0:
             state.failures.pop(0)
         return graph_error(
-            failure["message"], failure["code"], status=failure["status"], type_=failure["type"]
+            failure["message"],
+            failure["code"],
+            status=failure["status"],
+            type_=failure["type"],
+            headers=_limit_headers(failure),
         )
     try:
         body = json.loads(await request.read())
@@ -184,6 +197,8 @@ async def fail(request: web.Request) -> web.Response:
             "status": int(spec.get("status", 400)),
             "type": str(spec.get("type", "OAuthException")),
             "count": int(spec.get("count", 1)),
+            "retry_after": spec.get("retry_after"),
+            "regain_minutes": spec.get("regain_minutes"),
         }
     except (ValueError, KeyError, TypeError):
         return web.json_response(
@@ -191,6 +206,62 @@ async def fail(request: web.Request) -> web.Response:
         )
     request.app[STATE].failures.append(failure)
     return web.json_response({"queued": failure})
+
+
+def _limit_headers(failure: dict[str, Any]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if failure.get("retry_after") is not None:
+        headers["Retry-After"] = str(failure["retry_after"])
+    if failure.get("regain_minutes") is not None:
+        usage = {
+            "104857600123456": [
+                {
+                    "type": "messenger",
+                    "call_count": 100,
+                    "total_cputime": 30,
+                    "total_time": 40,
+                    "estimated_time_to_regain_access": failure["regain_minutes"],
+                }
+            ]
+        }
+        headers["X-Business-Use-Case-Usage"] = json.dumps(usage)
+    return headers
+
+
+async def user_profile(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    token = _token(request)
+    if token is None or not hmac.compare_digest(token.encode(), state.page_token.encode()):
+        return graph_error("Invalid OAuth access token - Cannot parse access token", 190)
+    user_id = request.match_info["node"]
+    state.lookups.append(user_id)
+    profile = state.profiles.get(user_id)
+    if profile is None:
+        return graph_error(
+            f"Unsupported get request. Object with ID '{user_id}' does not exist, cannot be "
+            "loaded due to missing permissions, or does not support this operation.",
+            100,
+            type_="GraphMethodException",
+            subcode=33,
+        )
+    wanted = [f for f in request.query.get("fields", "name").split(",") if f]
+    return web.json_response({"id": user_id, **{f: profile[f] for f in wanted if f in profile}})
+
+
+async def seed_profile(request: web.Request) -> web.Response:
+    try:
+        spec = await request.json()
+        user_id = str(spec["id"])
+    except (ValueError, KeyError, TypeError):
+        return web.json_response({"error": "expected {id, name?, ...}"}, status=400)
+    fields = ("name", "first_name", "last_name", "username", "profile_pic")
+    profile = {f: str(spec[f]) for f in fields if spec.get(f) is not None}
+    request.app[STATE].profiles[user_id] = profile
+    return web.json_response({"id": user_id, **profile})
+
+
+async def lookups(request: web.Request) -> web.Response:
+    return web.json_response({"ids": request.app[STATE].lookups})
 
 
 async def deliver(request: web.Request) -> web.Response:
@@ -240,6 +311,9 @@ def create_app(app_secret: str, page_token: str) -> web.Application:
 
     app.cleanup_ctx.append(http_session)
     app.router.add_post(r"/{version:v\d+(?:\.\d+)?}/{node}/messages", send_message)
+    app.router.add_get(r"/{version:v\d+(?:\.\d+)?}/{node:[A-Za-z0-9_\-]+}", user_profile)
+    app.router.add_post("/_sim/profile", seed_profile)
+    app.router.add_get("/_sim/lookups", lookups)
     app.router.add_get("/_sim/sent", sent)
     app.router.add_post("/_sim/deliver", deliver)
     app.router.add_post("/_sim/fail", fail)
