@@ -323,7 +323,8 @@ class Consumer:
         first = await self._sub.fetch(1, timeout=1.0)
         try:
             more = await self._sub.fetch(self.batch - 1, timeout=0.05) if self.batch > 1 else []
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):
+            # Nothing else ready. The first message must not be dropped because of this.
             more = []
         return [*first, *more]
 
@@ -331,12 +332,12 @@ class Consumer:
         while not self._stopping.is_set():
             try:
                 msgs = await self._next_batch()
-            except nats.errors.TimeoutError:
-                continue
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue  # idle
             except (nats.errors.Error, nats.js.errors.Error, OSError) as err:
                 if self._stopping.is_set():
                     break
-                log.warning("fetch failed, retrying", consumer=self.durable, error=str(err))
+                log.warning("fetch failed, retrying", consumer=self.durable, error=repr(err))
                 await asyncio.sleep(0.5)
                 continue
             for msg in msgs:

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -181,12 +181,14 @@ class Queue:
         the automatic replies to hand to the connector."""
         m = routed.message
         db = self.db
-        await db[MESSAGES].update_one(
-            {"dedup_id": m.dedup_id}, {"$setOnInsert": _message_doc(routed)}, upsert=True
+        doc = _message_doc(routed)
+        result = await db[MESSAGES].update_one(
+            {"dedup_id": m.dedup_id}, {"$setOnInsert": doc}, upsert=True
         )
-        stored = await db[MESSAGES].find_one({"dedup_id": m.dedup_id})
+        inserted = result.upserted_id is not None
+        stored = doc if inserted else await db[MESSAGES].find_one({"dedup_id": m.dedup_id})
         assert stored is not None
-        conversation = await self._upsert_conversation(routed, stored)
+        conversation = await self._upsert_conversation(routed, stored, inserted)
         extra_messages, replies = await self._router_actions(routed, conversation)
         conv_view = conversation_view(conversation)
         cid = routed.conversation_id
@@ -222,7 +224,7 @@ class Queue:
         return await self.save_events(events), replies
 
     async def _upsert_conversation(
-        self, routed: RoutedMessage, stored: dict[str, Any]
+        self, routed: RoutedMessage, stored: dict[str, Any], inserted: bool
     ) -> dict[str, Any]:
         db = self.db
         m = routed.message
@@ -257,14 +259,10 @@ class Queue:
             )
             existing = await db[CONVERSATIONS].find_one({"_id": conv_id})
             assert existing is not None
-        count = await db[MESSAGES].count_documents({"conversation_id": conv_id, "kind": "message"})
         text = (stored.get("text") or "").strip()
         fields: dict[str, Any] = {"updated_at": now}
-        latest = await db[MESSAGES].find_one(
-            {"conversation_id": conv_id, "kind": "message"},
-            sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
-        )
-        if latest is not None and latest["_id"] == stored["_id"]:
+        last = existing.get("last_message_at")
+        if last is None or m.received_at >= last:
             fields["preview"] = text[:PREVIEW_CHARS]
         status = existing.get("status")
         if m.direction == Direction.IN:
@@ -281,10 +279,18 @@ class Queue:
             fields.update(self.sla_update(sla, now))
         update: dict[str, Any] = {
             "$set": fields,
-            # Counts only grow; $max keeps a slower concurrent writer from lowering it.
-            "$max": {"last_message_at": m.received_at, "message_count": count},
+            "$max": {"last_message_at": m.received_at},
             "$inc": {"version": 1},
         }
+        if inserted:
+            update["$inc"]["message_count"] = 1
+        else:
+            # A redelivery: recount, in case the first delivery stopped half-way. Counts only
+            # grow; $max keeps a slower concurrent writer from lowering it.
+            count = await db[MESSAGES].count_documents(
+                {"conversation_id": conv_id, "kind": "message"}
+            )
+            update["$max"]["message_count"] = count
         search = f"{m.subject or ''} {text}"[:SEARCH_CHARS]
         if search.strip():
             update["$addToSet"] = {"search": search}
@@ -428,6 +434,7 @@ class Queue:
         ]
         try:
             await self.db[OUTBOX].insert_many(docs, ordered=False)
+            return events  # all new: nothing was published before
         except BulkWriteError as err:
             if any(e.get("code") != 11000 for e in err.details.get("writeErrors", [])):
                 raise
