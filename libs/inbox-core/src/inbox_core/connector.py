@@ -369,6 +369,13 @@ class PollerRunner:
                     delay = max(delay, retry_after or min(self.max_backoff_s, 2.0**failures))
                     log.warning("poll failed", channel=name, account=account, error=st.last_error)
                     continue
+                except Exception as err:  # a bug in one channel must not end the account's loop
+                    failures += 1
+                    st.last_error = f"unexpected {type(err).__name__}: {err}"
+                    metrics.POLL_ERRORS.labels(name, account, "unexpected").inc()
+                    log.exception("poll crashed", channel=name, account=account)
+                    delay = max(delay, min(self.max_backoff_s, 2.0**failures))
+                    continue
                 failures = 0
                 st.auth_failed, st.last_error = False, None
                 st.last_success = utcnow()

@@ -1,10 +1,11 @@
 """ingest-marketplace: one poller per configured marketplace account, answers posted back.
 
-Inbound: `PollerRunner` reads each board page by page and publishes to
-`inbox.in.<channel>.<account>`; the cursor is saved only after every PubAck, so a bus outage
-means the same page is read again later. Outbound: replies on `inbox.out.<channel>.<account>`
-are posted to the platform and reported on `inbox.delivery.<channel>.<account>`.
-/healthz is 200 while bus and store answer; a failing platform shows in `checks.pollers`.
+Inbound: one `PollerRunner` per account reads each of its boards page by page and
+publishes to `inbox.in.<channel>.<account>`; the cursor is saved only after every PubAck,
+so a bus outage means the same page is read again later. An account whose credentials are
+refused waits (`auth_failed` in /healthz) while the others go on. Outbound: replies on
+`inbox.out.<channel>.<account>` are posted to the right endpoint of the question's board
+and reported on `inbox.delivery.<channel>.<account>` (sent / failed with the reason).
 """
 
 from __future__ import annotations
@@ -15,11 +16,29 @@ from datetime import timedelta
 from typing import Any, Final
 
 from aiohttp import web
+from pymongo import IndexModel
 
-from inbox_core.connector import Connector, PollerRunner, PollStatus
+from inbox_core.connector import Connector, PollerRunner
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
+from inbox_core.schema import utcnow
+from inbox_ingest_marketplace.accounts import (
+    AccountConfig,
+    CoupangAccount,
+    ElevenstAccount,
+    NaverCommerceAccount,
+)
+from inbox_ingest_marketplace.channels.answer_ledger import (
+    ANSWERS,
+    AnswerLedger,
+    StoreAnswerLedger,
+)
+from inbox_ingest_marketplace.channels.board_poller import MarketChannel, PollOptions
+from inbox_ingest_marketplace.channels.coupang import Coupang
+from inbox_ingest_marketplace.channels.elevenst import Elevenst
+from inbox_ingest_marketplace.channels.http_errors import RetryPolicy
 from inbox_ingest_marketplace.channels.naver_commerce import NaverCommerce
+from inbox_ingest_marketplace.health import pollers_health
 from inbox_ingest_marketplace.settings import MarketSettings
 
 log = get_logger(__name__)
@@ -27,79 +46,91 @@ log = get_logger(__name__)
 SERVICE: Final = "ingest-marketplace"
 RUNNERS: Final = web.AppKey("pollers", list[PollerRunner])
 CONNECTOR: Final = web.AppKey("connector", Connector)
-# A poller loop that died of something PollerRunner does not handle (e.g. a store outage
-# while loading the cursor) is restarted after this long, doubling up to the cap.
-RESTART_BASE_S: Final = 1.0
-RESTART_MAX_S: Final = 60.0
+CHANNELS: Final = web.AppKey("market_channels", dict[str, dict[str, MarketChannel]])
+DISABLED: Final = {
+    NaverCommerce.name: "NAVER_COMMERCE_CLIENT_ID",
+    Coupang.name: "COUPANG_ACCESS_KEY",
+    Elevenst.name: "ELEVENST_API_KEY",
+}
+INDEXES: Final = {ANSWERS: [IndexModel([("at", 1)])]}
 
 
-def _naver_commerce(settings: MarketSettings, connector: Connector) -> NaverCommerce:
-    assert settings.naver_commerce_client_id is not None
-    assert settings.naver_commerce_client_secret is not None
-    account = settings.naver_commerce_account
-
-    async def keep_invalid(body: bytes, error: str) -> None:
-        await connector.keep_raw(NaverCommerce.name, account, body, error)
-
-    return NaverCommerce(
-        account,
-        client_id=settings.naver_commerce_client_id,
-        client_secret=settings.naver_commerce_client_secret.get_secret_value(),
-        base_url=settings.naver_commerce_url,
-        backfill=timedelta(days=settings.naver_commerce_backfill_days),
-        on_invalid=keep_invalid,
+def _options(settings: MarketSettings, config: AccountConfig) -> PollOptions:
+    backfill = config.backfill_days if config.backfill_days is not None else settings.backfill_days
+    return PollOptions(
+        backfill=timedelta(days=backfill),
+        watch=timedelta(days=settings.watch_days),
+        revisit=timedelta(seconds=settings.revisit_s),
+        retry=RetryPolicy(attempts=settings.http_attempts, max_wait_s=settings.http_retry_max_s),
     )
 
 
-async def _supervise(runner: PollerRunner) -> None:
-    """Run the poll loop forever; restart it when it dies of an unexpected error."""
-    failures = 0
-    while True:
-        try:
-            await runner.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # shown in /healthz, then retried
-            failures += 1
-            error = f"{type(err).__name__}: {err}"
-            for board in runner.channel.boards:
-                runner.status.setdefault(board, PollStatus()).last_error = error
-            delay = min(RESTART_MAX_S, RESTART_BASE_S * 2 ** (failures - 1))
-            log.error(
-                "poller crashed, restarting",
-                channel=runner.channel.name,
-                account=runner.channel.account,
-                error=error,
-                delay=delay,
-            )
-            await asyncio.sleep(delay)
+def build_channel(
+    config: AccountConfig, settings: MarketSettings, ledger: AnswerLedger
+) -> MarketChannel:
+    options = _options(settings, config)
+    if isinstance(config, NaverCommerceAccount):
+        return NaverCommerce(
+            config.account,
+            client_id=config.client_id,
+            client_secret=config.client_secret.get_secret_value(),
+            base_url=config.url,
+            options=options,
+            ledger=ledger,
+        )
+    if isinstance(config, CoupangAccount):
+        return Coupang(
+            config.account,
+            access_key=config.access_key,
+            secret_key=config.secret_key.get_secret_value(),
+            vendor_id=config.vendor_id,
+            wing_id=config.wing_id,
+            base_url=config.url,
+            options=options,
+            ledger=ledger,
+        )
+    assert isinstance(config, ElevenstAccount)
+    return Elevenst(
+        config.account,
+        api_key=config.api_key.get_secret_value(),
+        base_url=config.url,
+        options=options,
+        ledger=ledger,
+    )
 
 
 def create_app(settings: MarketSettings | None = None) -> web.Application:
     settings = settings or MarketSettings()
-    runtime = Runtime(SERVICE, settings)
+    accounts = settings.accounts()  # a broken accounts file stops the start, with the reason
+    runtime = Runtime(SERVICE, settings, indexes=dict(INDEXES))
     app = create_base_app(runtime)
     connector = Connector(runtime)
     app.cleanup_ctx.append(connector.context)
     app[CONNECTOR] = connector
 
-    # channel name → account → channel; a channel without credentials is listed as disabled.
-    naver: dict[str, NaverCommerce] = {}
-    disabled: dict[str, str] = {}
-    if settings.naver_commerce_enabled:
-        channel = _naver_commerce(settings, connector)
-        naver[channel.account] = channel
-    else:
-        disabled[NaverCommerce.name] = "disabled: NAVER_COMMERCE_CLIENT_ID is not set"
-
-    runners = [PollerRunner(connector, ch, settings.poll_interval_s) for ch in naver.values()]
+    ledger = StoreAnswerLedger(runtime.store)
+    channels: dict[str, dict[str, MarketChannel]] = {}
+    for config in accounts:
+        channel = build_channel(config, settings, ledger)
+        channels.setdefault(channel.name, {})[channel.account] = channel
+    disabled = {
+        name: f"disabled: {env} is not set and INBOX_MARKET_ACCOUNTS names no {name} account"
+        for name, env in DISABLED.items()
+        if name not in channels
+    }
+    runners = [
+        PollerRunner(connector, ch, settings.poll_interval_s, auth_retry_s=settings.auth_retry_s)
+        for by_account in channels.values()
+        for ch in by_account.values()
+    ]
     app[RUNNERS] = runners
+    app[CHANNELS] = channels
 
     async def pollers(_: web.Application) -> AsyncIterator[None]:
-        if naver:
-            await connector.start_outbound(naver, NaverCommerce.name)
+        for name, by_account in channels.items():
+            await connector.start_outbound(by_account, name)
         tasks = [
-            runtime.spawn(_supervise(r), name=f"poller:{r.channel.name}:{r.channel.account}")
+            runtime.spawn(r.run(), name=f"poller:{r.channel.name}:{r.channel.account}")
             for r in runners
         ]
         for r in runners:
@@ -107,6 +138,7 @@ def create_app(settings: MarketSettings | None = None) -> web.Application:
                 "poller started",
                 channel=r.channel.name,
                 account=r.channel.account,
+                boards=list(r.channel.boards),
                 interval_s=r.interval_s,
             )
         try:
@@ -119,18 +151,8 @@ def create_app(settings: MarketSettings | None = None) -> web.Application:
 
     app.cleanup_ctx.append(pollers)
 
-    async def pollers_health() -> dict[str, Any]:
-        detail: dict[str, Any] = {
-            name: {"enabled": False, "detail": reason} for name, reason in disabled.items()
-        }
-        for r in runners:
-            entry = detail.setdefault(
-                r.channel.name, {"enabled": True, "interval_s": r.interval_s, "accounts": {}}
-            )
-            entry["accounts"][r.channel.account] = {
-                board: r.status.get(board, PollStatus()).as_dict() for board in r.channel.boards
-            }
-        return detail
+    async def health() -> dict[str, Any]:
+        return pollers_health(runners, disabled, utcnow())
 
-    runtime.extra_checks["pollers"] = pollers_health
+    runtime.extra_checks["pollers"] = health
     return app

@@ -126,7 +126,7 @@ async def test_questions_arrive_on_inbound_once_each_and_a_second_poll_adds_noth
     # Even with the cursor's memory of what it published gone, the bus drops the repeats.
     async with asyncio.timeout(STEP_TIMEOUT_S):
         await market.runtime.store.db[CURSORS].update_one(
-            {"_id": CURSOR_ID}, {"$set": {"state.seen": {}}}
+            {"_id": CURSOR_ID}, {"$set": {"state.known": {}}}
         )
     await asyncio.wait_for(market.runner.poll_once("qnas"), STEP_TIMEOUT_S)
 
@@ -182,13 +182,15 @@ async def test_bad_credentials_show_auth_failed_in_healthz_and_publish_nothing(
     async def auth_failed() -> dict[str, Any] | None:
         resp = await market.client.get("/healthz")
         body = await resp.json()
-        qnas = body["checks"]["pollers"]["naver_commerce"]["accounts"][ACCOUNT]["qnas"]
-        return body if (resp.status == 200 and qnas["auth_failed"]) else None
+        account = body["checks"]["pollers"]["naver_commerce"]["accounts"][ACCOUNT]
+        return body if (resp.status == 200 and account["boards"]["qnas"]["auth_failed"]) else None
 
     body = await eventually(auth_failed, what="auth_failed in /healthz")
 
     assert body["status"] == "ok"  # bus and store decide; the failing platform is detail
-    qnas = body["checks"]["pollers"]["naver_commerce"]["accounts"][ACCOUNT]["qnas"]
+    account = body["checks"]["pollers"]["naver_commerce"]["accounts"][ACCOUNT]
+    qnas = account["boards"]["qnas"]
+    assert account["status"] == "auth_failed"
     assert "UNAUTHORIZED" in qnas["last_error"]
     assert naver_credentials.client_secret not in str(body)
     assert qnas["last_success"] is None
@@ -201,9 +203,10 @@ async def test_healthz_says_the_naver_poller_is_off_without_a_client_id(
 ) -> None:
     market = await start_market()
 
-    resp = await market.client.get("/healthz")
+    async with asyncio.timeout(STEP_TIMEOUT_S):
+        resp = await market.client.get("/healthz")
+        body = await resp.json()
 
-    body = await resp.json()
     assert resp.status == 200
     naver = body["checks"]["pollers"]["naver_commerce"]
     assert naver["enabled"] is False

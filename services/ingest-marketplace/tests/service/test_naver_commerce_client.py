@@ -13,11 +13,14 @@ import pytest
 
 from inbox_core.errors import AuthError, PermanentError, TransientError
 from inbox_core.schema import Customer, OutboundReply
-from inbox_ingest_marketplace.channels.naver_commerce import (
-    BOARD_QNAS,
-    NaverCommerce,
-    client_secret_sign,
-)
+from inbox_ingest_marketplace.channels.board import text_hash
+from inbox_ingest_marketplace.channels.board_poller import PollOptions
+from inbox_ingest_marketplace.channels.http_errors import RetryPolicy
+from inbox_ingest_marketplace.channels.naver_auth import client_secret_sign
+from inbox_ingest_marketplace.channels.naver_commerce import BOARD_QNAS, NaverCommerce
+
+QNAS = BOARD_QNAS.name
+ONE_TRY = RetryPolicy(attempts=1)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "naver_commerce"
 TRACE_HEADER = "GNCP-GW-Trace-ID"
@@ -203,10 +206,14 @@ async def test_poll_reads_only_the_window_newest_first(
     too_old = state.add_question(question="작년 문의", create_date=now - timedelta(days=5))
     first = state.add_question(question="사이즈 문의", create_date=now - timedelta(hours=2))
     second = state.add_question(question="배송 문의", create_date=now - timedelta(minutes=1))
-    channel = _channel(naver_sim, naver_credentials, backfill=timedelta(days=1))
-    cursor = {"since": (now - timedelta(days=1)).isoformat(), "page": 1, "window_to": None}
+    channel = _channel(
+        naver_sim, naver_credentials, options=PollOptions(backfill=timedelta(days=1))
+    )
+    # A cursor as the first Naver poller stored it; the window [since − 10 min, now] is
+    # within the one-day span of a query.
+    cursor = {"since": (now - timedelta(hours=23)).isoformat(), "page": 1, "window_to": None}
 
-    page = await channel.poll(BOARD_QNAS, cursor, http, now)
+    page = await channel.poll(QNAS, cursor, http, now)
 
     ids = [m.context["question_id"] for m in page.messages]
     assert ids == [str(second["questionId"]), str(first["questionId"])]
@@ -219,16 +226,18 @@ async def test_poll_fetches_a_new_token_once_on_401(
     naver_sim: Any, naver_credentials: Any, http: aiohttp.ClientSession
 ) -> None:
     naver_sim.state.add_question(question="재입고 언제 되나요?")
-    channel = _channel(naver_sim, naver_credentials, backfill=timedelta(hours=1))
+    channel = _channel(
+        naver_sim, naver_credentials, options=PollOptions(backfill=timedelta(hours=1))
+    )
     now = _now()
-    await channel.poll(BOARD_QNAS, None, http, now)
+    await channel.poll(QNAS, None, http, now)
     assert naver_sim.state.token_requests == 1
 
-    await channel.poll(BOARD_QNAS, None, http, now)  # the cached token
+    await channel.poll(QNAS, None, http, now)  # the cached token
     assert naver_sim.state.token_requests == 1
 
     naver_sim.state.revoke_tokens()
-    page = await channel.poll(BOARD_QNAS, None, http, now)
+    page = await channel.poll(QNAS, None, http, now)
 
     assert naver_sim.state.token_requests == 2
     assert [m.text for m in page.messages] == ["재입고 언제 되나요?"]
@@ -260,7 +269,7 @@ async def test_wrong_secret_is_an_auth_error_with_the_platform_code(
     channel = _channel(naver_sim, naver_credentials, client_secret="$2a$04$" + "B" * 21 + "e")
 
     with pytest.raises(AuthError, match="UNAUTHORIZED"):
-        await channel.poll(BOARD_QNAS, None, http, _now())
+        await channel.poll(QNAS, None, http, _now())
 
 
 async def test_rate_limit_is_transient_with_retry_after_from_the_replenish_rate(
@@ -270,15 +279,15 @@ async def test_rate_limit_is_transient_with_retry_after_from_the_replenish_rate(
     fake_clock: Any,
 ) -> None:
     sim = await start_sim(rate_per_s=2, burst=1, clock=fake_clock)  # the clock stands still
-    channel = _channel(sim, naver_credentials, clock=fake_clock)
-    await channel.poll(BOARD_QNAS, None, http, _now())
+    channel = _channel(sim, naver_credentials, clock=fake_clock, options=PollOptions(retry=ONE_TRY))
+    await channel.poll(QNAS, None, http, _now())
 
     with pytest.raises(TransientError, match=r"GW\.RATE_LIMIT") as caught:
-        await channel.poll(BOARD_QNAS, None, http, _now())
+        await channel.poll(QNAS, None, http, _now())
 
     assert caught.value.retry_after == 0.5
     fake_clock.now += 1  # the bucket refills
-    await channel.poll(BOARD_QNAS, None, http, _now())
+    await channel.poll(QNAS, None, http, _now())
 
 
 async def test_unreachable_platform_is_transient(
@@ -291,10 +300,11 @@ async def test_unreachable_platform_is_transient(
         client_id=naver_credentials.client_id,
         client_secret=naver_credentials.client_secret,
         base_url=f"http://127.0.0.1:{free_port()}/external",
+        options=PollOptions(retry=ONE_TRY),
     )
 
     with pytest.raises(TransientError):
-        await channel.poll(BOARD_QNAS, None, http, _now())
+        await channel.poll(QNAS, None, http, _now())
 
 
 # --- send -----------------------------------------------------------------------------------
@@ -325,7 +335,8 @@ async def test_send_puts_the_answer_on_the_question(
     stored = naver_sim.state.questions[question["questionId"]]
     assert stored["answer"] == "M 사이즈 추천드려요. 여유 있는 핏입니다."
     assert stored["answered"] is True
-    assert result.external_id == f"qna:{question['questionId']}:answer"
+    answer = "M 사이즈 추천드려요. 여유 있는 핏입니다."
+    assert result.external_id == f"qna:{question['questionId']}:answer:{text_hash(answer)}"
 
 
 async def test_send_to_an_unknown_question_is_permanent_with_the_platform_message(

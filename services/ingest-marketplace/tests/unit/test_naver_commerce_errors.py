@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from inbox_core.errors import AuthError, InboxError, PermanentError, TransientError
-from inbox_ingest_marketplace.channels.naver_commerce import error_from_response
+from inbox_ingest_marketplace.channels.naver_auth import error_from_response
 
 TRACE = "cr3-000000-aaaaaa^1730711073284^6745261"
 

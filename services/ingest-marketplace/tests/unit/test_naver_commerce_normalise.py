@@ -1,4 +1,5 @@
-"""normalise_qna on named fixtures: raw `<case>.json`, expected fields `<case>.expected.json`."""
+"""Naver normalisers on named fixtures: raw `<case>.json`, expected fields
+`<case>.expected.json` (`inquiry_*` cases are customer inquiries, the others product Q&A)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 from inbox_core.errors import InvalidPayload, PermanentError
 from inbox_core.schema import Customer, OutboundReply
-from inbox_ingest_marketplace.channels.naver_commerce import normalise_qna, question_id_for
+from inbox_ingest_marketplace.channels.naver_commerce import NaverCommerce
+from inbox_ingest_marketplace.channels.naver_normalise import normalise_inquiry, normalise_qna
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "naver_commerce"
 CASES = sorted(p.name.removesuffix(".expected.json") for p in FIXTURES.glob("*.expected.json"))
@@ -22,25 +24,28 @@ def _load(name: str) -> Any:
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASES)
-def test_normalise_qna_gives_expected_message(case: str) -> None:
+def test_normalise_gives_expected_message(case: str) -> None:
     item, expected = _load(f"{case}.json"), _load(f"{case}.expected.json")
+    normalise = normalise_inquiry if case.startswith("inquiry_") else normalise_qna
 
-    message = normalise_qna(item, "smartstore")
+    question = normalise(item, "smartstore")
 
-    got = message.model_dump(mode="json")
+    got = question.message.model_dump(mode="json")
     for key, value in expected.items():
         if key == "received_at":
             assert datetime.fromisoformat(got[key]) == datetime.fromisoformat(value)
+        elif key == "answers":
+            assert [a.text for a in question.answers] == value
         else:
             assert got[key] == value, key
-    assert message.received_at.utcoffset() is not None
-    assert message.dedup_id == f"naver_commerce:smartstore:qna:{item['questionId']}"
+    assert question.message.received_at.utcoffset() is not None
+    assert question.message.dedup_id == f"naver_commerce:smartstore:{expected['external_id']}"
 
 
 def test_normalise_qna_puts_the_account_in_keys_and_dedup_id() -> None:
     item = _load("size_question_unanswered.json")
 
-    message = normalise_qna(item, "second-store")
+    message = normalise_qna(item, "second-store").message
 
     assert message.account == "second-store"
     assert message.thread_keys == ["naver_commerce:second-store:qna:686514802"]
@@ -102,22 +107,56 @@ def _reply(**fields: Any) -> OutboundReply:
     )
 
 
-@pytest.mark.parametrize(
-    ("reply", "question_id"),
-    [
-        (_reply(context={"question_id": "686514802"}), "686514802"),
-        (_reply(context={"question_id": 686514802}), "686514802"),
-        (_reply(thread_keys=["mail:x@y", "naver_commerce:smartstore:qna:686520117"]), "686520117"),
-        (_reply(in_reply_to="qna:686531450"), "686531450"),
-    ],
-    ids=["context", "context-int", "thread-key", "in-reply-to"],
+CHANNEL = NaverCommerce(
+    "smartstore", client_id="id", client_secret="$2a$04$" + "A" * 22, base_url="http://x"
 )
-def test_question_id_for_reply(reply: OutboundReply, question_id: str) -> None:
-    assert question_id_for(reply, "smartstore") == question_id
 
 
-def test_question_id_for_reply_of_another_account_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("reply", "board", "question_id"),
+    [
+        (_reply(context={"question_id": "686514802"}), "qna", "686514802"),
+        (_reply(context={"question_id": 686514802}), "qna", "686514802"),
+        (_reply(context={"board": "inquiry", "question_id": 1234567}), "inquiry", "1234567"),
+        (
+            _reply(thread_keys=["mail:x@y", "naver_commerce:smartstore:qna:686520117"]),
+            "qna",
+            "686520117",
+        ),
+        (_reply(thread_keys=["naver_commerce:smartstore:inquiry:1234567"]), "inquiry", "1234567"),
+        (_reply(in_reply_to="qna:686531450"), "qna", "686531450"),
+        (_reply(in_reply_to="inquiry:1234567:edit:abc"), "inquiry", "1234567"),
+    ],
+    ids=[
+        "context",
+        "context-int",
+        "context-inquiry",
+        "thread-key",
+        "thread-key-inquiry",
+        "in-reply-to",
+        "in-reply-to-edit",
+    ],
+)
+def test_reply_targets_the_right_board_and_question(
+    reply: OutboundReply, board: str, question_id: str
+) -> None:
+    target, qid = CHANNEL.target(reply)
+
+    assert (target.key, qid) == (board, question_id)
+
+
+def test_reply_of_another_account_is_refused() -> None:
     reply = _reply(thread_keys=["naver_commerce:other-store:qna:686520117"])
 
     with pytest.raises(PermanentError):
-        question_id_for(reply, "smartstore")
+        CHANNEL.target(reply)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [{"inquiryContent": "배송 언제?"}, {"inquiryNo": 1, "inquiryContent": None}],
+    ids=["no-inquiry-no", "no-content"],
+)
+def test_normalise_inquiry_refuses_unreadable_items(item: dict[str, Any]) -> None:
+    with pytest.raises(InvalidPayload):
+        normalise_inquiry(item, "smartstore")

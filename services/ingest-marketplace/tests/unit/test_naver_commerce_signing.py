@@ -9,7 +9,7 @@ import bcrypt
 import pytest
 
 from inbox_core.errors import AuthError
-from inbox_ingest_marketplace.channels.naver_commerce import client_secret_sign
+from inbox_ingest_marketplace.channels.naver_auth import client_secret_sign
 from inbox_ingest_marketplace.simulators.naver_commerce import (
     timestamp_fresh,
     verify_client_secret_sign,

@@ -117,6 +117,8 @@ def message_view(doc: dict[str, Any]) -> dict[str, Any]:
         "flags": doc.get("flags", {}),
         "context": doc.get("context", {}),
         "delivery": doc.get("delivery"),
+        "superseded_by": doc.get("superseded_by"),
+        "deleted_on_platform": bool(doc.get("deleted_on_platform", False)),
         "created_at": doc.get("created_at"),
     }
 
@@ -189,6 +191,7 @@ class Queue:
         stored = doc if inserted else await db[MESSAGES].find_one({"dedup_id": m.dedup_id})
         assert stored is not None
         conversation = await self._upsert_conversation(routed, stored, inserted)
+        await self._mark_replaced(routed)
         extra_messages, replies = await self._router_actions(routed, conversation)
         conv_view = conversation_view(conversation)
         cid = routed.conversation_id
@@ -265,8 +268,10 @@ class Queue:
         if last is None or m.received_at >= last:
             fields["preview"] = text[:PREVIEW_CHARS]
         status = existing.get("status")
+        # A question deleted on the platform is recorded but does not reopen anything.
+        reopen = routed.reopen and not m.context.get("deleted")
         if m.direction == Direction.IN:
-            if routed.reopen and status != ConversationStatus.OPEN:
+            if reopen and status != ConversationStatus.OPEN:
                 fields.update(self._reopen_fields(existing, m.received_at, now))
             elif status == ConversationStatus.OPEN:
                 sla = sla_clock.on_customer_message(
@@ -276,6 +281,10 @@ class Queue:
         elif m.flags.echo:
             # The page answered outside the inbox (e.g. Meta Business Suite): a response.
             sla = sla_clock.on_agent_reply(existing.get("sla") or {}, m.received_at)
+            if m.context.get("answered_on_platform") and status != ConversationStatus.RESOLVED:
+                # Answered directly on the marketplace: the question is handled.
+                sla = sla_clock.on_resolved(sla)
+                fields.update({"status": ConversationStatus.RESOLVED.value, "resolved_at": now})
             fields.update(self.sla_update(sla, now))
         update: dict[str, Any] = {
             "$set": fields,
@@ -299,6 +308,27 @@ class Queue:
         )
         assert doc is not None
         return doc
+
+    async def _mark_replaced(self, routed: RoutedMessage) -> None:
+        """An edited question supersedes its earlier text; a deleted one marks the thread's
+        customer messages as deleted on the platform. Nothing is removed."""
+        m = routed.message
+        same = {
+            "conversation_id": routed.conversation_id,
+            "channel": m.channel,
+            "account": m.account,
+            "_id": {"$ne": m.id},
+        }
+        if edit_of := m.context.get("edit_of"):
+            await self.db[MESSAGES].update_many(
+                {**same, "external_id": edit_of, "superseded_by": None},
+                {"$set": {"superseded_by": m.id}},
+            )
+        if m.context.get("deleted"):
+            await self.db[MESSAGES].update_many(
+                {**same, "direction": "in", "kind": "message"},
+                {"$set": {"deleted_on_platform": True}},
+            )
 
     def _reopen_fields(self, conv: dict[str, Any], at: datetime, now: datetime) -> dict[str, Any]:
         """A customer message on a pending or resolved conversation reopens it; its clock runs."""

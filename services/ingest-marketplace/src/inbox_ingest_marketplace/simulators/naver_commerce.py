@@ -4,14 +4,20 @@ Implements what the connector uses (shared/channels/naver-commerce.md):
 
 - `POST /external/v1/oauth2/token`: checks the bcrypt signature and the 5-minute timestamp;
   one token per (type, account_id), the same token while more than 30 minutes remain.
-- `GET /external/v1/contents/qnas`: product Q&A in [fromDate, toDate], newest first, paged.
-- `PUT /external/v1/contents/qnas/{questionId}`: stores the seller's answer (204).
+- `GET /external/v1/contents/qnas`: product Q&A in [fromDate, toDate], newest first, paged
+  (size ≤ 100); `PUT /external/v1/contents/qnas/{questionId}`: the seller's answer (204).
+- `GET /external/v1/pay-user/inquiries`: customer inquiries registered on the KST days
+  [startSearchDate, endSearchDate] (`yyyy-MM-dd`, ≤ 365 days: code 4003; size 10–200:
+  4006/4007), a Spring page (`content`, `number` 0-based, `last`);
+  `POST /external/v1/pay-merchant/inquiries/{inquiryNo}/answer` `{"answerComment"}` and
+  `PUT …/answer/{answerContentId}` (edit).
 - Every call but the token call needs `Authorization: Bearer <token>` (401 `GW.AUTHN`);
   an optional token bucket per API answers 429 `GW.RATE_LIMIT`; every response carries
   `GNCP-GW-Trace-ID`. Error bodies are `{code, message, [invalidInputs], timestamp, traceId}`.
 
-Not Naver's API, for tests and the demo only (no auth, never expose them):
-`POST /_sim/qnas` adds a customer question, `GET /_sim/qnas` lists every question and answer.
+Not Naver's API, for tests and the demo only (no auth, never expose them): the board admin
+of `common.py` under `/_sim/qnas` and `/_sim/inquiries` (add, list, edit, delete, answer on
+the platform) and `/_sim/faults`.
 
 Run it: `inbox-sim-naver-commerce --port 9083 --client-id ID --client-secret '$2a$04$...' --seed`.
 """
@@ -32,16 +38,23 @@ import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Final
 
 import bcrypt
 from aiohttp import web
 
+from inbox_ingest_marketplace.simulators.common import FAULTS, add_board_admin, add_fault_routes
+
 KST: Final = timezone(timedelta(hours=9), "KST")
 PREFIX: Final = "/external"
 TOKEN_PATH: Final = PREFIX + "/v1/oauth2/token"
 QNAS_PATH: Final = PREFIX + "/v1/contents/qnas"
+INQUIRIES_PATH: Final = PREFIX + "/v1/pay-user/inquiries"
+INQUIRY_ANSWER_PATH: Final = PREFIX + "/v1/pay-merchant/inquiries/{inquiry_no}/answer"
+MAX_INQUIRY_DAYS: Final = 365
+FIRST_INQUIRY_NO: Final = 1_234_567
+FIRST_ANSWER_ID: Final = 88_000_001
 TOKEN_LIFETIME_S: Final = 10_800
 TOKEN_REUSE_MIN_S: Final = 30 * 60
 TIMESTAMP_TOLERANCE_S: Final = 5 * 60
@@ -124,6 +137,7 @@ class SimState:
     burst: int = 1
     clock: Callable[[], float] = time.time
     questions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    inquiries: dict[int, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)  # token → expires at (clock s)
     current: dict[tuple[str, str], str] = field(default_factory=dict)  # (type, account) → token
     buckets: dict[str, _Bucket] = field(default_factory=dict)
@@ -131,6 +145,12 @@ class SimState:
     requests: list[str] = field(default_factory=list)  # "GET /external/...?..." as received
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_QUESTION_ID))
     _trace: itertools.count[int] = field(default_factory=itertools.count)
+    _inquiry_nos: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(FIRST_INQUIRY_NO)
+    )
+    _answer_ids: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(FIRST_ANSWER_ID)
+    )
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -162,6 +182,67 @@ class SimState:
             "createDate": created,
         }
         self.questions[question_id] = item
+        return dict(item)
+
+    def _created(self, value: datetime | str | None) -> str:
+        if value is None:
+            return _kst(self.now())
+        if isinstance(value, datetime):
+            return _kst(value if value.tzinfo else value.replace(tzinfo=KST))
+        return _kst(_parse_date(value))
+
+    def add_inquiry(
+        self,
+        *,
+        content: str,
+        title: str = "배송 문의",
+        category: str = "배송",
+        customer_id: str = "hong****",
+        customer_name: str = "홍길동",
+        product_no: str = "9876543210",
+        product_name: str = "캐시미어 라운드 니트",
+        product_option: str | None = "색상: 네이비 / 사이즈: M",
+        order_id: str = "2026111812345678",
+        product_order_ids: str = "2026111898765432",
+        registered: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        inquiry_no = next(self._inquiry_nos)
+        item: dict[str, Any] = {
+            "inquiryNo": inquiry_no,
+            "category": category,
+            "title": title,
+            "inquiryContent": content,
+            "inquiryRegistrationDateTime": self._created(registered),
+            "answered": False,
+            "answerContentId": None,
+            "answerContent": None,
+            "answerTemplateNo": None,
+            "answerRegistrationDateTime": None,
+            "orderId": order_id,
+            "productNo": product_no,
+            "productOrderIdList": product_order_ids,
+            "productName": product_name,
+            "productOrderOption": product_option,
+            "customerId": customer_id,
+            "customerName": customer_name,
+        }
+        self.inquiries[inquiry_no] = item
+        return dict(item)
+
+    def answer_inquiry(self, inquiry_no: int, text: str) -> dict[str, Any]:
+        """A new answer (by the seller, here or in the SmartStore Center): the latest one."""
+        item = self.inquiries[inquiry_no]
+        item.update(
+            answered=True,
+            answerContentId=next(self._answer_ids),
+            answerContent=text,
+            answerRegistrationDateTime=_kst(self.now()),
+        )
+        return dict(item)
+
+    def answer_question(self, question_id: int, text: str) -> dict[str, Any]:
+        item = self.questions[question_id]
+        item.update(answer=text, answered=True)
         return dict(item)
 
     def revoke_tokens(self) -> None:
@@ -259,6 +340,13 @@ async def _gateway(request: web.Request, handler: Handler) -> web.StreamResponse
                     "할당된 시간당 요청량을 초과하였습니다.",
                     headers=extra,
                 )
+                response.headers["GNCP-GW-Trace-ID"] = trace_id
+                return response
+            fault = request.app[FAULTS].take(request)
+            if fault is not None:
+                extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after else {}
+                code = "GW.RATE_LIMIT" if fault.status == 429 else "INTERNAL_SERVER_ERROR"
+                response = _error(request, fault.status, code, "시뮬레이터 장애", headers=extra)
                 response.headers["GNCP-GW-Trace-ID"] = trace_id
                 return response
         response = await handler(request)
@@ -421,34 +509,179 @@ async def _answer_qna(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-# --- test-and-demo admin (not Naver's API) --------------------------------------------------
+def _inquiry_error(request: web.Request, code: str, message: str) -> web.Response:
+    return _error(request, 400, code, message)
 
 
-async def _sim_add(request: web.Request) -> web.Response:
+def _kst_day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+async def _list_inquiries(request: web.Request) -> web.Response:
     state = request.app[SIM_STATE]
+    query = request.query
+    start = _kst_day(query.get("startSearchDate", ""))
+    end = _kst_day(query.get("endSearchDate", ""))
+    if start is None or end is None:
+        return _inquiry_error(
+            request, "4001", "startSearchDate/endSearchDate 는 yyyy-MM-dd 입니다."
+        )
+    if start > end:
+        return _inquiry_error(request, "4002", "검색 시작일이 종료일보다 늦습니다.")
+    if (end - start).days > MAX_INQUIRY_DAYS:
+        return _inquiry_error(request, "4003", "최대 365일까지 조회할 수 있습니다.")
+    try:
+        page = int(query.get("page", "1"))
+        size = int(query.get("size", "10"))
+    except ValueError:
+        return _inquiry_error(request, "4001", "page/size 는 정수입니다.")
+    if page < 1:
+        return _inquiry_error(request, "4004", "page 는 1 이상입니다.")
+    if page > 1_000_000:
+        return _inquiry_error(request, "4005", "page 는 1000000 이하입니다.")
+    if size < 10:
+        return _inquiry_error(request, "4006", "size 는 10 이상입니다.")
+    if size > 200:
+        return _inquiry_error(request, "4007", "size 는 200 이하입니다.")
+    answered = query.get("answered")
+    matched = [
+        i
+        for i in state.inquiries.values()
+        if start <= _parse_date(i["inquiryRegistrationDateTime"]).astimezone(KST).date() <= end
+        and (answered is None or i["answered"] == (answered == "true"))
+    ]
+    matched.sort(
+        key=lambda i: (_parse_date(i["inquiryRegistrationDateTime"]), i["inquiryNo"]),
+        reverse=True,
+    )
+    total_pages = math.ceil(len(matched) / size)
+    content = matched[(page - 1) * size : page * size]
+    return web.json_response(
+        {
+            "content": [dict(i) for i in content],
+            "totalElements": len(matched),
+            "totalPages": total_pages,
+            "number": page - 1,
+            "size": size,
+            "numberOfElements": len(content),
+            "first": page == 1,
+            "last": page >= total_pages,
+            "empty": not content,
+            "pageable": {"pageNumber": page - 1, "pageSize": size, "offset": (page - 1) * size},
+        }
+    )
+
+
+async def _answer_inquiry(request: web.Request) -> web.Response:
+    state = request.app[SIM_STATE]
+    raw_no = request.match_info["inquiry_no"]
+    item = state.inquiries.get(int(raw_no)) if raw_no.isdigit() else None
+    if item is None:
+        return _error(request, 404, "4040", f"문의({raw_no})를 찾을 수 없습니다.")
     try:
         body = await request.json()
     except ValueError:
         body = None
-    if not isinstance(body, dict) or not isinstance(body.get("question"), str):
-        return web.json_response({"error": "JSON with a 'question' string is required"}, status=400)
-    try:
-        item = state.add_question(
+    text = body.get("answerComment") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return _bad_request(request, _invalid("answerComment", "NotBlank", "답변을 입력해 주세요."))
+    edit_id = request.match_info.get("answer_id")
+    if edit_id is not None:  # PUT …/answer/{answerContentId}: edit the latest answer
+        if str(item["answerContentId"]) != edit_id:
+            return _error(request, 404, "4040", f"답변({edit_id})을 찾을 수 없습니다.")
+        item["answerContent"] = text
+        answer_id = item["answerContentId"]
+    else:
+        answer_id = state.answer_inquiry(item["inquiryNo"], text)["answerContentId"]
+    return web.json_response(
+        {
+            "code": "SUCCESS",
+            "message": "성공",
+            "data": {"inquiryNo": item["inquiryNo"], "inquiryCommentNo": answer_id},
+            "timestamp": _kst(state.now()),
+            "traceId": _TRACE_ID.get() or state.trace_id(),
+        }
+    )
+
+
+# --- test-and-demo admin (not Naver's API) --------------------------------------------------
+
+
+def _admin(app: web.Application, state: SimState) -> None:
+    def _key(raw: str) -> int:
+        return int(raw) if raw.isdigit() else -1
+
+    def add_question(body: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(body.get("question"), str):
+            raise ValueError("a 'question' string is required")
+        return state.add_question(
             question=body["question"],
             product_id=body.get("productId", 9_876_543_210),
             product_name=str(body.get("productName") or "캐시미어 라운드 니트"),
             masked_writer_id=str(body.get("maskedWriterId") or "hong****"),
             create_date=body.get("createDate"),
         )
-    except ValueError as err:
-        return web.json_response({"error": f"createDate: {err}"}, status=400)
-    return web.json_response(item, status=201)
 
+    def edit_question(raw: str, text: str) -> dict[str, Any] | None:
+        item = state.questions.get(_key(raw))
+        if item is not None:
+            item["question"] = text
+        return None if item is None else dict(item)
 
-async def _sim_list(request: web.Request) -> web.Response:
-    state = request.app[SIM_STATE]
-    items = [dict(state.questions[k]) for k in sorted(state.questions)]
-    return web.json_response({"contents": items, "totalElements": len(items)})
+    def answer_question(raw: str, text: str, _by: str) -> dict[str, Any] | None:
+        return state.answer_question(_key(raw), text) if _key(raw) in state.questions else None
+
+    add_board_admin(
+        app,
+        "/_sim/qnas",
+        add=add_question,
+        items=lambda: [dict(state.questions[k]) for k in sorted(state.questions)],
+        edit=edit_question,
+        delete=lambda raw: state.questions.pop(_key(raw), None) is not None,
+        answer=answer_question,
+        text_field="question",
+    )
+
+    def add_inquiry(body: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(body.get("inquiryContent"), str):
+            raise ValueError("an 'inquiryContent' string is required")
+        fields = {
+            "title": "title",
+            "category": "category",
+            "customer_id": "customerId",
+            "customer_name": "customerName",
+            "product_no": "productNo",
+            "product_name": "productName",
+            "product_option": "productOrderOption",
+            "order_id": "orderId",
+            "product_order_ids": "productOrderIdList",
+            "registered": "inquiryRegistrationDateTime",
+        }
+        extra = {k: str(body[v]) for k, v in fields.items() if body.get(v) is not None}
+        return state.add_inquiry(content=body["inquiryContent"], **extra)
+
+    def edit_inquiry(raw: str, text: str) -> dict[str, Any] | None:
+        item = state.inquiries.get(_key(raw))
+        if item is not None:
+            item["inquiryContent"] = text
+        return None if item is None else dict(item)
+
+    def answer_inquiry(raw: str, text: str, _by: str) -> dict[str, Any] | None:
+        return state.answer_inquiry(_key(raw), text) if _key(raw) in state.inquiries else None
+
+    add_board_admin(
+        app,
+        "/_sim/inquiries",
+        add=add_inquiry,
+        items=lambda: [dict(state.inquiries[k]) for k in sorted(state.inquiries)],
+        edit=edit_inquiry,
+        delete=lambda raw: state.inquiries.pop(_key(raw), None) is not None,
+        answer=answer_inquiry,
+        text_field="inquiryContent",
+    )
 
 
 SEED_QUESTIONS: Final = (
@@ -477,8 +710,13 @@ SEED_QUESTIONS: Final = (
 
 
 def seed(state: SimState) -> list[dict[str, Any]]:
-    """A few realistic questions (사이즈, 재입고, 배송) from the last two hours."""
+    """A few realistic questions (사이즈, 재입고, 배송) from the last two hours, and one
+    customer inquiry about a late delivery."""
     now = state.now()
+    state.add_inquiry(
+        content="11월 18일에 주문했는데 아직 발송 전인가요? 이번 주말에 꼭 필요해요.",
+        registered=now - timedelta(minutes=30),
+    )
     return [
         state.add_question(
             question=text,
@@ -516,15 +754,19 @@ def create_app(
     app.router.add_post(TOKEN_PATH, _token)
     app.router.add_get(QNAS_PATH, _list_qnas)
     app.router.add_put(QNAS_PATH + "/{question_id}", _answer_qna)
-    app.router.add_post("/_sim/qnas", _sim_add)
-    app.router.add_get("/_sim/qnas", _sim_list)
+    app.router.add_get(INQUIRIES_PATH, _list_inquiries)
+    answer_path = INQUIRY_ANSWER_PATH.replace("{inquiry_no}", "{inquiry_no:[^/]+}")
+    app.router.add_post(answer_path, _answer_inquiry)
+    app.router.add_put(answer_path + "/{answer_id}", _answer_inquiry)
+    add_fault_routes(app)
+    _admin(app, state)
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="inbox-sim-naver-commerce",
-        description="A local Naver Commerce API (product Q&A) for tests and the demo.",
+        description="A local Naver Commerce API (product Q&A, customer inquiries).",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)

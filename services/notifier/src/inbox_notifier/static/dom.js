@@ -31,6 +31,13 @@ function append(el, children) {
   }
 }
 
+/** Replace an element's children, with the same rules as h() (arrays, null and false). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 export function $(selector, root = document) {
   return root.querySelector(selector);
 }

@@ -226,7 +226,8 @@ export class Queue {
         c.team && h("span", { class: "chip team" }, label("team", c.team)),
         c.priority &&
           h("span", { class: `chip priority priority-${c.priority}` }, label("priority", c.priority)),
-        h("span", { class: `chip status status-${c.status}` }, label("status", c.status)),
+        c.status !== "open" &&
+          h("span", { class: `chip status status-${c.status}` }, label("status", c.status)),
         h(
           "span",
           { class: `assignee${c.assignee ? "" : " unassigned"}` },

@@ -2,7 +2,7 @@
 // (customer messages, replies with delivery status, notes, automatic replies, routing
 // reasons, product/order context); the composer; and the customer's history across channels.
 
-import { $, formatTime, h } from "./dom.js";
+import { $, fill, formatTime, h } from "./dom.js";
 import { label, t } from "./i18n.js";
 import { channelBadge, slaState } from "./queue.js";
 
@@ -298,7 +298,8 @@ export class Thread {
     try {
       const preview = await this.app.api.preview(cannedId, id, text);
       if (this.textarea.value !== text || this.detail?.id !== id) return;
-      this.previewBox.replaceChildren(
+      fill(
+        this.previewBox,
         h("div", { class: "preview-label" }, t("reply.preview")),
         h("div", { class: "preview-text" }, preview.text),
         preview.missing.length > 0 &&
@@ -581,13 +582,15 @@ export class Thread {
     const c = this.customer;
     const el = this.customerEl;
     if (!c) {
-      el.replaceChildren(
+      fill(
+        el,
         h("h2", {}, t("customer.title")),
         this.detail ? h("p", { class: "muted" }, t("customer.none")) : null,
       );
       return;
     }
-    el.replaceChildren(
+    fill(
+      el,
       h("h2", {}, t("customer.title")),
       h("p", { class: "customer-name" }, c.name || c.id),
       [...c.emails, ...c.phones].map((v) => h("p", { class: "muted" }, v)),
