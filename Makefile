@@ -65,7 +65,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/inbox-core/src
+	$(BIN)/mypy libs/inbox-core/src services/*/src
 
 fmt: install
 	$(BIN)/ruff format .

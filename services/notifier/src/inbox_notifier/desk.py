@@ -268,7 +268,7 @@ class Desk:
         sla = dict(conv.get("sla") or {})
         fields: dict[str, Any] = {"status": target.value}
         if target == ConversationStatus.PENDING:
-            sla = sla_clock.on_pending(sla, now)
+            sla = sla_clock.on_pending(sla, now, self.queue.clock)
         elif target == ConversationStatus.RESOLVED:
             sla = sla_clock.on_resolved(sla)
             fields["resolved_at"] = now

@@ -29,7 +29,7 @@ from inbox_core.schema import (
 from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, Store
 from inbox_core.text import normalise_subject
 from inbox_notifier import sla as sla_clock
-from inbox_notifier.sla import NO_DUE, Clock, WallClock
+from inbox_notifier.sla import NO_DUE, BusinessClock, Clock
 
 PREVIEW_CHARS: Final = 140
 SEARCH_CHARS: Final = 20_000
@@ -165,7 +165,7 @@ def stable_id(*parts: str) -> str:
 class Queue:
     def __init__(self, store: Store, clock: Clock | None = None, warn_ratio: float = 0.8) -> None:
         self.store = store
-        self.clock = clock or WallClock()
+        self.clock = clock or BusinessClock()
         self.warn_ratio = warn_ratio
 
     @property
@@ -264,9 +264,6 @@ class Queue:
             assert existing is not None
         text = (stored.get("text") or "").strip()
         fields: dict[str, Any] = {"updated_at": now}
-        last = existing.get("last_message_at")
-        if last is None or m.received_at >= last:
-            fields["preview"] = text[:PREVIEW_CHARS]
         status = existing.get("status")
         # A question deleted on the platform is recorded but does not reopen anything.
         reopen = routed.reopen and not m.context.get("deleted")
@@ -300,13 +297,30 @@ class Queue:
                 {"conversation_id": conv_id, "kind": "message"}
             )
             update["$max"]["message_count"] = count
+        add: dict[str, Any] = {}
         search = f"{m.subject or ''} {text}"[:SEARCH_CHARS]
         if search.strip():
-            update["$addToSet"] = {"search": search}
+            add["search"] = search
+        if routed.decision.reasons and not routed.conversation_created:
+            add["routing_reasons"] = {"$each": routed.decision.reasons[:10]}
+        if add:
+            update["$addToSet"] = add
         doc = await db[CONVERSATIONS].find_one_and_update(
             {"_id": conv_id}, update, return_document=ReturnDocument.AFTER
         )
         assert doc is not None
+        # The preview is the latest message's text: of racing messages only the one whose time
+        # became last_message_at writes it (the store keeps milliseconds).
+        at_ms = m.received_at.replace(microsecond=m.received_at.microsecond // 1000 * 1000)
+        if doc.get("last_message_at") == at_ms and doc.get("preview") != text[:PREVIEW_CHARS]:
+            doc = (
+                await db[CONVERSATIONS].find_one_and_update(
+                    {"_id": conv_id, "last_message_at": at_ms},
+                    {"$set": {"preview": text[:PREVIEW_CHARS]}},
+                    return_document=ReturnDocument.AFTER,
+                )
+                or doc
+            )
         return doc
 
     async def _mark_replaced(self, routed: RoutedMessage) -> None:
@@ -360,7 +374,12 @@ class Queue:
             "created_at": m.received_at,
             "stored_at": utcnow(),
         }
-        if d.note:
+        number = str(conv.get("number") or "")
+        note = d.note.replace("{{conversation.number}}", number) if d.note else None
+        auto_reply = (
+            d.auto_reply.replace("{{conversation.number}}", number) if d.auto_reply else None
+        )
+        if note:
             note_id = stable_id("note", m.dedup_id)
             docs.append(
                 {
@@ -370,10 +389,10 @@ class Queue:
                     "direction": "out",
                     "kind": "note",
                     "author": "router",
-                    "text": d.note,
+                    "text": note,
                 }
             )
-        if d.auto_reply and not (m.flags.auto_reply or m.flags.bounce or m.flags.list_mail):
+        if auto_reply and not (m.flags.auto_reply or m.flags.bounce or m.flags.list_mail):
             reply_id = stable_id("auto_reply", m.dedup_id)
             docs.append(
                 {
@@ -384,7 +403,7 @@ class Queue:
                     "direction": "out",
                     "kind": "auto_reply",
                     "author": "router",
-                    "text": d.auto_reply,
+                    "text": auto_reply,
                     "delivery": {"status": DeliveryStatus.QUEUED.value},
                 }
             )
@@ -398,7 +417,7 @@ class Queue:
                     thread_keys=m.thread_keys,
                     in_reply_to=m.external_id,
                     subject=conv.get("subject"),
-                    text=d.auto_reply,
+                    text=auto_reply,
                     agent="router",
                     context={
                         **m.context,

@@ -11,18 +11,41 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
+from inbox_core.calendar import BusinessCalendar
+
 NO_DUE: Final = datetime(9999, 12, 31, tzinfo=UTC)  # sorts after every real due time
 
 
 class Clock(Protocol):
-    """Adds target time to an instant. The business calendar implements the same."""
+    """How SLA time is counted between two instants."""
 
     def add_minutes(self, start: datetime, minutes: float) -> datetime: ...
 
+    def minutes_between(self, start: datetime, end: datetime) -> float: ...
+
 
 class WallClock:
+    """Calendar time (tests, or a shop that answers around the clock)."""
+
     def add_minutes(self, start: datetime, minutes: float) -> datetime:
         return start + timedelta(minutes=minutes)
+
+    def minutes_between(self, start: datetime, end: datetime) -> float:
+        return (end - start).total_seconds() / 60
+
+
+class BusinessClock:
+    """Business time of the shop's calendar (INBOX_BUSINESS_HOURS, Korean holidays, closed
+    days): the same calendar the router used for the first due time."""
+
+    def __init__(self, calendar: BusinessCalendar | None = None) -> None:
+        self.calendar = calendar or BusinessCalendar.from_env()
+
+    def add_minutes(self, start: datetime, minutes: float) -> datetime:
+        return self.calendar.add_business_minutes(start, minutes)
+
+    def minutes_between(self, start: datetime, end: datetime) -> float:
+        return self.calendar.business_minutes_between(start, end)
 
 
 def active_fields(sla: dict[str, Any], now: datetime, warn_ratio: float) -> dict[str, Any]:
@@ -63,12 +86,13 @@ def on_agent_reply(sla: dict[str, Any], at: datetime) -> dict[str, Any]:
     return sla
 
 
-def on_pending(sla: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """Waiting on the customer: the running clock pauses, keeping what was left."""
+def on_pending(sla: dict[str, Any], at: datetime, clock: Clock) -> dict[str, Any]:
+    """Waiting on the customer: the running clock pauses, keeping the (business) time left."""
     sla = dict(sla)
     deadline = active_fields(sla, at, 0.8)["sla_deadline"]
     if deadline is not None:
-        sla["paused_remaining_s"] = max((deadline - at).total_seconds(), 0.0)
+        left = clock.minutes_between(at, deadline) * 60 if deadline > at else 0.0
+        sla["paused_remaining_s"] = max(left, 0.0)
     return sla
 
 

@@ -1,22 +1,48 @@
 """Conversation resolution: which conversation does a message belong to?
 
-Atomic under concurrency and redelivery: a thread key maps to one conversation through an
-upsert on the key (`threads._id`), so two messages of a new thread processed at once get
-the same conversation, and `created_by` tells, on every redelivery, which message created it.
+The six conversation rules of DESIGN.md, in the order they are tried:
+
+- A message whose references or own thread keys are known joins that conversation (mail
+  Message-ID / In-Reply-To / References, chat `platform:page:user`, marketplace question id).
+  Failing that, a `[#number]` subject tag names the conversation, when it is the same
+  customer's (a mistyped or guessed number never puts a stranger's mail in a conversation).
+- Joining a resolved conversation reopens it (rule 1), except a thanks-only reply (rule 2),
+  and except after `reopen_window` (rule 3): then a new conversation starts, linked to the
+  old one, and the thread keys that pointed at the old one point at the new one.
+- A new mail that is not a reply joins the same customer's open or pending conversation with
+  the same normalised subject (rule 4).
+- Automatic mail (auto-replies, bounces, list mail) joins a known conversation silently and
+  never creates one (rule 5); the caller keeps it aside.
+
+Atomic under concurrency and redelivery. Every decision that could race is an upsert on a
+`threads` document whose `_id` is the key (thread key, `subject:…`, `successor:<id>`), and
+the conversation a message would create has an id derived from the message's dedup id. So
+racing messages read back one winner, and a redelivered message resolves to the same
+conversation and learns it created it (`created` is "the conversation id is mine").
 """
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Final
 
-from pymongo import IndexModel
+from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from inbox_core.errors import TransientError
-from inbox_core.schema import InboundMessage, new_id, utcnow
-from inbox_core.store import CUSTOMERS, THREADS
+from inbox_core.logging import get_logger
+from inbox_core.schema import ConversationStatus, Direction, InboundMessage, utcnow
+from inbox_core.store import CONVERSATIONS, CUSTOMERS, THREADS
+from inbox_core.text import normalise_subject, ticket_number
+from inbox_router.customers import CUSTOMER_KEYS
+from inbox_router.thanks import is_thanks_only
+
+log = get_logger(__name__)
 
 INDEXES = {
     THREADS: [IndexModel([("conversation_id", 1), ("origin", 1)])],
@@ -25,116 +51,281 @@ INDEXES = {
         IndexModel("emails"),
         IndexModel("phones"),
     ],
+    CUSTOMER_KEYS: [IndexModel("customer_id")],
 }
+DEFAULT_REOPEN_WINDOW: Final = timedelta(days=7)
+MAX_SUCCESSORS: Final = 8  # a chain of superseded conversations longer than this is a bug
+OPEN_STATUSES: Final = (ConversationStatus.OPEN.value, ConversationStatus.PENDING.value)
+_NAMESPACE: Final = uuid.UUID("0c6f1f9e-55a2-4a57-b8a4-8f0f6f3d2a71")
+
+Db = AsyncDatabase[dict[str, Any]]
+
+
+def minted_conversation_id(message: InboundMessage) -> str:
+    """The id of the conversation `message` would create: the same on every redelivery."""
+    return uuid.uuid5(_NAMESPACE, f"conversation:{message.dedup_id}").hex
 
 
 @dataclass(frozen=True)
 class Resolution:
     conversation_id: str
     created: bool
+    reopen: bool
+    how: str  # which conversation rule decided, for the routing reasons
+    linked_conversation_id: str | None = None
+    number: int | None = None  # known when the notifier has stored the conversation
 
 
-async def find_conversation(db: AsyncDatabase[dict[str, Any]], keys: list[str]) -> str | None:
-    """The conversation of the first key (in the order given) that is already known."""
-    docs = {d["_id"]: d async for d in db[THREADS].find({"_id": {"$in": keys}})}
-    for key in keys:
-        if key in docs:
-            return str(docs[key]["conversation_id"])
-    return None
+class _Verdict(Enum):
+    JOIN = "join"  # open, pending, or not stored yet: join (and reopen a pending one)
+    REOPEN = "reopen"  # rule 1
+    THANKS = "thanks"  # rule 2
+    SUPERSEDE = "supersede"  # rule 3
+    SILENT = "silent"  # rule 5 and the account's own echoes
 
 
-async def _claim_key(
-    db: AsyncDatabase[dict[str, Any]],
-    key: str,
-    conversation_id: str,
-    created_by: str,
-    *,
-    origin: bool,
-) -> str:
-    """Map `key` to `conversation_id` unless it is mapped already; return the winner.
+@dataclass(frozen=True)
+class _Hit:
+    key: str
+    conversation_id: str
 
-    The upsert on the key is the lock: of two racing messages one inserts and both read the
-    same mapping back. A racing upsert may also fail with a duplicate key; it then just reads.
-    """
-    try:
-        await db[THREADS].update_one(
-            {"_id": key},
+
+def _automatic(message: InboundMessage) -> bool:
+    flags = message.flags
+    return flags.auto_reply or flags.bounce or flags.list_mail
+
+
+def _age(since: datetime | None, at: datetime) -> str:
+    if since is None:
+        return "at an unknown time"
+    days = (at - since) / timedelta(days=1)
+    return f"{days:.1f} days ago"
+
+
+class ConversationResolver:
+    def __init__(
+        self,
+        db: Db,
+        *,
+        reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+        subject_channels: frozenset[str] = frozenset({"mail"}),
+    ) -> None:
+        self.db = db
+        self.reopen_window = reopen_window
+        self.subject_channels = subject_channels
+
+    async def resolve(self, message: InboundMessage, customer_id: str | None) -> Resolution | None:
+        """The conversation of `message`; None for automatic mail without a known one."""
+        keys = [*message.references, *message.thread_keys]
+        docs = await self._thread_docs(keys)
+        hit = next((_Hit(k, str(docs[k]["conversation_id"])) for k in keys if k in docs), None)
+        if hit is not None:
+            return await self._existing(message, hit.conversation_id, f"thread key {hit.key}", docs)
+        number = ticket_number(message.subject)
+        if number is not None:
+            conversation = await self._by_number(number, customer_id)
+            if conversation is not None:
+                return await self._existing(message, conversation, f"subject tag [#{number}]", docs)
+        if _automatic(message):
+            return None
+        minted = minted_conversation_id(message)
+        target, how = await self._by_subject(message, customer_id, minted) or (None, "")
+        if target is None:
+            target = await self._claim(message.thread_keys[0], minted, message.dedup_id)
+            how = f"rule 1: joins the new conversation (thread key {message.thread_keys[0]})"
+        await self._claim_own_keys(message, target, docs, superseded=set())
+        if target == minted:
+            how = self._created_how(message, None)
+        return Resolution(target, created=target == minted, reopen=True, how=how)
+
+    def _created_how(self, message: InboundMessage, linked: str | None) -> str:
+        if linked is None:
+            return f"new conversation (thread key {message.thread_keys[0]})"
+        days = self.reopen_window / timedelta(days=1)
+        return (
+            f"rule 3: new conversation linked to {linked}, resolved more than {days:g} days "
+            "before this reply"
+        )
+
+    # --- an existing conversation -----------------------------------------------------------
+
+    async def _existing(
+        self, message: InboundMessage, conversation_id: str, found_by: str, docs: dict[str, Any]
+    ) -> Resolution:
+        minted = minted_conversation_id(message)
+        target, superseded, linked = conversation_id, [], None
+        verdict, how, number = _Verdict.JOIN, found_by, None
+        for _ in range(MAX_SUCCESSORS):
+            conversation = await self._conversation(target)
+            verdict, how = self._classify(message, conversation, found_by)
+            number = conversation.get("number") if conversation else None
+            if verdict is not _Verdict.SUPERSEDE:
+                break
+            # Rule 3: one successor per old conversation, whoever claims it first.
+            successor = await self._claim(
+                f"successor:{target}", minted, message.dedup_id, successor_of=target
+            )
+            superseded.append(target)
+            linked, target, found_by = target, successor, how
+        else:
+            raise TransientError(f"more than {MAX_SUCCESSORS} successors of {conversation_id}")
+        await self._claim_own_keys(message, target, docs, superseded=set(superseded))
+        created = target == minted
+        if created:
+            # Explained from stored state only, so a redelivery explains it the same way.
+            linked = linked or await self._predecessor(target)
+            how = self._created_how(message, linked)
+        reopen = verdict in (_Verdict.JOIN, _Verdict.REOPEN) or created
+        return Resolution(
+            target,
+            created=created,
+            reopen=reopen,
+            how=how,
+            linked_conversation_id=linked,
+            number=int(number) if number is not None else None,
+        )
+
+    def _classify(
+        self, message: InboundMessage, conversation: dict[str, Any] | None, found_by: str
+    ) -> tuple[_Verdict, str]:
+        if _automatic(message):
+            return _Verdict.SILENT, f"rule 5: automatic message joins silently ({found_by})"
+        if message.direction != Direction.IN or message.flags.echo:
+            return _Verdict.SILENT, f"the account's own message joins ({found_by})"
+        if conversation is None or conversation.get("status") != ConversationStatus.RESOLVED:
+            status = conversation.get("status") if conversation else "new"
+            return _Verdict.JOIN, f"rule 1: joins the {status} conversation ({found_by})"
+        resolved_at = conversation.get("resolved_at")
+        age = _age(resolved_at, message.received_at)
+        if is_thanks_only(message.text, customer_name=message.customer.name):
+            return (
+                _Verdict.THANKS,
+                f"rule 2: thanks-only reply to the conversation resolved {age} is stored "
+                f"without reopening it ({found_by})",
+            )
+        if resolved_at is not None and message.received_at - resolved_at > self.reopen_window:
+            days = self.reopen_window / timedelta(days=1)
+            return (
+                _Verdict.SUPERSEDE,
+                f"rule 3: conversation {conversation['_id']} was resolved {age}, past the "
+                f"{days:g}-day reopen window; a new conversation is linked to it ({found_by})",
+            )
+        return _Verdict.REOPEN, f"rule 1: reopens the conversation resolved {age} ({found_by})"
+
+    # --- rule 4: same subject ---------------------------------------------------------------
+
+    async def _by_subject(
+        self, message: InboundMessage, customer_id: str | None, minted: str
+    ) -> tuple[str, str] | None:
+        subject = normalise_subject(message.subject)
+        if (
+            not subject
+            or customer_id is None
+            or message.references
+            or message.channel not in self.subject_channels
+            or message.direction != Direction.IN
+        ):
+            return None
+        digest = hashlib.sha256(subject.encode()).hexdigest()[:24]
+        key = f"subject:{message.channel}:{message.account}:{customer_id}:{digest}"
+        joined = f"rule 4: same customer and subject {subject!r} as an open conversation"
+        lock = await self.db[THREADS].find_one({"_id": key})
+        if lock is not None:
+            current = str(lock["conversation_id"])
+            conversation = await self._conversation(current)
+            if conversation is None or conversation.get("status") in OPEN_STATUSES:
+                return current, joined
+            # The conversation with this subject is resolved: a new one takes the subject.
+            return await self._repoint(key, current, minted, message.dedup_id), joined
+        open_one = await self.db[CONVERSATIONS].find_one(
             {
-                "$setOnInsert": {
-                    "conversation_id": conversation_id,
-                    "created_by": created_by,
-                    "origin": origin,
-                    "created_at": utcnow(),
-                }
+                "customer_id": customer_id,
+                "channel": message.channel,
+                "account": message.account,
+                "subject_norm": subject,
+                "status": {"$in": list(OPEN_STATUSES)},
             },
-            upsert=True,
+            {"_id": 1},
+            sort=[("last_message_at", DESCENDING)],
         )
-    except DuplicateKeyError:
-        pass
-    doc = await db[THREADS].find_one({"_id": key}, {"conversation_id": 1})
-    if doc is None:
-        raise TransientError(f"thread key {key!r} vanished while resolving")
-    return str(doc["conversation_id"])
+        proposed = str(open_one["_id"]) if open_one else minted
+        winner = await self._claim(key, proposed, message.dedup_id)
+        return winner, joined
 
+    # --- store access -----------------------------------------------------------------------
 
-async def resolve_conversation(
-    db: AsyncDatabase[dict[str, Any]], message: InboundMessage
-) -> Resolution:
-    keys = [*message.references, *message.thread_keys]
-    conversation_id = await find_conversation(db, keys)
-    if conversation_id is None:
-        conversation_id = await _claim_key(
-            db, message.thread_keys[0], new_id(), message.dedup_id, origin=True
+    async def _thread_docs(self, keys: list[str]) -> dict[str, Any]:
+        return {d["_id"]: d async for d in self.db[THREADS].find({"_id": {"$in": keys}})}
+
+    async def _conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        return await self.db[CONVERSATIONS].find_one(
+            {"_id": conversation_id},
+            {"status": 1, "resolved_at": 1, "number": 1, "customer_id": 1},
         )
-    # Map every own key of this message, so later replies referring to it join.
-    for key in message.thread_keys:
-        await _claim_key(db, key, conversation_id, message.dedup_id, origin=False)
-    origin = await db[THREADS].find_one(
-        {"conversation_id": conversation_id, "origin": True}, {"created_by": 1}
-    )
-    created = origin is not None and origin.get("created_by") == message.dedup_id
-    return Resolution(conversation_id, created)
 
+    async def _by_number(self, number: int, customer_id: str | None) -> str | None:
+        doc = await self.db[CONVERSATIONS].find_one({"number": number}, {"customer_id": 1})
+        if doc is None:
+            return None
+        if customer_id is None or doc.get("customer_id") != customer_id:
+            log.info("subject tag of another customer ignored", number=number)
+            return None
+        return str(doc["_id"])
 
-async def link_customer(db: AsyncDatabase[dict[str, Any]], message: InboundMessage) -> str:
-    """One customer per channel identity; the same e-mail or phone on another channel links
-    to the same customer (conversation rule 6)."""
-    identity = f"{message.channel}:{message.account}:{message.customer.id}"
-    email = (message.customer.email or "").strip().lower() or None
-    phone = "".join(ch for ch in (message.customer.phone or "") if ch.isdigit()) or None
-    doc = await db[CUSTOMERS].find_one({"identities": identity}, {"_id": 1})
-    if doc is None and (email or phone):
-        ors: list[dict[str, Any]] = []
-        if email:
-            ors.append({"emails": email})
-        if phone:
-            ors.append({"phones": phone})
-        doc = await db[CUSTOMERS].find_one({"$or": ors}, {"_id": 1})
-    update: dict[str, Any] = {
-        "$addToSet": {"identities": identity},
-        "$set": {"updated_at": utcnow()},
-    }
-    if email:
-        update["$addToSet"]["emails"] = email
-    if phone:
-        update["$addToSet"]["phones"] = phone
-    if message.customer.name:
-        update["$set"]["name"] = message.customer.name
-    if doc is None:
-        new = {
-            "_id": new_id(),
-            "identities": [identity],
-            "emails": [email] if email else [],
-            "phones": [phone] if phone else [],
-            "name": message.customer.name,
-            "created_at": utcnow(),
-            "updated_at": utcnow(),
-        }
+    async def _predecessor(self, conversation_id: str) -> str | None:
+        doc = await self.db[THREADS].find_one(
+            {"conversation_id": conversation_id, "successor_of": {"$exists": True}},
+            {"successor_of": 1},
+        )
+        return str(doc["successor_of"]) if doc else None
+
+    async def _claim(self, key: str, conversation_id: str, created_by: str, **extra: Any) -> str:
+        """Map `key` to `conversation_id` unless it is mapped already; return the winner.
+
+        The upsert on the key is the lock: of two racing messages one inserts and both read
+        the same mapping back. A racing upsert may fail with a duplicate key; it then reads.
+        """
         try:
-            await db[CUSTOMERS].insert_one(new)
-            return str(new["_id"])
-        except DuplicateKeyError:  # a concurrent message of the same customer won
-            doc = await db[CUSTOMERS].find_one({"identities": identity}, {"_id": 1})
-            assert doc is not None
-    await db[CUSTOMERS].update_one({"_id": doc["_id"]}, update)
-    return str(doc["_id"])
+            result = await self.db[THREADS].update_one(
+                {"_id": key},
+                {
+                    "$setOnInsert": {
+                        "conversation_id": conversation_id,
+                        "created_by": created_by,
+                        "created_at": utcnow(),
+                        **extra,
+                    }
+                },
+                upsert=True,
+            )
+            if result.upserted_id is not None:
+                return conversation_id  # ours
+        except DuplicateKeyError:
+            pass
+        return await self._read(key)
+
+    async def _repoint(self, key: str, old: str, new: str, by: str) -> str:
+        """Compare-and-set `key` from `old` to `new`; return whichever it maps to now."""
+        await self.db[THREADS].update_one(
+            {"_id": key, "conversation_id": old},
+            {"$set": {"conversation_id": new, "previous_conversation_id": old, "moved_by": by}},
+        )
+        return await self._read(key)
+
+    async def _read(self, key: str) -> str:
+        doc = await self.db[THREADS].find_one({"_id": key}, {"conversation_id": 1})
+        if doc is None:
+            raise TransientError(f"thread key {key!r} vanished while resolving")
+        return str(doc["conversation_id"])
+
+    async def _claim_own_keys(
+        self, message: InboundMessage, target: str, docs: dict[str, Any], superseded: set[str]
+    ) -> None:
+        """Point this message's keys, and keys it refers to that pointed at a superseded
+        conversation, at `target`, so later replies join it."""
+        for key in [*message.references, *message.thread_keys]:
+            doc = docs.get(key)
+            if doc is not None and str(doc["conversation_id"]) in superseded:
+                await self._repoint(key, str(doc["conversation_id"]), target, message.dedup_id)
+            elif doc is None and key in message.thread_keys:
+                await self._claim(key, target, message.dedup_id)

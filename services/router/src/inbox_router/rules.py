@@ -1,133 +1,254 @@
-"""Routing rules: a YAML file validated by pydantic; first match wins unless `continue`.
+"""The rules engine: a YAML file validated by pydantic, evaluated in order.
 
-The walking skeleton matches on channel, account and keywords; the rules engine issue
-adds regex, customer attributes, business hours, notes and auto-replies.
+Rules are tried top to bottom. A rule whose conditions all hold *matches*: it adds its
+actions and stops the evaluation, unless it says `continue: true`, in which case later rules
+are tried too. How actions combine when several rules match:
+
+- team, assignee, auto-reply: the first matching rule that sets one wins;
+- priority: the most urgent priority any matching rule sets (signals such as VIP or
+  escalation words only ever raise it); the default when no rule sets one;
+- tags: the union, in order; notes: every matching rule's note, one per line.
+
+Every match is recorded in `decision.reasons` with why it matched ("rule shipping: keyword
+'배송' in text"). The file format is documented in the service README.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
+from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from inbox_core.errors import InboxError
-from inbox_core.schema import InboundMessage, Priority, RoutingDecision
+from inbox_core.schema import Direction, InboundMessage, Priority, RoutingDecision
+from inbox_router.conditions import Condition, MatchInput, Strict, StrList, listify, not_blank
+from inbox_router.facts import MatchFacts
+from inbox_router.normalise import DEFAULT_VARIANTS, Normaliser, normalise_phone, normalise_text
+from inbox_router.sla import SlaPolicies
+from inbox_router.templates import check_template, render, template_values
+
+__all__ = ["RuleSet", "RulesError", "load_rules", "normalise_text", "parse_rules"]
+
+PRIORITY_RANK: Final = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+Template = Annotated[str, AfterValidator(check_template)]
 
 
 class RulesError(InboxError):
     """The rules file cannot be used; the message says which rule and field."""
 
 
-def normalise_text(text: str) -> str:
-    """NFKC, lower case, no whitespace: '배 송' and '배송', 'ＲＥＦＵＮＤ' and 'refund' match."""
-    return "".join(unicodedata.normalize("NFKC", text).lower().split())
-
-
-class Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    channel: list[str] | None = None
-    account: list[str] | None = None
-    keywords_any: list[str] | None = None
-
-    @field_validator("channel", "account", "keywords_any", mode="before")
-    @classmethod
-    def _listify(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
-
-    def matches(self, message: InboundMessage, haystack: str) -> bool:
-        if self.channel and message.channel not in self.channel:
-            return False
-        if self.account and message.account not in self.account:
-            return False
-        if self.keywords_any and not any(normalise_text(k) in haystack for k in self.keywords_any):
-            return False
-        return True
-
-
-class Action(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    team: str | None = None
+class Action(Strict):
+    team: str | None = Field(None, min_length=1)
     priority: Priority | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: Annotated[list[str], BeforeValidator(listify), AfterValidator(not_blank)] = Field(
+        default_factory=list
+    )
+    assignee: str | None = Field(None, min_length=1)
+    note: Template | None = None  # a private note for agents
+    auto_reply: Template | None = None  # sent to the customer on a new conversation
 
 
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    name: str
+class Rule(Strict):
+    name: str = Field(min_length=1)
+    description: str | None = None
     when: Condition = Field(default_factory=Condition)
-    set: Action
+    set: Action = Field(default_factory=Action)
     continue_: bool = Field(False, alias="continue")
 
 
-class Defaults(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    team: str = "general"
+class Defaults(Strict):
+    team: str = Field("general", min_length=1)
     priority: Priority = Priority.NORMAL
 
 
-class RuleSet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Customers(Strict):
+    # E-mail addresses, phone numbers, linked customer ids or channel:account:id identities.
+    vip: StrList = None
 
-    sla: dict[Priority, float] = Field(
-        default_factory=lambda: {
-            Priority.URGENT: 1.0,
-            Priority.HIGH: 6.0,
-            Priority.NORMAL: 24.0,
-            Priority.LOW: 72.0,
-        }
-    )
+    _emails: frozenset[str] = PrivateAttr(default_factory=frozenset)
+    _phones: frozenset[str] = PrivateAttr(default_factory=frozenset)
+    _ids: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    def model_post_init(self, __context: Any) -> None:
+        entries = [v.strip() for v in self.vip or []]
+        self._emails = frozenset(v.lower() for v in entries if "@" in v)
+        self._phones = frozenset(
+            phone
+            for v in entries
+            if _looks_like_phone(v) and (phone := normalise_phone(v)) and len(phone) >= 7
+        )
+        self._ids = frozenset(entries)
+
+    def is_vip(self, message: InboundMessage, facts: MatchFacts) -> bool:
+        if facts.customer.vip:
+            return True
+        customer = message.customer
+        identity = f"{message.channel}:{message.account}:{customer.id}"
+        return (
+            bool(customer.email and customer.email.strip().lower() in self._emails)
+            or bool(customer.phone and normalise_phone(customer.phone) in self._phones)
+            or identity in self._ids
+            or bool(facts.customer.id and facts.customer.id in self._ids)
+        )
+
+
+def _looks_like_phone(value: str) -> bool:
+    return all(ch.isdigit() or ch in "+-() ." for ch in value)
+
+
+class Normalisation(Strict):
+    # Misspellings and variants replaced before matching; replaces the built-in list.
+    variants: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_VARIANTS))
+
+
+class RuleSet(Strict):
+    version: Literal[1] = 1
     default: Defaults = Field(default_factory=Defaults)
+    customers: Customers = Field(default_factory=Customers)
+    normalise: Normalisation = Field(default_factory=Normalisation)
+    sla: SlaPolicies = Field(default_factory=SlaPolicies)
     rules: list[Rule] = Field(default_factory=list)
 
-    def decide(self, message: InboundMessage) -> RoutingDecision:
-        context_text = " ".join(str(v) for v in message.context.values() if isinstance(v, str))
-        haystack = normalise_text(f"{message.subject or ''} {message.text} {context_text}")
-        decision = RoutingDecision(team=self.default.team, priority=self.default.priority)
-        matched_team = False
+    _normaliser: Normaliser = PrivateAttr(default_factory=Normaliser)
+
+    @model_validator(mode="after")
+    def _prepare(self) -> RuleSet:
+        seen: set[str] = set()
         for rule in self.rules:
-            if not rule.when.matches(message, haystack):
+            if rule.name in seen:
+                raise ValueError(f"two rules are named {rule.name!r}; names must be unique")
+            seen.add(rule.name)
+        self._normaliser = Normaliser(self.normalise.variants)
+        for rule in self.rules:
+            rule.when.compile(self._normaliser)
+        return self
+
+    def decide(self, message: InboundMessage, facts: MatchFacts | None = None) -> RoutingDecision:
+        """Pure: the routing decision for `message` given what the store knows (`facts`)."""
+        facts = facts or MatchFacts()
+        data = MatchInput(message, facts, self._normaliser, self.customers.is_vip(message, facts))
+        matched: list[Rule] = []
+        reasons: list[str] = []
+        for rule in self.rules:
+            why = rule.when.explain(data)
+            if why is None:
                 continue
-            if rule.set.team and not matched_team:
-                decision.team = rule.set.team
-                matched_team = True
-            if rule.set.priority and decision.priority == self.default.priority:
-                decision.priority = rule.set.priority
-            decision.tags.extend(t for t in rule.set.tags if t not in decision.tags)
-            decision.reasons.append(f"rule {rule.name}")
+            matched.append(rule)
+            reasons.append(f"rule {rule.name}: {'; '.join(why) or 'matches every message'}")
             if not rule.continue_:
                 break
-        if not decision.reasons:
-            decision.reasons.append("default")
+        decision = self._combine(matched, reasons)
+        decision.sla = self.sla.state(
+            message,
+            decision.priority,
+            decision.team,
+            facts.calendar,
+            new_conversation=facts.conversation.created,
+        )
+        self._render(decision, matched, message, facts)
         return decision
+
+    def _combine(self, matched: list[Rule], reasons: list[str]) -> RoutingDecision:
+        team = next((r.set.team for r in matched if r.set.team), None)
+        priorities = [r.set.priority for r in matched if r.set.priority]
+        priority = max(priorities, key=PRIORITY_RANK.__getitem__, default=None)
+        if team is None:
+            reasons.append(f"default team {self.default.team}: no matching rule sets a team")
+        if priority is None:
+            reasons.append(
+                f"default priority {self.default.priority.value}: no matching rule sets a priority"
+            )
+        tags: list[str] = []
+        for rule in matched:
+            tags.extend(t for t in rule.set.tags if t not in tags)
+        return RoutingDecision(
+            team=team or self.default.team,
+            priority=priority or self.default.priority,
+            tags=tags,
+            assignee=next((r.set.assignee for r in matched if r.set.assignee), None),
+            reasons=reasons,
+        )
+
+    def _render(
+        self,
+        decision: RoutingDecision,
+        matched: list[Rule],
+        message: InboundMessage,
+        facts: MatchFacts,
+    ) -> None:
+        flags = message.flags
+        automatic = flags.auto_reply or flags.bounce or flags.list_mail or flags.echo
+        if automatic or message.direction != Direction.IN:
+            # Rule 5: automatic mail is stored silently and never answered (no mail loops).
+            if any(r.set.note or r.set.auto_reply for r in matched):
+                decision.reasons.append("note and auto-reply suppressed: automatic message")
+            return
+        if not any(r.set.note or r.set.auto_reply for r in matched):
+            return
+        values = template_values(message, facts, decision)
+        notes = [
+            render(r.set.note, {**values, "rule.name": r.name}).strip()
+            for r in matched
+            if r.set.note
+        ]
+        decision.note = "\n".join(dict.fromkeys(n for n in notes if n)) or None
+        replying = next((r for r in matched if r.set.auto_reply), None)
+        if replying is None or replying.set.auto_reply is None:
+            return
+        if not facts.conversation.created:
+            decision.reasons.append(
+                f"auto-reply of rule {replying.name} not sent: the conversation already exists"
+            )
+            return
+        rendered = render(replying.set.auto_reply, {**values, "rule.name": replying.name})
+        decision.auto_reply = rendered.strip() or None
+
+
+def _where(loc: tuple[int | str, ...], data: Any) -> str:
+    """'rule 'vip' field set.priority' for a location inside `rules`, else the dotted path."""
+    path = ".".join(str(p) for p in loc)
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        rules = data.get("rules") if isinstance(data, dict) else None
+        entry = rules[loc[1]] if isinstance(rules, list) and loc[1] < len(rules) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = repr(name) if name else f"#{loc[1] + 1}"
+        rest = ".".join(str(p) for p in loc[2:])
+        return f"rule {label} field {rest}" if rest else f"rule {label}"
+    return path or "file"
+
+
+def parse_rules(data: Any, source: str = "rules") -> RuleSet:
+    """Validate already-parsed YAML; errors name the rule and the field."""
+    if data is None:
+        data = {}
+    try:
+        return RuleSet.model_validate(data)
+    except ValidationError as err:
+        problems = [
+            f"{_where(tuple(e['loc']), data)}: {e['msg'].removeprefix('Value error, ')}"
+            for e in err.errors()
+        ]
+        raise RulesError(f"invalid rules file {source}: " + "; ".join(problems)) from err
 
 
 def load_rules(path: Path) -> RuleSet:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise RulesError(f"cannot read rules file {path}: {where}{err.problem}") from err
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise RulesError(f"cannot read rules file {path}: {err}") from err
-    try:
-        return RuleSet.model_validate(data)
-    except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            loc = list(e["loc"])
-            where = ".".join(str(p) for p in loc)
-            if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-                rules = data.get("rules") or []
-                name = (
-                    rules[loc[1]].get("name")
-                    if loc[1] < len(rules) and isinstance(rules[loc[1]], dict)
-                    else None
-                )
-                where = (
-                    f"rule {name or '#' + str(loc[1] + 1)!r} field {'.'.join(map(str, loc[2:]))}"
-                )
-            problems.append(f"{where}: {e['msg']}")
-        raise RulesError(f"invalid rules file {path}: " + "; ".join(problems)) from err
+    return parse_rules(data, str(path))

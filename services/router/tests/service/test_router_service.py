@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from inbox_core import subjects
@@ -34,12 +40,22 @@ def _mail(
 
 
 @pytest.fixture
-async def bus(core_env: dict[str, str]) -> Bus:
+async def bus(core_env: dict[str, str]) -> AsyncIterator[Bus]:
     bus = Bus(CoreSettings(), "test-client")
     await bus.connect(timeout=5)
-    await bus.provision()
+    await asyncio.wait_for(bus.provision(), timeout=10)
     yield bus
     await bus.close(grace=1)
+
+
+@pytest.fixture
+def sighup_ignored() -> Iterator[None]:
+    """If the router failed to install its handler, a stray SIGHUP must not kill pytest."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 async def test_inbound_message_is_routed_with_team_and_sla(bus: Bus) -> None:
@@ -123,3 +139,92 @@ async def test_unreadable_message_goes_to_dead_letters(bus: Bus) -> None:
         await bus.publish("inbox.in.mail.cs", b"{not json", msg_id="bad-1")
         [letter] = await collect(bus.js, "inbox.dlq.>", 1)
         assert b"InvalidPayload" in letter.data
+
+
+# --- reloading the rules while messages flow ------------------------------------------------
+
+RULES = (
+    "rules:\n"
+    "  - name: shipping\n"
+    "    when: {{keywords: {{any: [배송]}}}}\n"
+    "    set: {{team: {team}}}\n"
+    "{extra}"
+)
+EXTRA_RULE = "  - name: restock\n    when: {keywords: {any: [재입고]}}\n    set: {team: product}\n"
+
+
+def _write_rules(path: Path, team: str, extra: str = "") -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(RULES.format(team=team, extra=extra), encoding="utf-8")
+    tmp.replace(path)  # an editor's atomic save
+
+
+async def _health(url: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/healthz", timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            body: dict[str, Any] = await resp.json()
+            return body
+
+
+async def _until_rules(url: str, count: int, error: bool = False) -> dict[str, Any]:
+    async with asyncio.timeout(15):
+        while True:
+            rules = (await _health(url))["checks"]["rules"]
+            if rules["rules"] == count and bool(rules["error"]) == error:
+                return dict(rules)
+            await asyncio.sleep(0.05)
+
+
+async def _publish(bus: Bus, prefix: str, count: int) -> list[str]:
+    ids = []
+    for i in range(count):
+        message = _mail(f"{prefix}-{i}@example.com", "배송 언제 와요")
+        await bus.publish_model(subjects.inbound("mail", "cs"), message, msg_id=message.dedup_id)
+        ids.append(message.external_id)
+    return ids
+
+
+async def _teams(bus: Bus, count: int) -> dict[str, str]:
+    got = await collect(bus.js, "inbox.routed.mail.cs", count, timeout=30)
+    routed = [RoutedMessage.from_json(m.data) for m in got]
+    return {r.message.external_id: r.decision.team for r in routed}
+
+
+async def test_rules_file_change_is_picked_up_without_dropping_messages(
+    bus: Bus, tmp_path: Path
+) -> None:
+    path = tmp_path / "rules.yaml"
+    _write_rules(path, "team-a")
+    settings = RouterSettings(INBOX_ROUTER_RULES=str(path), INBOX_ROUTER_RULES_POLL_S=0.05)
+    async with serve(create_app(settings)) as url:
+        before = await _publish(bus, "before", 15)
+        _write_rules(path, "team-b", EXTRA_RULE)
+        during = await _publish(bus, "during", 15)
+        await _until_rules(url, 2)
+        after = await _publish(bus, "after", 15)
+        teams = await _teams(bus, 45)
+    assert set(teams) == {*before, *during, *after}  # none dropped, none duplicated
+    assert set(teams.values()) <= {"team-a", "team-b"}
+    assert {teams[i] for i in after} == {"team-b"}
+
+
+async def test_sighup_reloads_rules_and_a_bad_file_keeps_the_old_ones(
+    bus: Bus, tmp_path: Path, sighup_ignored: None
+) -> None:
+    path = tmp_path / "rules.yaml"
+    _write_rules(path, "team-a")
+    settings = RouterSettings(INBOX_ROUTER_RULES=str(path), INBOX_ROUTER_RULES_POLL_S=0)
+    async with serve(create_app(settings)) as url:
+        path.write_text("rules:\n  - name: shipping\n    set: {priority: asap}\n", "utf-8")
+        os.kill(os.getpid(), signal.SIGHUP)
+        health = await _until_rules(url, 1, error=True)
+        assert "rule 'shipping' field set.priority" in health["error"]
+        kept = await _publish(bus, "kept", 5)
+        assert set((await _teams(bus, 5)).values()) == {"team-a"}  # routed before the fix
+        _write_rules(path, "team-b", EXTRA_RULE)
+        os.kill(os.getpid(), signal.SIGHUP)
+        await _until_rules(url, 2)
+        reloaded = await _publish(bus, "reloaded", 5)
+        teams = await _teams(bus, 10)
+    assert {teams[i] for i in kept} == {"team-a"}
+    assert {teams[i] for i in reloaded} == {"team-b"}

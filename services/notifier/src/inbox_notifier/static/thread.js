@@ -150,7 +150,12 @@ export class Thread {
         if (fresh) this.app.applyResult({ conversation: fresh });
         this.app.showError(err, {
           text: t("error.assign_conflict", { assignee: fresh?.assignee || "?" }),
-          actions: [{ label: t("error.take_over"), run: () => this.assign(assignee, true) }],
+          actions: [
+            {
+              label: t("error.take_over"),
+              run: () => this.assign(assignee, true).then((ok) => ok && this.clearInput("assignee")),
+            },
+          ],
         });
         return true;
       },
@@ -592,7 +597,7 @@ export class Thread {
     fill(
       el,
       h("h2", {}, t("customer.title")),
-      h("p", { class: "customer-name" }, c.name || c.id),
+      h("p", { class: "customer-name" }, c.name || c.identities[0]?.id || c.emails[0] || c.id),
       [...c.emails, ...c.phones].map((v) => h("p", { class: "muted" }, v)),
       h("h3", {}, t("customer.identities")),
       h(

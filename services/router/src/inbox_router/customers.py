@@ -1,0 +1,209 @@
+"""Customers across channels (conversation rule 6) and what the rules need to know about them.
+
+A customer is known by keys: its channel identity (`channel:account:id`), its e-mail address
+and its phone number. Each key maps to one customer through a document in `customer_keys`
+whose `_id` is the key, claimed with an atomic upsert. So the same e-mail on mail and Kakao,
+or the same phone on Naver TalkTalk and Kakao, lead to one customer even when the first
+messages of both channels are routed at the same moment. A key already owned by another
+customer is never taken over: two existing customers are merged by an agent, not by a guess.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from inbox_core.errors import TransientError
+from inbox_core.schema import InboundMessage, utcnow
+from inbox_core.store import CONVERSATIONS, CUSTOMERS
+from inbox_router.facts import CustomerFacts
+from inbox_router.normalise import normalise_phone
+
+CUSTOMER_KEYS: Final = "customer_keys"  # router: customer key → customer id
+_NAMESPACE: Final = uuid.UUID("6f1c3a52-3f5e-4d43-9a53-2b8f7d0c9e11")
+
+Db = AsyncDatabase[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CustomerKeys:
+    identity: str
+    email: str | None
+    phone: str | None
+
+    @classmethod
+    def of(cls, message: InboundMessage) -> CustomerKeys:
+        email = (message.customer.email or "").strip().lower() or None
+        phone = normalise_phone(message.customer.phone)
+        return cls(f"{message.channel}:{message.account}:{message.customer.id}", email, phone)
+
+    def lock_ids(self) -> dict[str, str]:
+        """Lock document ids in lookup order: the identity first, then shared keys."""
+        ids = {"identity": f"identity:{self.identity}"}
+        if self.email:
+            ids["email"] = f"email:{self.email}"
+        if self.phone:
+            ids["phone"] = f"phone:{self.phone}"
+        return ids
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    id: str
+    vip: bool = False
+
+
+def minted_customer_id(keys: CustomerKeys) -> str:
+    """The id a new customer gets from its identity: stable across redeliveries."""
+    return uuid.uuid5(_NAMESPACE, f"customer:{keys.identity}").hex
+
+
+async def _claim(db: Db, lock_id: str, customer_id: str) -> str:
+    try:
+        result = await db[CUSTOMER_KEYS].update_one(
+            {"_id": lock_id},
+            {"$setOnInsert": {"customer_id": customer_id, "created_at": utcnow()}},
+            upsert=True,
+        )
+        if result.upserted_id is not None:
+            return customer_id  # ours
+    except DuplicateKeyError:
+        pass  # a concurrent claim won; read it back
+    return await _owner(db, lock_id)
+
+
+async def _owner(db: Db, lock_id: str) -> str:
+    doc = await db[CUSTOMER_KEYS].find_one({"_id": lock_id})
+    if doc is None:
+        raise TransientError(f"customer key {lock_id!r} vanished while linking")
+    return str(doc["customer_id"])
+
+
+async def _repoint(db: Db, lock_id: str, old: str, new: str) -> str:
+    await db[CUSTOMER_KEYS].update_one(
+        {"_id": lock_id, "customer_id": old}, {"$set": {"customer_id": new}}
+    )
+    return await _owner(db, lock_id)
+
+
+async def _owners(db: Db, lock_ids: dict[str, str]) -> dict[str, str]:
+    """Lock id → customer id, for the keys already claimed."""
+    query = {"_id": {"$in": list(lock_ids.values())}}
+    return {str(d["_id"]): str(d["customer_id"]) async for d in db[CUSTOMER_KEYS].find(query)}
+
+
+async def _legacy(db: Db, keys: CustomerKeys) -> str | None:
+    """A customer recorded before the key locks existed."""
+    ors: list[dict[str, Any]] = [{"identities": keys.identity}]
+    if keys.email:
+        ors.append({"emails": keys.email})
+    if keys.phone:
+        ors.append({"phones": keys.phone})
+    doc = await db[CUSTOMERS].find_one({"$or": ors}, {"_id": 1})
+    return str(doc["_id"]) if doc else None
+
+
+async def _found(db: Db, keys: CustomerKeys, owners: dict[str, str]) -> str | None:
+    """The customer of the first known key: identity, then e-mail, then phone."""
+    hit = next((owners[i] for i in keys.lock_ids().values() if i in owners), None)
+    return hit or await _legacy(db, keys)
+
+
+async def find_customer(db: Db, message: InboundMessage) -> CustomerRecord | None:
+    """The known customer of `message`, without creating one (for automatic mail)."""
+    keys = CustomerKeys.of(message)
+    customer_id = await _found(db, keys, await _owners(db, keys.lock_ids()))
+    if customer_id is None:
+        return None
+    doc = await db[CUSTOMERS].find_one({"_id": customer_id}, {"vip": 1})
+    return CustomerRecord(customer_id, vip=bool(doc and doc.get("vip")))
+
+
+async def link_customer(db: Db, message: InboundMessage) -> CustomerRecord:
+    """The customer of `message`, created or linked by e-mail/phone (idempotent)."""
+    keys = CustomerKeys.of(message)
+    lock_ids = keys.lock_ids()
+    owners = await _owners(db, lock_ids)
+    if all(i in owners for i in lock_ids.values()):
+        # Every key is known (a returning customer, a redelivery): nothing to claim.
+        customer_id = owners[lock_ids["identity"]]
+        owned = {kind for kind, i in lock_ids.items() if owners[i] == customer_id}
+    else:
+        found = await _found(db, keys, owners)
+        customer_id, owned = await _claim_keys(db, keys, owners, found)
+    return await _upsert(db, customer_id, keys, owned, message.customer.name)
+
+
+async def _claim_keys(
+    db: Db, keys: CustomerKeys, owners: dict[str, str], found: str | None
+) -> tuple[str, set[str]]:
+    lock_ids = keys.lock_ids()
+    minted = minted_customer_id(keys)
+    identity = lock_ids["identity"]
+    customer_id = owners.get(identity) or await _claim(db, identity, found or minted)
+    owned = {"identity"}
+    for kind in ("email", "phone"):
+        if kind not in lock_ids:
+            continue
+        owner = owners.get(lock_ids[kind]) or await _claim(db, lock_ids[kind], customer_id)
+        if owner == customer_id:
+            owned.add(kind)
+        elif customer_id == minted and found is None:
+            # A new identity racing another new identity with the same e-mail/phone: the
+            # fresh customer yields to the one that claimed the shared key first.
+            customer_id = await _repoint(db, identity, minted, owner)
+            owned = {"identity", kind}
+    return customer_id, owned
+
+
+async def _upsert(
+    db: Db, customer_id: str, keys: CustomerKeys, owned: set[str], name: str | None
+) -> CustomerRecord:
+    add: dict[str, Any] = {"identities": keys.identity}
+    if keys.email and "email" in owned:
+        add["emails"] = keys.email
+    if keys.phone and "phone" in owned:
+        add["phones"] = keys.phone
+    now = utcnow()
+    update: dict[str, Any] = {
+        "$addToSet": add,
+        "$set": {"updated_at": now, **({"name": name} if name else {})},
+        "$setOnInsert": {"created_at": now},
+    }
+    try:
+        doc = await db[CUSTOMERS].find_one_and_update(
+            {"_id": customer_id},
+            update,
+            {"vip": 1},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    except DuplicateKeyError:
+        # A concurrent upsert of the same customer inserted first; update the stored one.
+        doc = await db[CUSTOMERS].find_one_and_update(
+            {"_id": customer_id}, update, {"vip": 1}, return_document=ReturnDocument.AFTER
+        )
+    return CustomerRecord(customer_id, vip=bool(doc and doc.get("vip")))
+
+
+async def customer_facts(
+    db: Db, customer: CustomerRecord | None, conversation_id: str
+) -> CustomerFacts:
+    """VIP flag, earlier conversations and the latest contact outside this conversation."""
+    if customer is None:
+        return CustomerFacts()
+    others = {"customer_id": customer.id, "_id": {"$ne": conversation_id}}
+    latest = await db[CONVERSATIONS].find_one(
+        others, {"last_message_at": 1}, sort=[("last_message_at", DESCENDING)]
+    )
+    count = await db[CONVERSATIONS].count_documents(others) if latest else 0
+    last: datetime | None = latest.get("last_message_at") if latest else None
+    return CustomerFacts(
+        id=customer.id, vip=customer.vip, earlier_conversations=count, last_other_contact_at=last
+    )
