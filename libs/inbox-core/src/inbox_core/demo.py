@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any
 
-from inbox_core.embedded import free_port, port_open, wait_until
+from inbox_core.embedded import ManagedProcess, find_binary, free_port, port_open, wait_until
 
 if TYPE_CHECKING:
     from inbox_core.stack import Stack
@@ -79,18 +79,37 @@ class Demo:
     def __init__(self, stack: Stack, rate: float = 0.5) -> None:
         self.stack = stack
         self.rate = max(rate, 0.05)
-        self.sent = {"mail": 0, "facebook": 0, "smartstore": 0, "failed": 0}
+        self.sent = {
+            "mail": 0,
+            "facebook": 0,
+            "kakao": 0,
+            "talktalk": 0,
+            "smartstore": 0,
+            "coupang": 0,
+            "11st": 0,
+            "failed": 0,
+        }
         self._thread: threading.Thread | None = None
         self._stopping: threading.Event | None = None
-        self.naver_url = ""
+        self.urls: dict[str, str] = {}  # simulator base URLs
+        self.waits: list[tuple[ManagedProcess, int]] = []
         self.last_mail_ids: dict[str, str] = {}
+
+    def _start(self, name: str, port: int | None, cmd: list[str]) -> None:
+        proc = self.stack.start_process(name, cmd)
+        self.stack.extras.append(proc)
+        if port is not None:
+            self.waits.append((proc, port))
 
     def prepare(self) -> None:
         """Start the simulators and point the connectors at them (env for the services)."""
         env = self.stack.env
-        from inbox_core.embedded import find_binary
+        social = f"http://127.0.0.1:{env.get('INBOX_SOCIAL_PORT', '8081')}"
+        ports = {
+            name: free_port()
+            for name in ("naver", "meta", "kakao", "talktalk", "coupang", "elevenst")
+        }
 
-        naver_port = free_port()
         client_id = env.setdefault("NAVER_COMMERCE_CLIENT_ID", "demo-client")
         secret_file = self.stack.data_dir / "demo-naver-secret"
         if "NAVER_COMMERCE_CLIENT_SECRET" not in env:
@@ -99,68 +118,146 @@ class Demo:
 
                 secret_file.write_text(bcrypt.gensalt(4).decode())
             env["NAVER_COMMERCE_CLIENT_SECRET"] = secret_file.read_text().strip()
-        self.stack.extras.append(
-            self.stack.start_process(
-                "sim-naver-commerce",
-                [
-                    find_binary("inbox-sim-naver-commerce"),
-                    "--port",
-                    str(naver_port),
-                    "--client-id",
-                    client_id,
-                    "--client-secret",
-                    env["NAVER_COMMERCE_CLIENT_SECRET"],
-                    "--seed",
-                ],
-            )
+        self._start(
+            "sim-naver-commerce",
+            ports["naver"],
+            [
+                find_binary("inbox-sim-naver-commerce"),
+                "--port",
+                str(ports["naver"]),
+                "--client-id",
+                client_id,
+                "--client-secret",
+                env["NAVER_COMMERCE_CLIENT_SECRET"],
+                "--seed",
+            ],
         )
-        self.naver_url = f"http://127.0.0.1:{naver_port}/external"
-        env["NAVER_COMMERCE_URL"] = self.naver_url
+        self.urls["naver"] = f"http://127.0.0.1:{ports['naver']}"
+        env["NAVER_COMMERCE_URL"] = self.urls["naver"] + "/external"
         env.setdefault("INBOX_MARKET_POLL_S", "5")
 
-        meta_port = free_port()
         env.setdefault("FACEBOOK_APP_SECRET", DEMO_APP_SECRET)
         env.setdefault("FACEBOOK_VERIFY_TOKEN", "demo-verify-token")
         env.setdefault("FACEBOOK_PAGE_TOKEN", "demo-page-token")
-        self.stack.extras.append(
-            self.stack.start_process(
-                "sim-meta",
-                [
-                    find_binary("inbox-sim-meta"),
-                    "--port",
-                    str(meta_port),
-                    "--app-secret",
-                    env["FACEBOOK_APP_SECRET"],
-                    "--page-token",
-                    env["FACEBOOK_PAGE_TOKEN"],
-                ],
-            )
+        self._start(
+            "sim-meta",
+            ports["meta"],
+            [
+                find_binary("inbox-sim-meta"),
+                "--port",
+                str(ports["meta"]),
+                "--app-secret",
+                env["FACEBOOK_APP_SECRET"],
+                "--page-token",
+                env["FACEBOOK_PAGE_TOKEN"],
+            ],
         )
-        env["META_GRAPH_URL"] = f"http://127.0.0.1:{meta_port}/v21.0"
+        env["META_GRAPH_URL"] = f"http://127.0.0.1:{ports['meta']}/v21.0"
+
+        env.setdefault("KAKAO_SKILL_TOKEN", "demo-skill-token")
+        env.setdefault("KAKAO_SENDER_CLIENT_ID", "demo-dealer")
+        env.setdefault("KAKAO_SENDER_KEY", "demo-dealer-key")
+        env.setdefault("KAKAO_SENDER_PROFILE_KEY", "demo-profile")
+        env.setdefault("KAKAO_CALLBACK_HOSTS", "127.0.0.1")
+        self.urls["kakao"] = f"http://127.0.0.1:{ports['kakao']}"
+        env["KAKAO_SENDER_URL"] = self.urls["kakao"]
+        self._start(
+            "sim-kakao",
+            ports["kakao"],
+            [
+                find_binary("inbox-sim-kakao"),
+                "--port",
+                str(ports["kakao"]),
+                "--webhook",
+                f"{social}/webhooks/kakao",
+                "--skill-token",
+                env["KAKAO_SKILL_TOKEN"],
+                "--client-id",
+                env["KAKAO_SENDER_CLIENT_ID"],
+                "--client-secret",
+                env["KAKAO_SENDER_KEY"],
+                "--sender-key",
+                env["KAKAO_SENDER_PROFILE_KEY"],
+            ],
+        )
+
+        env.setdefault("NAVER_TALKTALK_TOKEN", "demo-talktalk-token")
+        self.urls["talktalk"] = f"http://127.0.0.1:{ports['talktalk']}"
+        env["NAVER_TALKTALK_URL"] = self.urls["talktalk"] + "/chatbot/v1/event"
+        self._start(
+            "sim-naver-talktalk",
+            ports["talktalk"],
+            [
+                find_binary("inbox-sim-naver-talktalk"),
+                "--port",
+                str(ports["talktalk"]),
+                "--token",
+                env["NAVER_TALKTALK_TOKEN"],
+                "--webhook",
+                f"{social}/webhooks/naver-talktalk",
+            ],
+        )
+
+        env.setdefault("COUPANG_ACCESS_KEY", "demo-access-key")
+        env.setdefault("COUPANG_SECRET_KEY", "demo-secret-key")
+        env.setdefault("COUPANG_VENDOR_ID", "A00012345")
+        self.urls["coupang"] = f"http://127.0.0.1:{ports['coupang']}"
+        env["COUPANG_URL"] = self.urls["coupang"]
+        self._start(
+            "sim-coupang",
+            ports["coupang"],
+            [
+                find_binary("inbox-sim-coupang"),
+                "--port",
+                str(ports["coupang"]),
+                "--access-key",
+                env["COUPANG_ACCESS_KEY"],
+                "--secret-key",
+                env["COUPANG_SECRET_KEY"],
+                "--vendor-id",
+                env["COUPANG_VENDOR_ID"],
+                "--seed",
+            ],
+        )
+
+        env.setdefault("ELEVENST_API_KEY", "demo-11st-key")
+        self.urls["elevenst"] = f"http://127.0.0.1:{ports['elevenst']}"
+        env["ELEVENST_URL"] = self.urls["elevenst"]
+        self._start(
+            "sim-elevenst",
+            ports["elevenst"],
+            [
+                find_binary("inbox-sim-elevenst"),
+                "--port",
+                str(ports["elevenst"]),
+                "--api-key",
+                env["ELEVENST_API_KEY"],
+                "--seed",
+            ],
+        )
 
         if not env.get("SMTP_RELAY_URL"):
             sink_port = free_port()
-            self.stack.extras.append(
-                self.stack.start_process(
-                    "smtp-sink",
-                    [
-                        sys.executable,
-                        "-m",
-                        "aiosmtpd",
-                        "-n",
-                        "-l",
-                        f"127.0.0.1:{sink_port}",
-                        "-c",
-                        "aiosmtpd.handlers.Debugging",
-                    ],
-                )
+            self._start(
+                "smtp-sink",
+                sink_port,
+                [
+                    sys.executable,
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    f"127.0.0.1:{sink_port}",
+                    "-c",
+                    "aiosmtpd.handlers.Debugging",
+                ],
             )
             env["SMTP_RELAY_URL"] = f"smtp://127.0.0.1:{sink_port}"
-        for proc, port in zip(self.stack.extras[-3:], (naver_port, meta_port, None), strict=False):
-            if port is not None:
-                wait_until(lambda p=port: port_open("127.0.0.1", p), 30, proc.name, proc)  # type: ignore[misc]
+        for proc, port in self.waits:
+            wait_until(lambda p=port: port_open("127.0.0.1", p), 30, proc.name, proc)  # type: ignore[misc]
         self.stack.say(
-            f"demo: simulators up (SmartStore {self.naver_url}, Meta {env['META_GRAPH_URL']})"
+            "demo: simulators up for SmartStore, Coupang, 11st, Meta, Kakao, TalkTalk "
+            f"(logs in {self.stack.log_dir})"
         )
 
     # --- traffic -------------------------------------------------------------------------
@@ -230,7 +327,7 @@ class Demo:
         product_id, product, question = random.choice(QNA_QUESTIONS)
         writer = random.choice(["hong****", "kim1****", "lee2****", "park****"])
         _post_json(
-            self.naver_url.removesuffix("/external") + "/_sim/qnas",
+            self.urls["naver"] + "/_sim/qnas",
             {
                 "productId": int(product_id),
                 "productName": product,
@@ -239,6 +336,51 @@ class Demo:
             },
         )
         self.sent["smartstore"] += 1
+
+    def send_kakao(self) -> None:
+        _post_json(
+            f"{self.urls['kakao']}/_sim/utter",
+            {
+                "utterance": random.choice(CHAT_MESSAGES),
+                "user_key": f"kakao-user-{random.randint(1, 5)}",
+            },
+        )
+        self.sent["kakao"] += 1
+
+    def send_talktalk(self) -> None:
+        _post_json(
+            f"{self.urls['talktalk']}/_sim/deliver",
+            {
+                "event": "send",
+                "user": f"talk-user-{random.randint(1, 5)}",
+                "text": random.choice(CHAT_MESSAGES),
+            },
+        )
+        self.sent["talktalk"] += 1
+
+    def send_coupang(self) -> None:
+        _post_json(
+            f"{self.urls['coupang']}/_sim/online-inquiries",
+            {
+                "content": random.choice([q for _, _, q in QNA_QUESTIONS]),
+                "vendorId": self.stack.env["COUPANG_VENDOR_ID"],
+            },
+        )
+        self.sent["coupang"] += 1
+
+    def send_elevenst(self) -> None:
+        product_id, product, question = random.choice(QNA_QUESTIONS)
+        _post_json(
+            f"{self.urls['elevenst']}/_sim/qnas",
+            {
+                "brdInfoCont": question,
+                "brdInfoSbjct": "상품 문의",
+                "brdInfoClfNo": product_id,
+                "prdNm": product,
+                "memID": "buyer***",
+            },
+        )
+        self.sent["11st"] += 1
 
     def _queue_size(self, token: str | None) -> int | None:
         if token is None:
@@ -255,25 +397,33 @@ class Demo:
             return None
 
     def _loop(self, token: str | None, stopping: threading.Event) -> None:
-        senders = itertools.cycle([self.send_mail, self.send_facebook, self.send_qna])
+        senders = itertools.cycle(
+            [
+                self.send_mail,
+                self.send_facebook,
+                self.send_qna,
+                self.send_kakao,
+                self.send_mail,
+                self.send_talktalk,
+                self.send_coupang,
+                self.send_elevenst,
+            ]
+        )
         last_line = 0.0
         tty = sys.stdout.isatty()
         while not stopping.wait(1.0 / self.rate):
             sender = next(senders)
             try:
                 sender()
-            except OSError as err:
+            except (OSError, ValueError) as err:
                 self.sent["failed"] += 1
                 self.stack.say(f"demo: {sender.__name__} failed: {err}")
             now = time.monotonic()
             if now - last_line >= (1.0 if tty else 10.0):
                 last_line = now
                 size = self._queue_size(token)
-                line = (
-                    f"demo: sent mail={self.sent['mail']} facebook={self.sent['facebook']} "
-                    f"smartstore={self.sent['smartstore']} failed={self.sent['failed']} | "
-                    f"queue: {size if size is not None else '?'} conversations"
-                )
+                counts = " ".join(f"{k}={v}" for k, v in self.sent.items())
+                line = f"demo: sent {counts} | queue: {size if size is not None else '?'}"
                 if tty:
                     print("\r" + line, end="", flush=True)
                 else:

@@ -150,6 +150,7 @@ class Stack:
     def urls(self) -> dict[str, str]:
         env = self.env
         return {
+            "console": f"http://127.0.0.1:{service_port(SERVICES[0], env)}/",
             "api": f"http://127.0.0.1:{service_port(SERVICES[0], env)}",
             "events": f"http://127.0.0.1:{service_port(SERVICES[0], env)}/api/events",
             "webhooks": f"http://127.0.0.1:{service_port(SERVICES[3], env)}/webhooks/",
