@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from inbox_core.schema import (
     ConversationStatus,
@@ -184,10 +184,13 @@ class Queue:
         m = routed.message
         db = self.db
         doc = _message_doc(routed)
-        result = await db[MESSAGES].update_one(
-            {"dedup_id": m.dedup_id}, {"$setOnInsert": doc}, upsert=True
-        )
-        inserted = result.upserted_id is not None
+        try:
+            result = await db[MESSAGES].update_one(
+                {"dedup_id": m.dedup_id}, {"$setOnInsert": doc}, upsert=True
+            )
+            inserted = result.upserted_id is not None
+        except DuplicateKeyError:  # the same message, redelivered, racing its first delivery
+            inserted = False
         stored = doc if inserted else await db[MESSAGES].find_one({"dedup_id": m.dedup_id})
         assert stored is not None
         conversation = await self._upsert_conversation(routed, stored, inserted)

@@ -165,7 +165,7 @@ const MESSAGES = {
     "filter.search": "Search (subject, text, / key)",
     "queue.empty": "No conversations match.",
     "queue.more": "Load more",
-    "queue.count": "{count}",
+    "queue.count": "{count} conversations",
     "queue.unassigned": "Unassigned",
     "status.open": "Open",
     "status.pending": "Pending",

@@ -2,7 +2,7 @@
 // (customer messages, replies with delivery status, notes, automatic replies, routing
 // reasons, product/order context); the composer; and the customer's history across channels.
 
-import { $, fill, formatTime, h } from "./dom.js";
+import { $, fill, formatTime, h, parseTime } from "./dom.js";
 import { label, t } from "./i18n.js";
 import { channelBadge, slaState } from "./queue.js";
 
@@ -117,7 +117,7 @@ export class Thread {
     const at = messages.findIndex((m) => m.id === message.id);
     if (at >= 0) messages[at] = { ...messages[at], ...message };
     else messages.push(message);
-    messages.sort((a, b) => (a.created_at || "").localeCompare(b.created_at || ""));
+    messages.sort((a, b) => (parseTime(a.created_at) ?? 0) - (parseTime(b.created_at) ?? 0));
   }
 
   // --- actions ------------------------------------------------------------------------
