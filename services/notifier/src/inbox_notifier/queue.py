@@ -8,6 +8,7 @@ never published for unsaved state and never lost for saved state.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -434,9 +435,10 @@ class Queue:
         for i, doc in enumerate(docs, start=1):
             # Just after the message they answer, so the thread reads in order.
             doc["created_at"] = m.received_at + timedelta(milliseconds=i)
-            await self.db[MESSAGES].update_one(
-                {"dedup_id": doc["dedup_id"]}, {"$setOnInsert": doc}, upsert=True
-            )
+            with contextlib.suppress(DuplicateKeyError):  # stored by a racing redelivery
+                await self.db[MESSAGES].update_one(
+                    {"dedup_id": doc["dedup_id"]}, {"$setOnInsert": doc}, upsert=True
+                )
             found = await self.db[MESSAGES].find_one({"dedup_id": doc["dedup_id"]})
             assert found is not None
             saved.append(found)
