@@ -50,14 +50,17 @@ up: install
 demo: install
 	$(BIN)/inbox-stack --demo
 
+# Unit and service tests run on two workers (each file on one worker); the whole-stack
+# tests (marked e2e: tests/e2e, tests/faults) run alone, so their timings stay honest.
 test: install system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
 
-test-unit: install
-	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+test-unit: install system-deps
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not e2e" $(PYTEST_ARGS)
 
 test-e2e: install system-deps
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/run_bench.py
