@@ -17,7 +17,8 @@ QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
 install: $(STAMP)
 
-# Debian packages the tests drive as real peers: dovecot (IMAP) and Chromium (console tests).
+# Debian packages the tests drive as real peers: dovecot (IMAP) and Chromium with Korean
+# fonts (console tests).
 # Installed only when missing, and only where we may (root, as on CI); otherwise named.
 SYSTEM_BINARIES := dovecot:dovecot-imapd chromium:chromium
 system-deps:
@@ -25,11 +26,12 @@ system-deps:
 		bin=$${pair%%:*}; pkg=$${pair#*:}; \
 		command -v $$bin >/dev/null 2>&1 || test -x /usr/sbin/$$bin || missing="$$missing $$pkg"; \
 	done; \
+	fc-list :lang=ko 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing Debian packages:$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-				--no-install-recommends $$missing fonts-noto-cjk >/dev/null; \
+				--no-install-recommends $$missing >/dev/null; \
 		else \
 			echo "missing system packages:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; \
 		fi; \

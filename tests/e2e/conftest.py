@@ -140,7 +140,16 @@ def naver_simulator() -> Iterator[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def stack(naver_simulator: tuple[str, str, str]) -> Iterator[RunningStack]:
+def stack_env() -> dict[str, str]:
+    """Extra environment for the module's stack; a test module overrides this fixture to
+    add what it needs (e.g. the console tests' SMTP sink and a second agent)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    naver_simulator: tuple[str, str, str], stack_env: dict[str, str]
+) -> Iterator[RunningStack]:
     sim_url, client_id, secret = naver_simulator
     data_dir = Path(tempfile.mkdtemp(prefix="inbox-e2e-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))}
@@ -167,6 +176,7 @@ def stack(naver_simulator: tuple[str, str, str]) -> Iterator[RunningStack]:
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         }
     )
+    env.update(stack_env)
     running = RunningStack(data_dir, env, sim_url)
     running.start()
     try:

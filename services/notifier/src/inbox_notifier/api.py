@@ -21,6 +21,7 @@ from inbox_notifier.auth import AGENT
 from inbox_notifier.desk import Desk
 from inbox_notifier.models import (
     ActionResult,
+    AgentsOut,
     AssignIn,
     CannedIn,
     CannedList,
@@ -32,6 +33,7 @@ from inbox_notifier.models import (
     DeadLetterList,
     DeadLetterOut,
     EventsQuery,
+    MeOut,
     MergeIn,
     NoteIn,
     PreviewIn,
@@ -43,7 +45,7 @@ from inbox_notifier.models import (
 )
 from inbox_notifier.queue import CANNED, conversation_view, message_view
 from inbox_notifier.routing import ApiError, RouteTable, not_found
-from inbox_notifier.stream import stream_events
+from inbox_notifier.stream import SETTINGS, stream_events
 from inbox_notifier.templates import render, unknown_placeholders, values_for
 
 DESK = web.AppKey("desk", Desk)
@@ -87,7 +89,9 @@ async def list_conversations(request: web.Request, query: ConversationQuery) -> 
     db = request.app[RUNTIME].store.db
     filters: dict[str, Any] = {}
     for name in ("status", "team", "channel", "account", "assignee", "priority"):
-        values = _values(getattr(query, name))
+        values: list[str | None] = list(_values(getattr(query, name)))
+        if name == "assignee":  # ?assignee=none lists the unassigned
+            values = [None if v == "none" else v for v in values]
         if values:
             filters[name] = values[0] if len(values) == 1 else {"$in": values}
     if query.tag:
@@ -224,6 +228,27 @@ async def set_status(request: web.Request, body: StatusIn) -> ActionResult:
 async def tags(request: web.Request, body: TagsIn) -> ActionResult:
     conv = await _desk(request).tag(request.match_info["conversation_id"], body)
     return ActionResult.model_validate({"conversation": conversation_view(conv)})
+
+
+# --- agents ------------------------------------------------------------------------------
+
+TOKENS = web.AppKey("tokens", dict)
+
+
+@api.add("GET", "/api/me", response=MeOut, tag="agents", summary="The agent of this token")
+async def me(request: web.Request) -> MeOut:
+    return MeOut(agent=request[AGENT], sla_warn_ratio=request.app[SETTINGS].sla_warn_ratio)
+
+
+@api.add(
+    "GET",
+    "/api/agents",
+    response=AgentsOut,
+    tag="agents",
+    summary="Agents who can be assigned (one per token)",
+)
+async def agents(request: web.Request) -> AgentsOut:
+    return AgentsOut(items=sorted(set(request.app[TOKENS].values())))
 
 
 # --- canned responses ----------------------------------------------------------------------

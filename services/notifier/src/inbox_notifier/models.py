@@ -42,6 +42,7 @@ class CustomerRef(BaseModel):
 
 class SlaOut(BaseModel):
     policy: str | None = None
+    warn_at: datetime | None = Field(None, description="when the running deadline turns amber")
     first_response_due: datetime | None = None
     next_response_due: datetime | None = None
     first_response_at: datetime | None = None
@@ -123,6 +124,15 @@ class ConversationPage(BaseModel):
 class ActionResult(BaseModel):
     conversation: ConversationOut
     message: MessageOut | None = None
+
+
+class MeOut(BaseModel):
+    agent: str = Field(description="the agent the token belongs to")
+    sla_warn_ratio: float
+
+
+class AgentsOut(BaseModel):
+    items: list[str]
 
 
 class CannedOut(BaseModel):

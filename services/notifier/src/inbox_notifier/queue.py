@@ -82,6 +82,7 @@ def conversation_view(doc: dict[str, Any]) -> dict[str, Any]:
         "version": doc.get("version", 0),
         "sla": {
             "policy": sla.get("policy"),
+            "warn_at": doc.get("sla_warn_from") if doc.get("sla_deadline") else None,
             "first_response_due": None
             if sla.get("first_response_at")
             else sla.get("first_response_due"),

@@ -54,12 +54,20 @@ def active_fields(sla: dict[str, Any], now: datetime, warn_ratio: float) -> dict
         None if sla.get("first_response_at") else sla.get("first_response_due")
     )
     if deadline is None or sla.get("paused_remaining_s") is not None:
-        return {"sla_deadline": None, "sla_warn_at": None, "sort_due": NO_DUE}
+        return {
+            "sla_deadline": None,
+            "sla_warn_at": None,
+            "sla_warn_from": None,
+            "sort_due": NO_DUE,
+        }
     started = sla.get("clock_started_at") or now
     span = max((deadline - started).total_seconds(), 0.0)
+    warn_at = deadline - timedelta(seconds=span * (1 - warn_ratio))
+    # sla_warn_at is consumed by the timer when it fires; sla_warn_from stays for the UI.
     return {
         "sla_deadline": deadline,
-        "sla_warn_at": deadline - timedelta(seconds=span * (1 - warn_ratio)),
+        "sla_warn_at": warn_at,
+        "sla_warn_from": warn_at,
         "sort_due": deadline,
     }
 

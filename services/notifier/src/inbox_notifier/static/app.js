@@ -110,8 +110,9 @@ class Console {
     this.loadCanned();
     setInterval(() => this.tick(), 1000);
 
-    const fromHash = decodeURIComponent(location.hash.replace(/^#\/c\//, ""));
-    if (fromHash && fromHash !== location.hash) this.select(fromHash);
+    // #/c/<id> reopens the conversation that was open before a reload.
+    const linked = /^#\/c\/([A-Za-z0-9_-]+)$/.exec(location.hash);
+    if (linked) this.select(linked[1]);
   }
 
   async loadCanned() {
