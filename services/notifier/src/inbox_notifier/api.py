@@ -7,12 +7,14 @@ import base64
 import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
 from nats.js.errors import BadRequestError, NotFoundError
 
 from inbox_core import subjects
+from inbox_core.blobs import BlobNotFoundError, get_blob
 from inbox_core.errors import BusUnavailable
 from inbox_core.runtime import RUNTIME
 from inbox_core.schema import DeadLetter, new_id, utcnow
@@ -228,6 +230,36 @@ async def set_status(request: web.Request, body: StatusIn) -> ActionResult:
 async def tags(request: web.Request, body: TagsIn) -> ActionResult:
     conv = await _desk(request).tag(request.match_info["conversation_id"], body)
     return ActionResult.model_validate({"conversation": conversation_view(conv)})
+
+
+# --- attachments -------------------------------------------------------------------------
+
+
+@api.add(
+    "GET",
+    "/api/attachments/{ref}",
+    errors=(404,),
+    tag="attachments",
+    summary="Download a stored attachment or raw message",
+)
+async def download_attachment(request: web.Request) -> web.Response:
+    ref = request.match_info["ref"]
+    try:
+        data, filename, content_type = await get_blob(request.app[RUNTIME].store.db, ref)
+    except (BlobNotFoundError, ValueError) as err:
+        raise not_found(f"attachment {ref}") from err
+    # RFC 6266/5987: Korean file names survive; the plain name is an ASCII fallback.
+    fallback = filename.encode("ascii", "replace").decode().replace('"', "_") or "attachment"
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+    return web.Response(
+        body=data,
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": disposition,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
 
 
 # --- agents ------------------------------------------------------------------------------

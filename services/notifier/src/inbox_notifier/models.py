@@ -106,6 +106,7 @@ class MessageOut(BaseModel):
     flags: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     delivery: DeliveryOut | None = None
+    raw_url: str | None = Field(None, description="the message exactly as received")
     superseded_by: str | None = Field(None, description="a later edit of this message")
     deleted_on_platform: bool = False
     created_at: datetime | None = None

@@ -119,6 +119,7 @@ def message_view(doc: dict[str, Any]) -> dict[str, Any]:
         "flags": doc.get("flags", {}),
         "context": doc.get("context", {}),
         "delivery": doc.get("delivery"),
+        "raw_url": doc.get("raw_url"),
         "superseded_by": doc.get("superseded_by"),
         "deleted_on_platform": bool(doc.get("deleted_on_platform", False)),
         "created_at": doc.get("created_at"),
@@ -147,16 +148,24 @@ def _message_doc(routed: RoutedMessage) -> dict[str, Any]:
                 "name": a.name,
                 "content_type": a.content_type,
                 "size": a.size,
-                "url": a.url or (a.ref if a.ref and a.ref.startswith("http") else None),
+                "url": attachment_url(a.ref, a.url),
             }
             for a in m.attachments
         ],
+        "raw_url": attachment_url(m.raw_ref, None),
         "flags": m.flags.model_dump(),
         "context": m.context,
         "thread_keys": m.thread_keys,
         "created_at": m.received_at,
         "stored_at": utcnow(),
     }
+
+
+def attachment_url(ref: str | None, url: str | None) -> str | None:
+    """Stored bytes are downloaded through the agent API; platform links are kept as given."""
+    if ref and ref.startswith("gridfs:"):
+        return f"/api/attachments/{ref}"
+    return url or (ref if ref and ref.startswith("http") else None)
 
 
 def stable_id(*parts: str) -> str:

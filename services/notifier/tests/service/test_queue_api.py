@@ -241,3 +241,47 @@ async def test_openapi_document_describes_every_route(notifier: NotifierHarness)
     reply = spec["paths"]["/api/conversations/{conversation_id}/reply"]["post"]
     assert reply["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("ReplyIn")
     assert "ConversationOut" in spec["components"]["schemas"]
+
+
+async def test_stored_attachment_and_raw_mail_download_through_the_api(
+    notifier: NotifierHarness,
+) -> None:
+    from urllib.parse import unquote
+
+    from inbox_core.blobs import put_blob
+    from inbox_core.schema import Attachment
+
+    store = Store(CoreSettings())
+    try:
+        pdf = b"%PDF-1.4 receipt"
+        ref = await put_blob(store.db, pdf, filename="영수증.pdf", content_type="application/pdf")
+        raw = await put_blob(
+            store.db, b"From: a@b\r\n\r\nhi", filename="raw.eml", content_type="message/rfc822"
+        )
+    finally:
+        await store.close()
+    routed = notifier.routed(1, "c1")
+    routed.message.attachments = [
+        Attachment(name="영수증.pdf", content_type="application/pdf", size=len(pdf), ref=ref)
+    ]
+    routed.message.raw_ref = raw
+    await notifier.publish(routed)
+    detail = await notifier.wait_for("/api/conversations/c1", lambda b: b["message_count"] == 1)
+    message = detail["messages"][0]
+    url = message["attachments"][0]["url"]
+    assert url == f"/api/attachments/{ref}" and message["raw_url"] == f"/api/attachments/{raw}"
+    auth = {"Authorization": "Bearer token-minji"}
+    async with notifier.http.get(f"{notifier.url}{url}", headers=auth) as resp:
+        assert resp.status == 200 and await resp.read() == pdf
+        assert resp.headers["Content-Type"] == "application/pdf"
+        assert "영수증.pdf" in unquote(resp.headers["Content-Disposition"])
+    async with notifier.http.get(f"{notifier.url}{url}") as resp:
+        assert resp.status == 401
+    async with notifier.http.get(
+        f"{notifier.url}/api/attachments/gridfs:{'0' * 64}", headers=auth
+    ) as resp:
+        assert resp.status == 404
+    async with notifier.http.get(
+        f"{notifier.url}/api/attachments/..%2F..%2Fetc%2Fpasswd", headers=auth
+    ) as resp:
+        assert resp.status == 404
