@@ -73,25 +73,32 @@ async def bench_publish(n: int, size: int = 1024, window: int = 1000) -> dict[st
 
 def start_stack(data_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))}
-    env.update({
-        "INBOX_DATA_DIR": str(data_dir / "var"),
-        "INBOX_EMBEDDED_NATS_PORT": str(free_port()),
-        "INBOX_EMBEDDED_MONGO_PORT": str(free_port()),
-        "INBOX_API_PORT": str(free_port()),
-        "INBOX_SOCIAL_PORT": str(free_port()),
-        "INBOX_MAIL_HTTP_PORT": str(free_port()),
-        "INBOX_SMTP_PORT": str(free_port()),
-        "INBOX_MARKET_PORT": str(free_port()),
-        "INBOX_ROUTER_PORT": str(free_port()),
-        "INBOX_AGENT_TOKENS": f"bench:{TOKEN}",
-        "FACEBOOK_APP_SECRET": APP_SECRET,
-        "INBOX_LOG_LEVEL": "WARNING",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-    })
-    log = open(data_dir / "stack.out", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([find_binary("inbox-stack")], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    env.update(
+        {
+            "INBOX_DATA_DIR": str(data_dir / "var"),
+            "INBOX_EMBEDDED_NATS_PORT": str(free_port()),
+            "INBOX_EMBEDDED_MONGO_PORT": str(free_port()),
+            "INBOX_API_PORT": str(free_port()),
+            "INBOX_SOCIAL_PORT": str(free_port()),
+            "INBOX_MAIL_HTTP_PORT": str(free_port()),
+            "INBOX_SMTP_PORT": str(free_port()),
+            "INBOX_MARKET_PORT": str(free_port()),
+            "INBOX_ROUTER_PORT": str(free_port()),
+            "INBOX_AGENT_TOKENS": f"bench:{TOKEN}",
+            "FACEBOOK_APP_SECRET": APP_SECRET,
+            "INBOX_LOG_LEVEL": "WARNING",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        }
+    )
+    log = open(data_dir / "stack.out", "wb")
+    proc = subprocess.Popen(
+        [find_binary("inbox-stack")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if READY_MARKER in (data_dir / "stack.out").read_text(errors="replace"):
@@ -103,7 +110,23 @@ def start_stack(data_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]
     raise RuntimeError((data_dir / "stack.out").read_text(errors="replace")[-3000:])
 
 
-async def bench_end_to_end(env: dict[str, str], loads: list[int], seconds: float) -> list[dict[str, Any]]:
+def rss_mb(run_dir: Path) -> dict[str, float]:
+    """Resident memory of every process the stack started (from its pid files)."""
+    sizes = {}
+    for pid_file in sorted(run_dir.glob("*.pid")):
+        try:
+            status = Path(f"/proc/{pid_file.read_text().strip()}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                sizes[pid_file.stem] = int(line.split()[1]) / 1024
+    return sizes
+
+
+async def bench_end_to_end(
+    env: dict[str, str], loads: list[int], seconds: float
+) -> list[dict[str, Any]]:
     api = f"http://127.0.0.1:{env['INBOX_API_PORT']}"
     webhook = f"http://127.0.0.1:{env['INBOX_SOCIAL_PORT']}/webhooks/facebook"
     accepted: dict[str, float] = {}
@@ -115,8 +138,9 @@ async def bench_end_to_end(env: dict[str, str], loads: list[int], seconds: float
 
         async def read_events() -> None:
             timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-            async with http.get(f"{api}/api/events", headers={"Authorization": f"Bearer {TOKEN}"},
-                                timeout=timeout) as resp:
+            async with http.get(
+                f"{api}/api/events", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=timeout
+            ) as resp:
                 sse_ready.set()
                 async for raw in resp.content:
                     if not raw.startswith(b"data: "):
@@ -133,12 +157,31 @@ async def bench_end_to_end(env: dict[str, str], loads: list[int], seconds: float
 
         async def send(tag: str) -> None:
             now = int(time.time() * 1000)
-            body = json.dumps({"object": "page", "entry": [{"id": PAGE, "time": now, "messaging": [{
-                "sender": {"id": f"psid{tag}"}, "recipient": {"id": PAGE}, "timestamp": now,
-                "message": {"mid": f"m_{tag}", "text": f"배송 문의 {tag}"}}]}]}).encode()
+            body = json.dumps(
+                {
+                    "object": "page",
+                    "entry": [
+                        {
+                            "id": PAGE,
+                            "time": now,
+                            "messaging": [
+                                {
+                                    "sender": {"id": f"psid{tag}"},
+                                    "recipient": {"id": PAGE},
+                                    "timestamp": now,
+                                    "message": {"mid": f"m_{tag}", "text": f"배송 문의 {tag}"},
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ).encode()
             sig = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-            async with http.post(webhook, data=body, headers={
-                    "X-Hub-Signature-256": sig, "Content-Type": "application/json"}) as resp:
+            async with http.post(
+                webhook,
+                data=body,
+                headers={"X-Hub-Signature-256": sig, "Content-Type": "application/json"},
+            ) as resp:
                 if resp.status == 200:
                     accepted[tag] = time.perf_counter()
 
@@ -154,17 +197,29 @@ async def bench_end_to_end(env: dict[str, str], loads: list[int], seconds: float
             await asyncio.gather(*tasks)
             offered_s = time.perf_counter() - start
             deadline = time.perf_counter() + 60
-            while time.perf_counter() < deadline and not all(t in latencies for t in tags if t in accepted):
+            pending = [t for t in tags if t in accepted]
+            # The SSE reader task fills `latencies`; poll it until every message arrived.
+            while time.perf_counter() < deadline:
+                if all(t in latencies for t in pending):
+                    break
                 await asyncio.sleep(0.1)
             done_s = time.perf_counter() - start
             lat = [latencies[t] * 1000 for t in tags if t in latencies]
-            results.append({
-                "offered_per_s": load, "sent": len(tags),
-                "accepted": sum(1 for t in tags if t in accepted), "delivered": len(lat),
-                "throughput_per_s": len(lat) / done_s, "send_s": offered_s,
-                "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99),
-                "mean_ms": statistics.fmean(lat) if lat else float("nan"),
-            })
+            results.append(
+                {
+                    "offered_per_s": load,
+                    "sent": len(tags),
+                    "accepted": sum(1 for t in tags if t in accepted),
+                    "delivered": len(lat),
+                    "throughput_per_s": len(lat) / done_s,
+                    "send_s": offered_s,
+                    "p50_ms": pct(lat, 50),
+                    "p95_ms": pct(lat, 95),
+                    "p99_ms": pct(lat, 99),
+                    "mean_ms": statistics.fmean(lat) if lat else float("nan"),
+                    "rss_mb": rss_mb(Path(env["INBOX_DATA_DIR"]) / "run"),
+                }
+            )
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
     return results
@@ -186,20 +241,36 @@ async def main() -> None:
     proc, env = await asyncio.to_thread(start_stack, data_dir)
     try:
         loads = [int(x) for x in args.loads.split(",")]
-        print(f"(b) end to end: webhook accepted -> conversation.created on SSE, {args.seconds:.0f} s per load")
+        print(
+            "(b) end to end: webhook accepted -> conversation.created on SSE, "
+            f"{args.seconds:.0f} s per load"
+        )
         results = await bench_end_to_end(env, loads, args.seconds)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=90)
         shutil.rmtree(data_dir, ignore_errors=True)
-    print(f"    {'offered/s':>9} {'sent':>6} {'accepted':>8} {'delivered':>9} {'e2e/s':>7} "
-          f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    print(
+        f"    {'offered/s':>9} {'sent':>6} {'accepted':>8} {'delivered':>9} {'e2e/s':>7} "
+        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+    )
     for r in results:
-        print(f"    {r['offered_per_s']:>9} {r['sent']:>6} {r['accepted']:>8} {r['delivered']:>9} "
-              f"{r['throughput_per_s']:>7.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f}")
+        print(
+            f"    {r['offered_per_s']:>9} {r['sent']:>6} {r['accepted']:>8} {r['delivered']:>9} "
+            f"{r['throughput_per_s']:>7.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} "
+            f"{r['p99_ms']:>8.1f}"
+        )
+    print("    RSS (MB) at the end of each load:")
+    for r in results:
+        print(
+            f"    {r['offered_per_s']:>9}/s  "
+            + "  ".join(f"{name}={mb:.0f}" for name, mb in r["rss_mb"].items())
+        )
     best = max(r["throughput_per_s"] for r in results)
-    print(f"ratio: best end-to-end {best:.1f}/s vs raw async publish "
-          f"{raw['async_msgs_per_s']:.0f}/s = {best / raw['async_msgs_per_s']:.4f}")
+    print(
+        f"ratio: best end-to-end {best:.1f}/s vs raw async publish "
+        f"{raw['async_msgs_per_s']:.0f}/s = {best / raw['async_msgs_per_s']:.4f}"
+    )
 
 
 if __name__ == "__main__":
