@@ -46,7 +46,7 @@ async def inbound_messages(
 
 
 def decoded(msgs: list[RawStreamMsg]) -> list[InboundMessage]:
-    return [InboundMessage.from_json(m.data) for m in msgs]
+    return [InboundMessage.from_json(m.data or b"") for m in msgs]
 
 
 async def cursor_state(market: RunningService, key: str) -> dict[str, Any] | None:
@@ -72,7 +72,7 @@ async def delivery_report(
             )
     except NotFoundError:
         return None
-    return DeliveryReport.from_json(msg.data)
+    return DeliveryReport.from_json(msg.data or b"")
 
 
 def received_count(channel: str) -> float:

@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from inbox_core import metrics as core_metrics
 from inbox_core.logging import get_logger
@@ -38,7 +39,7 @@ def peer_allowed(remote: str | None, networks: Sequence[Network]) -> bool:
 
 def webhook_guard(
     channels: Mapping[str, str], allow_lists: Mapping[str, Sequence[Network]]
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     """Middleware for POSTs on the webhook paths. `channels` maps path → channel id;
     `allow_lists` maps channel id → networks (absent or empty: every address)."""
 
