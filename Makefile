@@ -20,7 +20,7 @@ install: $(STAMP)
 # Debian packages the tests drive as real peers: dovecot (IMAP) and Chromium with Korean
 # fonts (console tests).
 # Installed only when missing, and only where we may (root, as on CI); otherwise named.
-SYSTEM_BINARIES := dovecot:dovecot-imapd chromium:chromium
+SYSTEM_BINARIES := dovecot:dovecot-imapd chromium:chromium openssl:openssl
 system-deps:
 	@missing=""; for pair in $(SYSTEM_BINARIES); do \
 		bin=$${pair%%:*}; pkg=$${pair#*:}; \

@@ -1,14 +1,19 @@
-"""ingest-mail: the SMTP server in, replies out by SMTP, /healthz and /metrics over HTTP."""
+"""ingest-mail: SMTP and IMAP in, replies out by SMTP, /healthz and /metrics over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
 from inbox_core.connector import Connector
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_ingest_mail.channels.mail import CHANNEL, MailAccounts
+from inbox_ingest_mail.imap_poller import ImapPoller
+from inbox_ingest_mail.intake import MailIntake
+from inbox_ingest_mail.mailboxes import load_mailboxes
 from inbox_ingest_mail.settings import MailSettings
 from inbox_ingest_mail.smtp import SmtpServer
 
@@ -16,26 +21,56 @@ SERVICE = "ingest-mail"
 SETTINGS = web.AppKey("mail_settings", MailSettings)
 CONNECTOR = web.AppKey("connector", Connector)
 SMTP_SERVER = web.AppKey("smtp_server", SmtpServer)
+IMAP_POLLERS = web.AppKey("imap_pollers", list[ImapPoller])
 
 
 def create_app(settings: MailSettings | None = None) -> web.Application:
-    """No I/O here: the bus, the store, the outbound consumer and the SMTP listener start in
-    `cleanup_ctx`, in that order, and stop in reverse (SMTP first, so nothing new arrives)."""
+    """No network I/O here (the mailbox file is read, so a bad one fails at start): the bus,
+    the store, the outbound consumer, the SMTP listener and the IMAP pollers start in
+    `cleanup_ctx`, in that order, and stop in reverse (nothing new arrives while draining)."""
     settings = settings or MailSettings()
+    mailboxes = load_mailboxes(settings.imap_accounts)
     runtime = Runtime(SERVICE, settings)
     connector = Connector(runtime)
-    smtp = SmtpServer(settings, connector)
+    accounts = MailAccounts(settings, mailboxes, runtime.store.db)
+    intake = MailIntake(connector, accounts.own_domains())
+    smtp = SmtpServer(settings, intake)
+    pollers = [
+        ImapPoller(
+            mailbox,
+            intake,
+            poll_s=settings.imap_poll_s,
+            idle_s=settings.imap_idle_s,
+            backoff_max_s=settings.imap_backoff_max_s,
+        )
+        for mailbox in mailboxes
+    ]
     runtime.extra_checks["smtp"] = smtp.health
 
+    async def imap_health() -> dict[str, Any]:
+        return {p.mailbox.account: p.status.as_dict() for p in pollers}
+
+    if pollers:
+        runtime.extra_checks["imap"] = imap_health
+
     async def outbound(app: web.Application) -> AsyncIterator[None]:
-        await connector.start_outbound(MailAccounts(settings), CHANNEL)
+        await connector.start_outbound(accounts, CHANNEL)
         yield  # the consumer is stopped (in-flight replies finished) when the bus closes
+
+    async def imap(app: web.Application) -> AsyncIterator[None]:
+        tasks = [runtime.spawn(p.run(), f"imap:{p.mailbox.cursor_key}") for p in pollers]
+        yield
+        for task in tasks:  # before the bus closes: a poller never publishes into a closed bus
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     app = create_base_app(runtime)
     app[SETTINGS] = settings
     app[CONNECTOR] = connector
     app[SMTP_SERVER] = smtp
+    app[IMAP_POLLERS] = pollers
     app.cleanup_ctx.append(connector.context)
     app.cleanup_ctx.append(outbound)
     app.cleanup_ctx.append(smtp.context)
+    app.cleanup_ctx.append(imap)
     return app

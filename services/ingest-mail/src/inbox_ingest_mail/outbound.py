@@ -1,28 +1,50 @@
 """Agent replies as mail: compose an RFC 5322 reply and hand it to the SMTP relay.
 
-Threading follows RFC 5322 §3.6.4: `In-Reply-To` names the message answered, `References`
-the thread. The subject carries the conversation number as `[#<number>]` (DESIGN.md).
-Relay answers are translated at this edge: 5xx → PermanentError (reported as failed),
-4xx and network trouble → TransientError (retried by the outbound consumer).
+- Threading (RFC 5322 §3.6.4): `In-Reply-To` names the customer's mail, `References` its
+  references plus its id; our own `Message-ID` `<inbox.<conversation>.<reply>@<domain>>`
+  carries the conversation, so the customer's answer threads back (and a bounce names the
+  reply). The subject carries the conversation number as `[#<number>]` for a reply that
+  lost its headers.
+- Encoding: UTF-8 everywhere. Korean subjects and display names go out as RFC 2047 words
+  (the stdlib's `policy.default`); the body is `multipart/alternative` with a text part
+  (quoted-printable when mostly ASCII, else base64) and a simple HTML part.
+- Automatic replies carry `Auto-Submitted: auto-replied` (RFC 3834); every reply asks
+  Exchange not to answer it automatically (`X-Auto-Response-Suppress`).
+- Header injection (CR/LF in any header value we set) is refused, before any I/O.
+- Relay answers are translated at this edge: 5xx → PermanentError (reported failed with
+  the server's reply); 4xx and network trouble → TransientError, retried here a few times
+  with backoff (tenacity), then by the outbound consumer (nak with delay), then DLQ.
 """
 
 from __future__ import annotations
 
+import html
 import re
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 from typing import Final
 
 import aiosmtplib
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from inbox_core.errors import PermanentError, TransientError
 from inbox_core.schema import OutboundReply
 from inbox_ingest_mail.settings import RelayConfig
+from inbox_ingest_mail.thread_ids import outbound_message_id
 
 RELAY_TIMEOUT_S: Final = 30.0
+RELAY_ATTEMPTS: Final = 3
+MAX_REFERENCES: Final = 20
 _REPLY_PREFIX: Final = re.compile(r"^\s*(?:(?:re|aw|회신|답장)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I)
 _NUMBER_TAG: Final = re.compile(r"\s*\[#[^\]\s]{1,32}\]")
 _MSG_ID_OK: Final = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")  # printable ASCII, no '<' '>' or space
+_URL: Final = re.compile(r"https?://[^\s<>\"']+")
 
 
 def _refuse_line_breaks(what: str, value: str) -> None:
@@ -46,7 +68,9 @@ def reply_subject(subject: str | None, number: object | None) -> str:
 
 def _thread_ids(reply: OutboundReply) -> tuple[str | None, list[str]]:
     """(In-Reply-To id, References ids oldest first). Ids without '@' (hashes) are skipped."""
-    ids = [k.removeprefix("mail:") for k in reply.thread_keys if k.startswith("mail:")]
+    earlier = reply.context.get("mail_references")
+    ids = [str(i) for i in earlier if isinstance(i, str)] if isinstance(earlier, list) else []
+    ids += [k.removeprefix("mail:") for k in reply.thread_keys if k.startswith("mail:")]
     if reply.in_reply_to:
         ids.append(reply.in_reply_to.strip().strip("<>"))
     for value in ids:
@@ -60,46 +84,68 @@ def _thread_ids(reply: OutboundReply) -> tuple[str | None, list[str]]:
         usable.append(answered)  # the parent comes last in References
     else:
         parent = usable[-1] if usable else None
-    return parent, usable
+    return parent, usable[-MAX_REFERENCES:]
 
 
-def _address(what: str, value: str | None) -> str:
-    value = (value or "").strip()
-    _refuse_line_breaks(what, value)
-    _, addr = parseaddr(value)
-    if not addr or addr != value or "@" not in addr or " " in addr:
-        raise PermanentError(f"{what} {value!r} is not a usable e-mail address")
-    return addr
+def _address(what: str, addr: str | None, name: str | None = None) -> Address:
+    addr = (addr or "").strip()
+    _refuse_line_breaks(what, addr)
+    _refuse_line_breaks(f"{what} name", name or "")
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not domain or any(c in addr for c in ' <>,;"()'):
+        raise PermanentError(f"{what} {addr!r} is not a usable e-mail address")
+    try:
+        return Address(display_name=(name or "").strip(), username=local, domain=domain)
+    except (ValueError, IndexError) as err:
+        raise PermanentError(f"{what} {addr!r} is not a usable e-mail address") from err
 
 
-def compose_reply(reply: OutboundReply, sender: str) -> EmailMessage:
+def _html_body(text: str) -> str:
+    escaped = html.escape(text)
+    linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+    paragraphs = [p.replace("\n", "<br>\n") for p in re.split(r"\n{2,}", linked.strip())]
+    inner = "\n".join(f"<p>{p}</p>" for p in paragraphs if p)
+    return (
+        '<!DOCTYPE html>\n<html><body><div style="font-family:sans-serif">\n'
+        f"{inner}\n</div></body></html>\n"
+    )
+
+
+def compose_reply(
+    reply: OutboundReply,
+    sender: str,
+    *,
+    sender_name: str | None = None,
+    id_domain: str | None = None,
+) -> EmailMessage:
     """The reply as a UTF-8 mail. Raises PermanentError on header injection or no address."""
-    to = _address("recipient", reply.customer.email or reply.customer.id)
-    sender = _address("sender", sender)
+    to = _address("recipient", reply.customer.email or reply.customer.id, reply.customer.name)
+    from_ = _address("sender", sender, sender_name)
     _refuse_line_breaks("subject", reply.subject or "")
     parent, references = _thread_ids(reply)
-    domain = sender.rsplit("@", 1)[1]
-    safe = re.compile(r"[^A-Za-z0-9_-]")
 
     message = EmailMessage()
-    message["From"] = sender
+    message["From"] = from_
     message["To"] = to
     message["Subject"] = reply_subject(reply.subject, reply.context.get("conversation_number"))
     message["Date"] = format_datetime(reply.created_at)
     # Stable per reply: a redelivered reply carries the same Message-ID, so it can be deduped.
-    conversation, reply_id = safe.sub("", reply.conversation_id), safe.sub("", reply.id)
-    message["Message-ID"] = f"<inbox.{conversation}.{reply_id}@{domain}>"
+    domain = id_domain or from_.domain
+    message["Message-ID"] = f"<{outbound_message_id(reply.conversation_id, reply.id, domain)}>"
     if parent:
         message["In-Reply-To"] = f"<{parent}>"
         message["References"] = " ".join(f"<{i}>" for i in references)
-    message.set_content(reply.text, charset="utf-8", cte="base64")
+    if reply.context.get("automatic"):
+        message["Auto-Submitted"] = "auto-replied"
+    message["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+    mostly_ascii = sum(not c.isascii() for c in reply.text) * 10 < max(1, len(reply.text))
+    cte = "quoted-printable" if mostly_ascii else "base64"
+    message.set_content(reply.text, charset="utf-8", cte=cte)
+    message.add_alternative(_html_body(reply.text), subtype="html", charset="utf-8", cte=cte)
     return message
 
 
-async def deliver(relay: RelayConfig | None, message: EmailMessage) -> None:
-    """Send through the relay; translate its answers into the error taxonomy."""
-    if relay is None:
-        raise PermanentError("no SMTP_RELAY_URL configured")
+async def _send_once(relay: RelayConfig, message: EmailMessage) -> None:
     try:
         await aiosmtplib.send(
             message,
@@ -124,3 +170,19 @@ async def deliver(relay: RelayConfig | None, message: EmailMessage) -> None:
         raise TransientError(f"relay deferred the message: {err.code} {err.message}") from err
     except (TimeoutError, aiosmtplib.SMTPException, OSError) as err:
         raise TransientError(f"relay unreachable: {type(err).__name__}: {err}") from err
+
+
+async def deliver(
+    relay: RelayConfig | None, message: EmailMessage, *, attempts: int = RELAY_ATTEMPTS
+) -> None:
+    """Send through the relay, retrying temporary failures a few times with backoff."""
+    if relay is None:
+        raise PermanentError("no SMTP_RELAY_URL configured")
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
+        reraise=True,
+    ):
+        with attempt:
+            await _send_once(relay, message)

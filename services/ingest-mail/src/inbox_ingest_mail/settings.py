@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Final
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from inbox_core.settings import ServiceSettings
@@ -15,6 +16,9 @@ from inbox_core.settings import ServiceSettings
 DEFAULT_HTTP_PORT: Final = 8082
 DEFAULT_SMTP_PORT: Final = 2525
 DEFAULT_MAX_BYTES: Final = 25 * 1024 * 1024
+DEFAULT_IMAP_POLL_S: Final = 60.0
+DEFAULT_IMAP_IDLE_S: Final = 300.0  # RFC 2177: re-issue IDLE at least every 29 minutes
+DEFAULT_AUTO_REPLY_LIMIT: Final = 3
 
 # scheme → (default port, implicit TLS, STARTTLS)
 _RELAY_SCHEMES: Final = {
@@ -83,6 +87,23 @@ class MailSettings(ServiceSettings):
     smtp_hostname: str = Field(
         default_factory=socket.gethostname, validation_alias="INBOX_SMTP_HOSTNAME"
     )
+    # STARTTLS on the inbound listener: both PEM files, or neither (no STARTTLS offered).
+    smtp_tls_cert: Path | None = Field(None, validation_alias="INBOX_SMTP_TLS_CERT")
+    smtp_tls_key: Path | None = Field(None, validation_alias="INBOX_SMTP_TLS_KEY")
+    smtp_require_tls: bool = Field(False, validation_alias="INBOX_SMTP_REQUIRE_TLS")
+    # IMAP mailboxes to poll: a YAML or JSON file (see README, "IMAP").
+    imap_accounts: Path | None = Field(None, validation_alias="INBOX_IMAP_ACCOUNTS")
+    imap_poll_s: float = Field(DEFAULT_IMAP_POLL_S, gt=0, validation_alias="INBOX_IMAP_POLL_S")
+    imap_idle_s: float = Field(
+        DEFAULT_IMAP_IDLE_S, gt=0, le=1740, validation_alias="INBOX_IMAP_IDLE_S"
+    )
+    imap_backoff_max_s: float = Field(300.0, gt=0, validation_alias="INBOX_IMAP_BACKOFF_MAX_S")
+    # Domain of our outbound Message-IDs; default: the first INBOX_MAIL_DOMAINS entry.
+    message_id_domain: str | None = Field(None, validation_alias="INBOX_MAIL_MESSAGE_ID_DOMAIN")
+    # Automatic replies (router templates) per customer address, account and day.
+    auto_reply_limit: int = Field(
+        DEFAULT_AUTO_REPLY_LIMIT, ge=0, validation_alias="INBOX_MAIL_AUTO_REPLY_LIMIT"
+    )
 
     @field_validator("mail_domains", mode="before")
     @classmethod
@@ -92,6 +113,14 @@ class MailSettings(ServiceSettings):
         if isinstance(value, list | tuple):
             return [str(d).strip().lower().rstrip(".") for d in value if str(d).strip()]
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> MailSettings:
+        if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
+            raise ValueError("INBOX_SMTP_TLS_CERT and INBOX_SMTP_TLS_KEY go together")
+        if self.smtp_require_tls and self.smtp_tls_cert is None:
+            raise ValueError("INBOX_SMTP_REQUIRE_TLS needs INBOX_SMTP_TLS_CERT and _KEY")
+        return self
 
     @field_validator("smtp_relay_url")
     @classmethod
@@ -110,6 +139,11 @@ class MailSettings(ServiceSettings):
     def from_domain(self) -> str:
         """The domain of our outbound From address."""
         return self.mail_domains[0] if self.mail_domains else "localhost"
+
+    @property
+    def id_domain(self) -> str:
+        """The domain of our outbound Message-IDs."""
+        return (self.message_id_domain or self.from_domain).strip().lower().rstrip(".")
 
     def accepts_domain(self, domain: str) -> bool:
         return not self.mail_domains or domain.lower().rstrip(".") in self.mail_domains

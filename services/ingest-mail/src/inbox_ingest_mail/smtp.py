@@ -1,9 +1,12 @@
 """The inbound SMTP server (MX / relay target), in the service's own asyncio loop.
 
-The SMTP answer is the platform acknowledgement of DESIGN.md: `250` only after every
-recipient account's message got its JetStream PubAck; `451` when the bus is down, so the
-sending MTA keeps the mail and retries. Refusals: `550` for a domain we do not serve,
-`553` for a local part that names no usable account, `552` (by aiosmtpd) for oversize mail.
+The SMTP answer is the platform acknowledgement of DESIGN.md: `250` only after the raw
+mail is kept in the store and every recipient account's message got its JetStream PubAck;
+`451` when the bus or the store is down, so the sending MTA keeps the mail and retries.
+Refusals: `550` for a domain we do not serve, `553` for a local part that names no usable
+account, `552` for oversize mail (read with bounded memory, `smtp_data`), `530` for mail
+before STARTTLS when `INBOX_SMTP_REQUIRE_TLS` is set. STARTTLS is offered when a
+certificate and key are configured.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -20,14 +24,15 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from opentelemetry import trace
 
 from inbox_core import metrics
-from inbox_core.connector import Connector
-from inbox_core.errors import BusUnavailable
+from inbox_core.errors import BusUnavailable, TransientError
 from inbox_core.logging import get_logger
 from inbox_core.schema import utcnow
 from inbox_core.telemetry import tracer
-from inbox_ingest_mail.channels.mail import CHANNEL, normalise_mail
-from inbox_ingest_mail.mime import valid_text
+from inbox_ingest_mail.charsets import valid_text
+from inbox_ingest_mail.intake import MailIntake
+from inbox_ingest_mail.parse_mail import CHANNEL
 from inbox_ingest_mail.settings import MailSettings
+from inbox_ingest_mail.smtp_data import read_data
 
 log = get_logger(__name__)
 
@@ -55,9 +60,9 @@ def recipient_tag(address: str) -> str | None:
 class MailHandler:
     """aiosmtpd hooks: recipient policy and DATA → normalise → publish → answer."""
 
-    def __init__(self, settings: MailSettings, connector: Connector) -> None:
+    def __init__(self, settings: MailSettings, intake: MailIntake) -> None:
         self.settings = settings
-        self.connector = connector
+        self.intake = intake
         self.inflight = 0
         self.idle = asyncio.Event()  # set while no DATA is being published
         self.idle.set()
@@ -92,36 +97,35 @@ class MailHandler:
         self.inflight += 1
         self.idle.clear()
         try:
-            return await self._accept(envelope)
+            return await self._accept(envelope, tls=session.ssl is not None)
         finally:
             self.inflight -= 1
             if not self.inflight:
                 self.idle.set()
 
-    async def _accept(self, envelope: Envelope) -> str:
+    async def _accept(self, envelope: Envelope, *, tls: bool) -> str:
         raw = envelope.original_content or b""
-        received_at = utcnow()
-        recipients: dict[str, str] = {}  # account → first recipient naming it
+        targets: dict[str, dict[str, Any]] = {}  # account → context of its first recipient
         for address in envelope.rcpt_tos:
             account = account_for(address)
-            if account is not None:
-                recipients.setdefault(account, address)
-        messages = []
-        for account, address in recipients.items():
-            message = normalise_mail(raw, account, received_at, envelope_from=envelope.mail_from)
+            if account is None or account in targets:
+                continue
             # SMTPUTF8 arguments arrive surrogate-escaped when they are not valid UTF-8.
-            message.context["recipient"] = valid_text(address)
+            extra: dict[str, Any] = {"recipient": valid_text(address), "smtp_tls": tls}
             if tag := recipient_tag(address):
-                message.context["recipient_tag"] = valid_text(tag)
-            messages.append(message)
+                extra["recipient_tag"] = valid_text(tag)
+            targets[account] = extra
         with tracer().start_as_current_span(
             "smtp DATA", kind=trace.SpanKind.SERVER, attributes={"inbox.channel": CHANNEL}
         ):
             try:
-                await self.connector.publish(messages)
-            except BusUnavailable as err:
-                metrics.CONNECTOR_REJECTED.labels(CHANNEL, "bus_down").inc()
-                log.warning("bus unavailable, asking the sender to retry", error=str(err))
+                messages = await self.intake.accept(
+                    raw, targets, envelope_from=envelope.mail_from, received_at=utcnow()
+                )
+            except TransientError as err:
+                reason = "bus_down" if isinstance(err, BusUnavailable) else "store_down"
+                metrics.CONNECTOR_REJECTED.labels(CHANNEL, reason).inc()
+                log.warning("mail not kept, asking the sender to retry", error=str(err))
                 return TEMPFAIL
         for message in messages:
             log.info(
@@ -152,6 +156,29 @@ class _SMTP(SMTP):
         super().__init__(handler, **kwargs)
         self._owner = owner
 
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA, with the body read by `read_data` (bounded memory)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        content = await read_data(self._reader, self.data_size_limit or 2**62)
+        if content is None:
+            metrics.CONNECTOR_REJECTED.labels(CHANNEL, "too_large").inc()
+            self._set_post_data_state()
+            await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
+            return
+        self.envelope.content = self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._owner.connections.add(self)
         super().connection_made(transport)
@@ -164,11 +191,20 @@ class _SMTP(SMTP):
 class SmtpServer:
     """Listens on `INBOX_SMTP_PORT`; lives in the app's `cleanup_ctx` and drains on shutdown."""
 
-    def __init__(self, settings: MailSettings, connector: Connector) -> None:
+    def __init__(self, settings: MailSettings, intake: MailIntake) -> None:
         self.settings = settings
-        self.handler = MailHandler(settings, connector)
+        self.handler = MailHandler(settings, intake)
         self.server: asyncio.Server | None = None
         self.connections: set[_SMTP] = set()
+        self.tls_context: ssl.SSLContext | None = None
+
+    def _load_tls(self) -> ssl.SSLContext | None:
+        cert, key = self.settings.smtp_tls_cert, self.settings.smtp_tls_key
+        if cert is None or key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(cert), str(key))  # fails at start on a bad cert or key
+        return context
 
     def _protocol(self) -> _SMTP:
         return _SMTP(
@@ -179,6 +215,8 @@ class SmtpServer:
             hostname=self.settings.smtp_hostname,
             ident="inbox-ingest-mail",
             timeout=IDLE_TIMEOUT_S,
+            tls_context=self.tls_context,
+            require_starttls=self.settings.smtp_require_tls,
             loop=asyncio.get_running_loop(),
         )
 
@@ -192,6 +230,7 @@ class SmtpServer:
         # aiosmtpd logs every command (addresses included) at INFO; keep its warnings only.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         loop = asyncio.get_running_loop()
+        self.tls_context = self._load_tls()
         self.server = await loop.create_server(
             self._protocol, self.settings.host, self.settings.smtp_port
         )
@@ -217,4 +256,10 @@ class SmtpServer:
 
     async def health(self) -> dict[str, Any]:
         serving = self.server is not None and self.server.is_serving()
-        return {"listening": serving, "port": self.port, "connections": len(self.connections)}
+        return {
+            "ok": serving,
+            "listening": serving,
+            "port": self.port,
+            "connections": len(self.connections),
+            "starttls": self.tls_context is not None,
+        }

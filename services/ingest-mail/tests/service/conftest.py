@@ -19,7 +19,17 @@ from inbox_ingest_mail.settings import MailSettings
 
 TIMEOUT = 15.0
 # Settings that must come from the test, never from the developer's shell.
-_OWN_ENV = ("INBOX_MAIL_DOMAINS", "INBOX_MAIL_MAX_BYTES", "SMTP_RELAY_URL")
+_OWN_ENV = (
+    "INBOX_MAIL_DOMAINS",
+    "INBOX_MAIL_MAX_BYTES",
+    "SMTP_RELAY_URL",
+    "INBOX_IMAP_ACCOUNTS",
+    "INBOX_SMTP_TLS_CERT",
+    "INBOX_SMTP_TLS_KEY",
+    "INBOX_SMTP_REQUIRE_TLS",
+    "INBOX_MAIL_AUTO_REPLY_LIMIT",
+    "INBOX_MAIL_MESSAGE_ID_DOMAIN",
+)
 
 
 @dataclass
@@ -137,6 +147,7 @@ class RelaySink:
     """A local SMTP server standing in for the relay; records what it accepts."""
 
     refuse_with: str | None = None
+    defer_first: int = 0  # answer DATA with 451 this many times first
     received: list[Envelope] = field(default_factory=list)
     port: int = 0
 
@@ -149,6 +160,9 @@ class RelaySink:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.defer_first > 0:
+            self.defer_first -= 1
+            return "451 4.3.0 try again later"
         self.received.append(envelope)
         return "250 2.0.0 queued"
 

@@ -4,14 +4,22 @@ the contract says, duplicates stored once, nothing lost while the bus is down.""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
+import tracemalloc
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import aiosmtplib
 import pytest
+from pymongo import AsyncMongoClient
+from pymongo.errors import AutoReconnect
 
-from inbox_core.schema import InboundMessage
+from inbox_core.blobs import get_blob
+from inbox_core.schema import DeliveryReport, DeliveryStatus, InboundMessage
 
 TIMEOUT = 15.0
 
@@ -176,5 +184,190 @@ async def test_healthz_reports_the_smtp_listener(start_mail: Any) -> None:
     ):
         body = await resp.json()
     assert resp.status == 200
-    assert body["checks"]["smtp"]["listening"] is True
+    assert body["checks"]["smtp"]["listening"] is True and body["checks"]["smtp"]["ok"] is True
     assert body["checks"]["smtp"]["port"] == service.smtp_port
+    assert body["checks"]["smtp"]["starttls"] is False
+
+
+# --- STARTTLS ---------------------------------------------------------------------------------
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1, made with the openssl CLI."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is needed to make a test certificate (apt-get install openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=mx.test", "-addext",
+         "subjectAltName=DNS:mx.test,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_starttls_is_offered_and_mail_over_it_is_accepted(
+    start_mail: Any, bus_reader: Any, self_signed: tuple[Path, Path]
+) -> None:
+    cert, key = self_signed
+    service = await start_mail(INBOX_SMTP_TLS_CERT=str(cert), INBOX_SMTP_TLS_KEY=str(key))
+    trust = ssl.create_default_context(cafile=str(cert))
+    client = aiosmtplib.SMTP(
+        hostname="127.0.0.1", port=service.smtp_port, timeout=TIMEOUT, start_tls=False,
+        tls_context=trust,
+    )  # fmt: skip
+    await client.connect()
+    try:
+        await client.ehlo()
+        assert client.supports_extension("starttls")
+        await client.starttls()
+        errors, _ = await client.sendmail("hong@naver.com", ["cs@shop.example"], korean_mail())
+        assert errors == {}
+    finally:
+        client.close()
+
+    [stored] = await inbound(bus_reader)
+    assert InboundMessage.from_json(stored.data).context["smtp_tls"] is True
+
+
+async def test_required_tls_refuses_mail_in_the_clear(
+    start_mail: Any, bus_reader: Any, self_signed: tuple[Path, Path]
+) -> None:
+    cert, key = self_signed
+    service = await start_mail(
+        INBOX_SMTP_TLS_CERT=str(cert), INBOX_SMTP_TLS_KEY=str(key), INBOX_SMTP_REQUIRE_TLS="true"
+    )
+
+    code, _ = await smtp_send(service.smtp_port, ["cs@shop.example"], korean_mail())
+
+    assert code == 530
+    assert await bus_reader.messages("INBOUND") == []
+
+
+# --- size limit with bounded memory ---------------------------------------------------------
+async def test_endless_line_far_over_the_limit_gets_552_with_bounded_memory(
+    start_mail: Any, bus_reader: Any
+) -> None:
+    service = await start_mail(INBOX_MAIL_MAX_BYTES=str(64 * 1024))
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", service.smtp_port), TIMEOUT
+    )
+
+    async def command(line: bytes) -> bytes:
+        writer.write(line + b"\r\n")
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), TIMEOUT)
+
+    try:
+        await asyncio.wait_for(reader.readline(), TIMEOUT)  # greeting
+        assert (await command(b"HELO client.test")).startswith(b"250")
+        assert (await command(b"MAIL FROM:<hong@naver.com>")).startswith(b"250")
+        assert (await command(b"RCPT TO:<cs@shop.example>")).startswith(b"250")
+        assert (await command(b"DATA")).startswith(b"354")
+        chunk = b"x" * (64 * 1024)
+        tracemalloc.start()
+        try:
+            for _ in range(128):  # 8 MiB, 128 times the limit, and not one line break
+                writer.write(chunk)
+                await asyncio.wait_for(writer.drain(), TIMEOUT)
+            answer = await command(b"\r\n.")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    finally:
+        writer.close()
+
+    assert answer.startswith(b"552"), answer
+    assert peak < 4 * 1024 * 1024, f"the server kept {peak} bytes of an 8 MiB line"
+    assert await bus_reader.messages("INBOUND") == []
+
+
+# --- raw mail and files kept ------------------------------------------------------------------
+async def test_raw_mail_and_attachment_are_kept_and_referenced(
+    start_mail: Any, bus_reader: Any, core_env: dict[str, str]
+) -> None:
+    service = await start_mail()
+    message = EmailMessage()
+    message["From"] = "한지민 <jimin@gmail.com>"
+    message["To"] = "cs@shop.example"
+    message["Subject"] = "불량 사진"
+    message["Message-ID"] = "<kept-1@gmail.com>"
+    message.set_content("사진 첨부합니다.")
+    message.add_attachment(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "image", "png", filename="흠집.png")
+    raw = message.as_bytes()
+
+    code, _ = await smtp_send(service.smtp_port, ["cs@shop.example"], raw)
+
+    assert code == 250
+    [stored] = await inbound(bus_reader)
+    published = InboundMessage.from_json(stored.data)
+    [attachment] = published.attachments
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(core_env["MONGODB_URL"])
+    try:
+        db = client[core_env["INBOX_MONGODB_DB"]]
+        assert published.raw_ref is not None and attachment.ref is not None
+        kept, _, _ = await asyncio.wait_for(get_blob(db, published.raw_ref), TIMEOUT)
+        assert kept.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+        data, name, content_type = await asyncio.wait_for(get_blob(db, attachment.ref), TIMEOUT)
+        assert (name, content_type, len(data)) == ("흠집.png", "image/png", attachment.size)
+        assert data.startswith(b"\x89PNG")
+    finally:
+        await client.close()
+
+
+async def test_store_down_answers_451_and_nothing_is_published(
+    start_mail: Any, bus_reader: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = await start_mail()
+
+    async def store_down(*args: Any, **kwargs: Any) -> str:
+        raise AutoReconnect("store unreachable")
+
+    monkeypatch.setattr("inbox_ingest_mail.intake.put_blob", store_down)
+
+    code, text = await smtp_send(service.smtp_port, ["cs@shop.example"], korean_mail())
+
+    assert code == 451, text
+    assert await bus_reader.messages("INBOUND") == []
+
+
+# --- bounces ------------------------------------------------------------------------------------
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
+
+
+async def test_bounce_of_our_reply_is_recorded_as_its_delivery_failure(
+    start_mail: Any, bus_reader: Any, poll: Any
+) -> None:
+    service = await start_mail(INBOX_MAIL_DOMAINS="shop.example")
+    dsn = (FIXTURES / "dsn_bounce_of_our_reply.eml").read_bytes()
+
+    code, _ = await smtp_send(service.smtp_port, ["cs@shop.example"], dsn, sender="")
+
+    assert code == 250
+
+    async def reports() -> list[Any]:
+        return await bus_reader.messages("ROUTED", "inbox.delivery.mail.cs")
+
+    [stored] = await poll(reports, "the delivery failure")
+    report = DeliveryReport.from_json(stored.data)
+    assert (report.reply_id, report.conversation_id) == ("r3003", "c42")
+    assert report.status == DeliveryStatus.FAILED
+    assert report.error is not None
+    assert "5.1.1" in report.error and "nobody@naver.com" in report.error
+    [bounce] = await inbound(bus_reader)
+    message = InboundMessage.from_json(bounce.data)
+    assert message.flags.bounce and "null_reverse_path" in message.context["flag_reasons"]
+    assert message.references == ["mail:inbox.c42.r3003@shop.example"]
+
+
+async def test_delayed_delivery_notice_is_no_failure(
+    start_mail: Any, bus_reader: Any, poll: Any
+) -> None:
+    service = await start_mail(INBOX_MAIL_DOMAINS="shop.example")
+    dsn = (FIXTURES / "dsn_delayed_temporary.eml").read_bytes()
+
+    code, _ = await smtp_send(service.smtp_port, ["cs@shop.example"], dsn, sender="")
+
+    assert code == 250
+    assert len(await inbound(bus_reader)) == 1  # published (flagged) after its PubAck …
+    assert await bus_reader.messages("ROUTED") == []  # … and no failure reported

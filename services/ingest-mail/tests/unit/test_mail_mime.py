@@ -6,9 +6,11 @@ import base64
 
 import pytest
 
-from inbox_ingest_mail.channels.mail import message_id
-from inbox_ingest_mail.mime import codec_for, decode_bytes, decode_words, html_to_text, strip_quoted
+from inbox_ingest_mail.charsets import codec_for, decode_bytes
+from inbox_ingest_mail.headers import decode_words, message_id
+from inbox_ingest_mail.html_text import html_to_text
 from inbox_ingest_mail.smtp import account_for, recipient_tag
+from inbox_ingest_mail.visible_text import visible_text
 
 
 @pytest.mark.parametrize(
@@ -116,8 +118,8 @@ def test_html_to_text_survives_markup_that_breaks_html_parser() -> None:
         "no_quote",
     ],
 )
-def test_strip_quoted(body: str, visible: str) -> None:
-    assert strip_quoted(body) == visible
+def test_visible_text(body: str, visible: str) -> None:
+    assert visible_text(body) == visible
 
 
 @pytest.mark.parametrize(

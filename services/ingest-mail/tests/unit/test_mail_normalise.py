@@ -3,188 +3,64 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from inbox_ingest_mail.channels.mail import MAX_JSON_BYTES, normalise_mail
+from inbox_ingest_mail.parse_mail import MAX_JSON_BYTES, normalise_mail, read_mail
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 RECEIVED = datetime(2025, 3, 3, 1, 15, tzinfo=UTC)
+OWN = frozenset({"shop.example"})
+CASES = sorted(p.name.removesuffix(".eml") for p in FIXTURES.glob("*.eml"))
 
 
 def load(case: str) -> bytes:
     return (FIXTURES / f"{case}.eml").read_bytes()
 
 
-@dataclass(frozen=True)
-class Expected:
-    case: str
-    subject: str | None
-    sender: str | None  # customer.email
-    name: str | None
-    text: str
-    message_id: str | None  # None: a sha256 of the raw bytes
-    references: list[str] = field(default_factory=list)
-    auto_reply: bool = False
-    bounce: bool = False
-    list_mail: bool = False
+def test_corpus_covers_every_point_of_the_issue() -> None:
+    assert len(CASES) >= 40
+    assert all((FIXTURES / f"{case}.expected.json").exists() for case in CASES)
 
 
-CASES = [
-    Expected(
-        "plain_utf8_korean",
-        "배송 언제 오나요?",
-        "hong.gildong@naver.com",
-        "홍길동",
-        "안녕하세요. 지난주 금요일에 주문한 운동화(주문번호 20250228-0012)가\n"
-        "아직 도착하지 않았습니다. 배송 조회 부탁드립니다.\n\n감사합니다.\n홍길동 드림",
-        "CAF=x1y2z3@mail.gmail.com",
-    ),
-    Expected(
-        "euc_kr_subject_b_encoded",
-        "[문의] 똠양꿍 소스 재입고 언제 되나요",
-        "younghee.kim@daum.net",
-        "김영희",
-        "똠양꿍 소스가 품절이라 재입고 알림을 받고 싶습니다.\n연락처로 문자 주세요.",
-        "20250304090000.ABCD1234@smtp.daum.net",
-    ),
-    Expected(
-        "mislabelled_ascii_cp949_body",
-        "반품 요청",
-        "old-mailer@example.kr",
-        None,
-        "반품하고 싶습니다. 똠방각하.",
-        "old-mailer-1@example.kr",
-    ),
-    Expected(
-        "raw_utf8_headers",
-        "앱 로그인이 안 돼요",
-        "oh@kakao.example",
-        "오세훈",
-        "앱에서 본인인증 후 로그인이 안 됩니다.",
-        "raw-8bit-1@kakao.example",
-    ),
-    Expected(
-        "html_only",
-        "주문 취소",
-        "sumin@example.co.kr",
-        "Lee Sumin",
-        "주문 취소 요청드립니다.\n\n사이즈가 맞지 않아요 & 색상도 달라요.\n"
-        "환불 부탁드려요.\n\n<이수민> 드림",
-        "html-only-1@example.co.kr",
-    ),
-    Expected(
-        "multipart_alternative_with_attachments",
-        "불량 상품 사진 보내드립니다",
-        "jimin@gmail.com",
-        "한지민",
-        "받은 상품에 흠집이 있습니다. 사진 첨부합니다.",
-        "CAF=mixed9@mail.gmail.com",
-    ),
-    Expected(
-        "reply_with_quote",
-        "Re: [#1042] 교환 문의드립니다",
-        "hong@naver.com",
-        "홍길동",
-        "네 L 사이즈로 교환 부탁드려요.",
-        "CAF=reply2@mail.gmail.com",
-        references=["mail:inbox.c42.r1001@shop.example", "mail:CAF=first1@mail.gmail.com"],
-    ),
-    Expected(
-        "reply_original_message_tail",
-        "RE: 환불 문의",
-        "park@naver.com",
-        "Park",
-        "환불 계좌는 국민은행입니다.",
-        "naver-reply-77@naver.com",
-        references=["mail:inbox.c7.r7@shop.example"],
-    ),
-    Expected(
-        "auto_reply_out_of_office",
-        "Out of Office: 주문 확인",
-        "minho@company.co.kr",
-        "Choi Minho",
-        "3월 10일까지 휴가 중입니다. 급한 용무는 02-123-4567로 연락 주세요.",
-        "oof-123@company.co.kr",
-        references=["mail:inbox.c9.r9@shop.example"],
-        auto_reply=True,
-    ),
-    Expected(
-        "auto_reply_korean_subject_only",
-        "[자동회신] 부재중입니다",
-        "jung@hanmail.net",
-        None,
-        "현재 부재중입니다.",
-        "auto-ko-5@hanmail.net",
-        auto_reply=True,
-    ),
-    Expected(
-        "bounce_report",
-        "Undelivered Mail Returned to Sender",
-        "mailer-daemon@mx.shop-relay.example",
-        "Mail Delivery System",
-        "This is the mail system at host mx.shop-relay.example.\n"
-        "I'm sorry to have to inform you that your message could not\n"
-        "be delivered to one or more recipients.",
-        "20250306.bounce.1@mx.shop-relay.example",
-        auto_reply=True,
-        bounce=True,
-    ),
-    Expected(
-        "list_mail_newsletter",
-        "이번 주 특가 안내",
-        "news@coupang.example",
-        "쿠팡 뉴스",
-        "이번 주 특가 상품을 확인하세요.",
-        "news-2025-10@coupang.example",
-        auto_reply=True,
-        list_mail=True,  # Precedence: bulk counts as automatic too
-    ),
-    Expected(
-        "missing_message_id",
-        "hello",
-        "guest@example.com",
-        None,
-        "Is the store open on Sunday?",
-        None,
-    ),
-    Expected(
-        "malformed_no_headers",
-        None,
-        None,
-        None,
-        "주문한 상품이 안 와요!!\n연락 주세요 010-1234-5678",
-        None,
-    ),
-]
+@pytest.mark.parametrize("case", CASES, ids=CASES)
+def test_fixture_matches_expected(case: str) -> None:
+    """Zammad-style pairs: `<case>.eml` normalises to what `<case>.expected.json` says."""
+    raw = load(case)
+    expected = json.loads((FIXTURES / f"{case}.expected.json").read_text(encoding="utf-8"))
+    msg = normalise_mail(raw, "cs", RECEIVED, own_domains=OWN)
 
-
-@pytest.mark.parametrize("expected", CASES, ids=[c.case for c in CASES])
-def test_fixture_normalises_to_what_an_agent_should_see(expected: Expected) -> None:
-    raw = load(expected.case)
-    msg = normalise_mail(raw, "cs", RECEIVED)
-
-    key = expected.message_id or hashlib.sha256(raw).hexdigest()
-    assert msg.channel == "mail" and msg.account == "cs"
-    assert msg.external_id == key
-    assert msg.dedup_id == f"mail:cs:{key}"
-    assert msg.thread_keys == [f"mail:{key}"]
-    assert msg.references == expected.references
-    assert msg.subject == expected.subject
-    assert msg.customer.email == expected.sender
-    assert msg.customer.id == (expected.sender or f"unknown:{key[:32]}")
-    assert msg.customer.name == expected.name
-    assert msg.text == expected.text
-    assert (msg.flags.auto_reply, msg.flags.bounce, msg.flags.list_mail) == (
-        expected.auto_reply,
-        expected.bounce,
-        expected.list_mail,
+    key = (
+        hashlib.sha256(raw).hexdigest()
+        if expected["external_id"] == "sha256"
+        else expected["external_id"]
     )
-    assert msg.received_at == RECEIVED
-    assert "parse_error" not in msg.context
+    assert (msg.channel, msg.account, msg.external_id) == ("mail", "cs", key)
+    assert msg.dedup_id == f"mail:cs:{key}" and msg.thread_keys == [f"mail:{key}"]
+    assert msg.subject == expected["subject"]
+    assert msg.customer.email == expected["customer"]["email"]
+    assert msg.customer.name == expected["customer"]["name"]
+    assert msg.customer.id == (expected["customer"]["email"] or f"unknown:{key[:32]}")
+    assert msg.text == expected["text"]
+    assert msg.full_text == expected["full_text"]
+    assert (msg.html is not None) == expected["has_html"]
+    assert msg.references == expected["references"]
+    assert msg.flags.model_dump(include={"auto_reply", "bounce", "list_mail"}) == expected["flags"]
+    context = {
+        k: v for k, v in msg.context.items() if k in expected["context"] or k in CONTEXT_KEYS
+    }
+    assert context == expected["context"]
+    listed = [a.model_dump(include={"name", "content_type", "size"}) for a in msg.attachments]
+    assert listed == expected["attachments"]
+    assert msg.received_at == RECEIVED and "parse_error" not in msg.context
+    assert msg.text.strip(), "the visible text is never empty for a non-empty mail"
+
+
+CONTEXT_KEYS = ("flag_reasons", "ticket_number", "bounce", "charset_fixes", "stripped",
+                "inline_images", "suppress_auto_reply")  # fmt: skip
 
 
 def test_quoted_history_stays_in_full_text_only() -> None:
@@ -201,12 +77,40 @@ def test_html_part_is_kept_and_scripts_never_reach_the_text() -> None:
     assert "alert" not in msg.text and "color: red" not in msg.text
 
 
-def test_attachments_are_listed_with_decoded_names_and_sizes() -> None:
-    msg = normalise_mail(load("multipart_alternative_with_attachments"), "cs", RECEIVED)
-    listed = [(a.name, a.content_type, a.size) for a in msg.attachments]
+def test_attachments_come_with_their_bytes_in_order() -> None:
+    read = read_mail(load("multipart_alternative_with_attachments"), "cs", RECEIVED)
+    listed = [(a.name, a.content_type, a.size) for a in read.message.attachments]
     assert listed == [("영수증.pdf", "application/pdf", 1033), ("흠집 사진.png", "image/png", 108)]
-    assert all(a.ref is None for a in msg.attachments)  # bytes are not stored yet
-    assert msg.html is not None and "<b>흠집</b>" in msg.html
+    assert [len(f.data) for f in read.files] == [1033, 108]
+    assert read.files[1].data.startswith(b"\x89PNG")
+    assert all(a.ref is None for a in read.message.attachments)  # refs come with the store
+    assert read.message.html is not None and "<b>흠집</b>" in read.message.html
+
+
+def test_inline_image_is_a_file_with_its_content_id() -> None:
+    read = read_mail(load("inline_image_related"), "cs", RECEIVED)
+    [image] = read.files
+    assert (image.inline, image.content_id, image.content_type) == (
+        True,
+        "damage@icloud.com",
+        "image/png",
+    )
+    assert read.message.context["inline_images"] == ["damage@icloud.com"]
+
+
+def test_attached_message_is_kept_whole_and_not_read_as_body() -> None:
+    read = read_mail(load("attached_message_and_files"), "cs", RECEIVED)
+    eml = read.files[0]
+    assert eml.content_type == "message/rfc822" and eml.data.startswith(b"From: Coupang")
+    assert "주문이 확인되었습니다" not in (read.message.full_text or "")
+
+
+def test_reply_keeps_the_customers_references_for_our_answer() -> None:
+    msg = normalise_mail(load("reply_with_quote"), "cs", RECEIVED)
+    assert msg.context["mail_references"] == [
+        "inbox.c42.r1001@shop.example",
+        "CAF=first1@mail.gmail.com",
+    ]
 
 
 def test_bounce_lists_report_parts_and_ignores_the_returned_message_body() -> None:
@@ -220,7 +124,11 @@ def test_bounce_lists_report_parts_and_ignores_the_returned_message_body() -> No
 
 def test_flag_reasons_name_the_checks_that_fired() -> None:
     msg = normalise_mail(load("auto_reply_out_of_office"), "cs", RECEIVED)
-    assert msg.context["flag_reasons"] == ["auto_submitted", "out_of_office_subject"]
+    assert msg.context["flag_reasons"] == [
+        "auto_submitted",
+        "x_auto_response_suppress",
+        "out_of_office_subject",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -232,8 +140,21 @@ def test_flag_reasons_name_the_checks_that_fired() -> None:
         ("X-Autorespond: Out of office", True),
         ("Precedence: junk", True),
         ("Precedence: list", False),
+        ("X-Loop: yes", True),
+        ("X-Autogenerated: Reply", True),
+        ("X-Auto-Response-Suppress: OOF", False),
     ],
-    ids=["auto_submitted_no", "auto_generated", "x_autoreply", "x_autorespond", "junk", "list"],
+    ids=[
+        "auto_submitted_no",
+        "auto_generated",
+        "x_autoreply",
+        "x_autorespond",
+        "junk",
+        "list",
+        "x_loop",
+        "x_autogenerated",
+        "suppress_oof_only",
+    ],
 )
 def test_auto_reply_headers(header: str, auto_reply: bool) -> None:
     raw = f"From: a@b.example\r\n{header}\r\nSubject: 문의\r\n\r\n본문\r\n".encode()
@@ -300,7 +221,7 @@ def test_unparseable_mail_is_kept_as_raw_text(monkeypatch: pytest.MonkeyPatch) -
         def parsebytes(self, raw: bytes) -> None:
             raise IndexError("parser bug")
 
-    monkeypatch.setattr("inbox_ingest_mail.channels.mail.BytesParser", BrokenParser)
+    monkeypatch.setattr("inbox_ingest_mail.parse_mail.BytesParser", BrokenParser)
     raw = "Subject: 환불\r\n\r\n환불해 주세요\r\n".encode()
     msg = normalise_mail(raw, "cs", RECEIVED)
     key = hashlib.sha256(raw).hexdigest()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -9,8 +11,10 @@ import pytest
 from inbox_core.errors import PermanentError
 from inbox_core.schema import Customer, OutboundReply
 from inbox_ingest_mail.channels.mail import MailAccounts, MailChannel
+from inbox_ingest_mail.mailboxes import Mailbox
 from inbox_ingest_mail.outbound import compose_reply, deliver, reply_subject
 from inbox_ingest_mail.settings import MailSettings, RelayConfig, parse_relay_url
+from inbox_ingest_mail.thread_ids import parse_own_message_id
 
 
 def make_reply(**overrides: Any) -> OutboundReply:
@@ -30,18 +34,69 @@ def make_reply(**overrides: Any) -> OutboundReply:
     return OutboundReply(**fields)
 
 
+def _reparsed(message: EmailMessage) -> EmailMessage:
+    """What the customer's mail client reads: the bytes on the wire, parsed again."""
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
 def test_reply_is_threaded_tagged_and_utf8() -> None:
     reply = make_reply()
-    message = compose_reply(reply, "cs@shop.example")
-    assert message["From"] == "cs@shop.example"
-    assert message["To"] == "hong@naver.com"
-    assert message["Subject"] == "Re: 교환 문의드립니다 [#1042]"
-    assert message["In-Reply-To"] == "<CAF=reply2@mail.gmail.com>"
-    assert message["References"] == "<CAF=first1@mail.gmail.com> <CAF=reply2@mail.gmail.com>"
-    assert message["Message-ID"] == f"<inbox.c42.{reply.id}@shop.example>"
-    assert message.get_content_charset() == "utf-8"
-    assert message.get_content().rstrip("\n") == reply.text
-    assert b"=?utf-8?" in message.as_bytes()  # the Korean subject goes out RFC 2047 encoded
+    message = compose_reply(reply, "cs@shop.example", sender_name="쇼핑몰 고객센터")
+    wire = message.as_bytes()
+    parsed = _reparsed(message)
+    assert parsed["From"] == "쇼핑몰 고객센터 <cs@shop.example>"
+    assert parsed["To"] == "홍길동 <hong@naver.com>"
+    assert parsed["Subject"] == "Re: 교환 문의드립니다 [#1042]"
+    assert parsed["In-Reply-To"] == "<CAF=reply2@mail.gmail.com>"
+    assert parsed["References"] == "<CAF=first1@mail.gmail.com> <CAF=reply2@mail.gmail.com>"
+    assert parsed["Message-ID"] == f"<inbox.c42.{reply.id}@shop.example>"
+    assert parsed["Auto-Submitted"] is None  # an agent's reply is not automatic
+    assert wire.isascii()  # Korean only as RFC 2047 words and base64/QP bodies
+    assert b"=?utf-8?" in wire
+    assert parsed.get_content_type() == "multipart/alternative"
+    text = parsed.get_body(("plain",))
+    html = parsed.get_body(("html",))
+    assert text is not None and html is not None
+    assert text.get_content_charset() == "utf-8" and text["Content-Transfer-Encoding"] == "base64"
+    assert text.get_content().rstrip("\n") == reply.text
+    assert "L 사이즈로 교환 접수되었습니다.</p>" in html.get_content()
+
+
+def test_mostly_ascii_body_goes_quoted_printable_and_links_become_links() -> None:
+    reply = make_reply(text="Hello, your tracking page: https://shop.example/t/1 (감사)")
+    parsed = _reparsed(compose_reply(reply, "cs@shop.example"))
+    text, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert text is not None and text["Content-Transfer-Encoding"] == "quoted-printable"
+    assert html is not None
+    assert '<a href="https://shop.example/t/1">' in html.get_content()
+
+
+def test_customer_references_lead_the_references_header() -> None:
+    reply = make_reply(context={"conversation_number": 7, "mail_references": ["old@x.example"]})
+    parsed = _reparsed(compose_reply(reply, "cs@shop.example"))
+    assert parsed["References"].split() == [  # long: folded over lines on the wire
+        "<old@x.example>",
+        "<CAF=first1@mail.gmail.com>",
+        "<CAF=reply2@mail.gmail.com>",
+    ]
+
+
+def test_automatic_reply_says_so() -> None:
+    reply = make_reply(context={"automatic": True, "conversation_number": 7})
+    parsed = _reparsed(compose_reply(reply, "cs@shop.example"))
+    assert parsed["Auto-Submitted"] == "auto-replied"
+    assert parsed["X-Auto-Response-Suppress"] == "OOF, AutoReply"
+
+
+def test_message_id_names_the_conversation_and_reply_on_our_domain() -> None:
+    reply = make_reply()
+    message = compose_reply(reply, "shop@naver.com", id_domain="mail.shop.example")
+    assert message["Message-ID"] == f"<inbox.c42.{reply.id}@mail.shop.example>"
+    own = parse_own_message_id(message["Message-ID"], frozenset({"mail.shop.example"}))
+    assert own == ("c42", reply.id)
+    assert parse_own_message_id(message["Message-ID"], frozenset({"other.example"})) is None
 
 
 @pytest.mark.parametrize(
@@ -72,8 +127,9 @@ def test_hash_keys_are_not_used_as_message_ids() -> None:
         {"customer": Customer(id="x", email="hong@naver.com\r\nBcc: victim@example.com")},
         {"in_reply_to": "a@b>\r\nBcc: victim@example.com"},
         {"context": {"conversation_number": "1\nBcc: victim@example.com"}},
+        {"customer": Customer(id="x", email="hong@naver.com", name="홍\r\nBcc: v@example.com")},
     ],
-    ids=["subject", "address", "thread_key", "number"],
+    ids=["subject", "address", "thread_key", "number", "display_name"],
 )
 def test_header_injection_is_refused(overrides: dict[str, Any]) -> None:
     with pytest.raises(PermanentError, match="line break"):
@@ -157,3 +213,32 @@ def test_any_account_gets_a_mail_channel(monkeypatch: pytest.MonkeyPatch) -> Non
     assert accounts.get("sales") is channel
     message = channel.compose(make_reply(account="sales"))
     assert message["From"] == "sales@localhost"
+
+
+def test_imap_account_replies_from_its_own_address_and_relay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INBOX_MAIL_DOMAINS", "shop.example")
+    mailbox = Mailbox(
+        account="naver",
+        host="imap.naver.com",
+        port=993,
+        tls=True,
+        username="shop@naver.com",
+        password="pw",
+        address="shop@naver.com",
+        name="쇼핑몰",
+        smtp_url="smtps://shop%40naver.com:pw@smtp.naver.com",
+    )
+    accounts = MailAccounts(MailSettings(), [mailbox])
+    channel = accounts.get("naver")
+    parsed = _reparsed(channel.compose(make_reply(account="naver")))
+    assert parsed["From"] == "쇼핑몰 <shop@naver.com>"
+    assert parsed["Message-ID"].endswith("@shop.example>")
+    relay = channel.relay()
+    assert relay is not None and (relay.host, relay.port, relay.use_tls) == (
+        "smtp.naver.com",
+        465,
+        True,
+    )
+    assert accounts.own_domains() == frozenset({"shop.example", "naver.com"})

@@ -27,7 +27,7 @@ from inbox_core.schema import (
     RoutedMessage,
     utcnow,
 )
-from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, Store
+from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, THREADS, Store
 from inbox_core.text import normalise_subject
 from inbox_notifier import sla as sla_clock
 from inbox_notifier.sla import NO_DUE, BusinessClock, Clock
@@ -468,6 +468,21 @@ class Queue:
         )
         if msg is None:
             return []
+        if report.status == DeliveryStatus.SENT and report.external_id and report.channel == "mail":
+            # Our reply's Message-ID becomes a thread key: the customer's answer to it, or a
+            # bounce of it, joins this conversation even when it quotes nothing else.
+            with contextlib.suppress(DuplicateKeyError):
+                await self.db[THREADS].update_one(
+                    {"_id": f"mail:{report.external_id.strip('<>')}"},
+                    {
+                        "$setOnInsert": {
+                            "conversation_id": report.conversation_id,
+                            "created_by": f"reply:{report.reply_id}",
+                            "created_at": utcnow(),
+                        }
+                    },
+                    upsert=True,
+                )
         conv = await self.db[CONVERSATIONS].find_one({"_id": report.conversation_id})
         view = conversation_view(conv) if conv else None
         failed = report.status == DeliveryStatus.FAILED
