@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
-import os
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,12 +22,8 @@ import aiohttp
 import nats
 from nats.js.api import StreamConfig
 
-from inbox_core.embedded import find_binary, free_port, start_nats
-from inbox_core.stack import READY_MARKER
-
-APP_SECRET = "bench-secret"
-TOKEN = "bench-token"
-PAGE = "100000000000001"
+from inbox_core.embedded import free_port, start_nats
+from inbox_core.testing.stack import TOKEN, StackHarness
 
 
 def pct(values: list[float], p: float) -> float:
@@ -69,45 +59,6 @@ async def bench_publish(n: int, size: int = 1024, window: int = 1000) -> dict[st
         proc.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return {"async_msgs_per_s": async_rate, "sync_msgs_per_s": sync_rate}
-
-
-def start_stack(data_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))}
-    env.update(
-        {
-            "INBOX_DATA_DIR": str(data_dir / "var"),
-            "INBOX_EMBEDDED_NATS_PORT": str(free_port()),
-            "INBOX_EMBEDDED_MONGO_PORT": str(free_port()),
-            "INBOX_API_PORT": str(free_port()),
-            "INBOX_SOCIAL_PORT": str(free_port()),
-            "INBOX_MAIL_HTTP_PORT": str(free_port()),
-            "INBOX_SMTP_PORT": str(free_port()),
-            "INBOX_MARKET_PORT": str(free_port()),
-            "INBOX_ROUTER_PORT": str(free_port()),
-            "INBOX_AGENT_TOKENS": f"bench:{TOKEN}",
-            "FACEBOOK_APP_SECRET": APP_SECRET,
-            "INBOX_LOG_LEVEL": "WARNING",
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        }
-    )
-    log = open(data_dir / "stack.out", "wb")
-    proc = subprocess.Popen(
-        [find_binary("inbox-stack")],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if READY_MARKER in (data_dir / "stack.out").read_text(errors="replace"):
-            return proc, env
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    raise RuntimeError((data_dir / "stack.out").read_text(errors="replace")[-3000:])
 
 
 def rss_mb(run_dir: Path) -> dict[str, float]:
@@ -156,31 +107,14 @@ async def bench_end_to_end(
         await asyncio.wait_for(sse_ready.wait(), 10)
 
         async def send(tag: str) -> None:
-            now = int(time.time() * 1000)
-            body = json.dumps(
-                {
-                    "object": "page",
-                    "entry": [
-                        {
-                            "id": PAGE,
-                            "time": now,
-                            "messaging": [
-                                {
-                                    "sender": {"id": f"psid{tag}"},
-                                    "recipient": {"id": PAGE},
-                                    "timestamp": now,
-                                    "message": {"mid": f"m_{tag}", "text": f"배송 문의 {tag}"},
-                                }
-                            ],
-                        }
-                    ],
-                }
-            ).encode()
-            sig = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+            body = StackHarness.webhook_body(tag)
             async with http.post(
                 webhook,
                 data=body,
-                headers={"X-Hub-Signature-256": sig, "Content-Type": "application/json"},
+                headers={
+                    "X-Hub-Signature-256": StackHarness.sign(body),
+                    "Content-Type": "application/json",
+                },
             ) as resp:
                 if resp.status == 200:
                     accepted[tag] = time.perf_counter()
@@ -238,7 +172,9 @@ async def main() -> None:
     print(f"    sync publish (await PubAck): {raw['sync_msgs_per_s']:>9.0f} msg/s")
 
     data_dir = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
-    proc, env = await asyncio.to_thread(start_stack, data_dir)
+    harness = StackHarness(data_dir, {"INBOX_ACK_WAIT_S": "30", "INBOX_MAX_DELIVER": "5"})
+    await asyncio.to_thread(harness.start)
+    env = harness.env
     try:
         loads = [int(x) for x in args.loads.split(",")]
         print(
@@ -247,8 +183,7 @@ async def main() -> None:
         )
         results = await bench_end_to_end(env, loads, args.seconds)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=90)
+        await asyncio.to_thread(harness.close)
         shutil.rmtree(data_dir, ignore_errors=True)
     print(
         f"    {'offered/s':>9} {'sent':>6} {'accepted':>8} {'delivered':>9} {'e2e/s':>7} "

@@ -124,11 +124,16 @@ class StackHarness:
             }
         ).encode()
 
+    @staticmethod
+    def sign(body: bytes) -> str:
+        """`X-Hub-Signature-256` of a webhook body, as Meta computes it."""
+        return "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+
     async def deliver(
         self, http: aiohttp.ClientSession, body: bytes, *, give_up_s: float = 120.0
     ) -> int:
         """POST a signed webhook until it is accepted, as Meta retries; returns the tries."""
-        sig = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        sig = self.sign(body)
         deadline = time.monotonic() + give_up_s
         tries = 0
         while True:
