@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from inbox_core import subjects
-from inbox_core.bus import Bus
+from inbox_core.bus import ORDER_KEY_HEADER, Bus
 from inbox_core.schema import (
     Customer,
     InboundMessage,
@@ -48,7 +48,7 @@ def routed_message(
     customer_id: str = "cust-1",
     **decision: Any,
 ) -> RoutedMessage:
-    received = utcnow()
+    received = utcnow() + timedelta(milliseconds=10 * n)  # distinct in the store's milliseconds
     message = InboundMessage(
         channel=channel,
         account=account,
@@ -90,7 +90,11 @@ class NotifierHarness:
     async def publish(self, routed: RoutedMessage, msg_id: str | None = None) -> None:
         m = routed.message
         await self.bus.publish_model(
-            subjects.routed(m.channel, m.account), routed, msg_id=msg_id or f"routed:{m.dedup_id}"
+            subjects.routed(m.channel, m.account),
+            routed,
+            msg_id=msg_id or f"routed:{m.dedup_id}",
+            # As the router does: one conversation's messages are handled in order.
+            headers={ORDER_KEY_HEADER: routed.conversation_id},
         )
 
     async def get(self, path: str, agent: str = "minji", **params: str) -> Any:

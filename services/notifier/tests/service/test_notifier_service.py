@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from inbox_core import subjects
-from inbox_core.bus import Bus
+from inbox_core.bus import ORDER_KEY_HEADER, Bus
 from inbox_core.schema import (
     Customer,
     InboundMessage,
@@ -43,7 +43,7 @@ async def bus(core_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
 def _routed(
     n: int, conv: str, *, created: bool, hours: float = 24, text: str = "배송 문의"
 ) -> RoutedMessage:
-    received = utcnow()
+    received = utcnow() + timedelta(milliseconds=10 * n)  # distinct in the store's milliseconds
     message = InboundMessage(
         channel="mail",
         account="cs",
@@ -72,7 +72,11 @@ def _routed(
 
 async def _publish(bus: Bus, routed: RoutedMessage, msg_id: str | None = None) -> None:
     await bus.publish_model(
-        subjects.routed("mail", "cs"), routed, msg_id=msg_id or f"routed:{routed.message.dedup_id}"
+        subjects.routed("mail", "cs"),
+        routed,
+        msg_id=msg_id or f"routed:{routed.message.dedup_id}",
+        # As the router does: one conversation's messages are handled in order.
+        headers={ORDER_KEY_HEADER: routed.conversation_id},
     )
 
 
