@@ -61,6 +61,13 @@ def _desk(request: web.Request) -> Desk:
     return request.app[DESK]
 
 
+def _action_result(conv: dict[str, Any], msg: dict[str, Any] | None = None) -> ActionResult:
+    """What every agent action answers: the conversation after it, and the message it made."""
+    return ActionResult.model_validate(
+        {"conversation": conversation_view(conv), "message": message_view(msg) if msg else None}
+    )
+
+
 def _encode_cursor(due: datetime, conv_id: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([due.isoformat(), conv_id])).decode()
 
@@ -170,9 +177,7 @@ async def reply(request: web.Request, body: ReplyIn) -> ActionResult:
     conv, msg = await _desk(request).reply(
         request.match_info["conversation_id"], body, request[AGENT]
     )
-    return ActionResult.model_validate(
-        {"conversation": conversation_view(conv), "message": message_view(msg)}
-    )
+    return _action_result(conv, msg)
 
 
 @api.add(
@@ -188,9 +193,7 @@ async def add_note(request: web.Request, body: NoteIn) -> ActionResult:
     conv, msg = await _desk(request).note(
         request.match_info["conversation_id"], body.text, body.agent or request[AGENT]
     )
-    return ActionResult.model_validate(
-        {"conversation": conversation_view(conv), "message": message_view(msg)}
-    )
+    return _action_result(conv, msg)
 
 
 @api.add(
@@ -203,7 +206,7 @@ async def add_note(request: web.Request, body: NoteIn) -> ActionResult:
 )
 async def assign(request: web.Request, body: AssignIn) -> ActionResult:
     conv = await _desk(request).assign(request.match_info["conversation_id"], body)
-    return ActionResult.model_validate({"conversation": conversation_view(conv)})
+    return _action_result(conv)
 
 
 @api.add(
@@ -216,7 +219,7 @@ async def assign(request: web.Request, body: AssignIn) -> ActionResult:
 )
 async def set_status(request: web.Request, body: StatusIn) -> ActionResult:
     conv = await _desk(request).set_status(request.match_info["conversation_id"], body)
-    return ActionResult.model_validate({"conversation": conversation_view(conv)})
+    return _action_result(conv)
 
 
 @api.add(
@@ -229,7 +232,7 @@ async def set_status(request: web.Request, body: StatusIn) -> ActionResult:
 )
 async def tags(request: web.Request, body: TagsIn) -> ActionResult:
     conv = await _desk(request).tag(request.match_info["conversation_id"], body)
-    return ActionResult.model_validate({"conversation": conversation_view(conv)})
+    return _action_result(conv)
 
 
 # --- attachments -------------------------------------------------------------------------
