@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from inbox_core.schema import ConversationStatus, Priority
 
+MAX_VERSION = 2**63 - 1  # the store's integers are 64-bit: a larger number is a bad request
+
 Text = Field(min_length=1, max_length=20_000)
 
 
@@ -239,14 +241,17 @@ class AssignIn(ApiModel):
         None, max_length=100, description="agent name; null unassigns; defaults to nobody"
     )
     version: int | None = Field(
-        None, description="the conversation version the agent saw; 409 when it changed"
+        None,
+        ge=0,
+        le=MAX_VERSION,
+        description="the conversation version the agent saw; 409 when it changed",
     )
     force: bool = Field(False, description="take over a conversation assigned to someone else")
 
 
 class StatusIn(ApiModel):
     status: ConversationStatus
-    version: int | None = None
+    version: int | None = Field(None, ge=0, le=MAX_VERSION)
 
 
 class TagsIn(ApiModel):

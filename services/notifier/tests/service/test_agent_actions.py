@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from inbox_core import subjects
 from inbox_core.schema import DeliveryReport, DeliveryStatus, OutboundReply
 from inbox_core.testing.http import collect
@@ -184,3 +186,17 @@ async def test_tags_are_added_and_removed(notifier: NotifierHarness) -> None:
     assert [c["id"] for c in filtered["items"]] == ["c1"]
     status, body = await notifier.post("/api/conversations/c1/tags", {"add": [""]})
     assert status == 422
+
+
+@pytest.mark.parametrize("path", ["assign", "status"])
+async def test_version_beyond_the_store_s_integers_is_refused_not_a_crash(
+    notifier: NotifierHarness, path: str
+) -> None:
+    await _conversation(notifier)
+    body = {"assignee": "minji"} if path == "assign" else {"status": "pending"}
+    status, answer = await notifier.post(
+        f"/api/conversations/c1/{path}", {**body, "version": 2**64}
+    )
+    assert status == 422 and answer["code"] == "validation_error"
+    detail = await notifier.get("/api/conversations/c1")
+    assert detail["assignee"] is None and detail["status"] == "open"  # nothing changed
