@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from inbox_core import subjects
@@ -18,6 +19,8 @@ class EventPublisher:
     def __init__(self, runtime: Runtime, queue: Queue) -> None:
         self.runtime = runtime
         self.queue = queue
+        self._to_mark: list[str] = []
+        self._marking = asyncio.Lock()
 
     async def publish(self, events: list[Event]) -> None:
         """Publish saved events in order; what fails stays in the outbox for the relay."""
@@ -34,7 +37,22 @@ class EventPublisher:
             )
         finally:
             if done:
-                await self.queue.mark_published(done)
+                await self._mark_published(done)
+
+    async def _mark_published(self, event_ids: list[str]) -> None:
+        """Group commit: while one update runs, the ids of other handlers gather and the
+        next holder of the lock marks them all in one update. Returns once `event_ids` are
+        marked (or raises, and the relay publishes them again, deduplicated by the bus)."""
+        self._to_mark.extend(event_ids)
+        async with self._marking:
+            if not self._to_mark:
+                return  # the previous holder marked ours too
+            batch, self._to_mark = self._to_mark, []
+            try:
+                await self.queue.mark_published(batch)
+            except BaseException:
+                self._to_mark[:0] = batch
+                raise
 
     async def relay_once(self, older_than_s: float) -> int:
         pending = await self.queue.unpublished(utcnow() - timedelta(seconds=older_than_s))

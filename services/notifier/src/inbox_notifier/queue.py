@@ -247,58 +247,32 @@ class Queue:
         m = routed.message
         conv_id = routed.conversation_id
         now = utcnow()
+        text = (stored.get("text") or "").strip()
+        search = f"{m.subject or ''} {text}"[:SEARCH_CHARS]
         existing = await db[CONVERSATIONS].find_one({"_id": conv_id})
         if existing is None:
-            d = routed.decision
-            sla = {**d.sla.model_dump(), "clock_started_at": m.received_at}
-            subject = m.subject or (m.text[:60] if m.text else None)
-            insert = {
-                "number": await self.store.next_number("conversation"),
-                "status": ConversationStatus.OPEN.value,
-                "channel": m.channel,
-                "account": m.account,
-                "team": d.team,
-                "priority": d.priority.value,
-                "tags": d.tags,
-                "subject": subject,
-                "subject_norm": normalise_subject(subject),
-                "customer": m.customer.model_dump(),
-                "customer_id": routed.customer_id,
-                "assignee": d.assignee,
-                "version": 0,
-                "routing_reasons": d.reasons,
-                "linked_conversation_id": routed.linked_conversation_id,
-                "created_at": m.received_at,
-                **self.sla_update(sla, now),
-            }
-            await db[CONVERSATIONS].update_one(
-                {"_id": conv_id}, {"$setOnInsert": insert}, upsert=True
+            # A new conversation is written once, with this message already applied.
+            first = self._new_conversation(routed, now)
+            first["number"] = await self.store.next_number("conversation")
+            first.update(self._message_fields(routed, first, now))
+            first.update(
+                {
+                    "last_message_at": m.received_at,
+                    "version": 1,
+                    "message_count": 1 if inserted else await self._count(conv_id),
+                    "preview": text[:PREVIEW_CHARS],
+                    "search": [search] if search.strip() else [],
+                }
             )
-            existing = await db[CONVERSATIONS].find_one({"_id": conv_id})
+            result = await db[CONVERSATIONS].update_one(
+                {"_id": conv_id}, {"$setOnInsert": first}, upsert=True
+            )
+            if result.upserted_id is not None:
+                return {"_id": conv_id, **first}  # as stored: no need to read it back
+            existing = await db[CONVERSATIONS].find_one({"_id": conv_id})  # a racer won
             assert existing is not None
-        text = (stored.get("text") or "").strip()
-        fields: dict[str, Any] = {"updated_at": now}
-        status = existing.get("status")
-        # A question deleted on the platform is recorded but does not reopen anything.
-        reopen = routed.reopen and not m.context.get("deleted")
-        if m.direction == Direction.IN:
-            if reopen and status != ConversationStatus.OPEN:
-                fields.update(self._reopen_fields(existing, m.received_at, now))
-            elif status == ConversationStatus.OPEN:
-                sla = sla_clock.on_customer_message(
-                    existing.get("sla") or {}, m.received_at, self.clock
-                )
-                fields.update(self.sla_update(sla, now))
-        elif m.flags.echo:
-            # The page answered outside the inbox (e.g. Meta Business Suite): a response.
-            sla = sla_clock.on_agent_reply(existing.get("sla") or {}, m.received_at)
-            if m.context.get("answered_on_platform") and status != ConversationStatus.RESOLVED:
-                # Answered directly on the marketplace: the question is handled.
-                sla = sla_clock.on_resolved(sla)
-                fields.update({"status": ConversationStatus.RESOLVED.value, "resolved_at": now})
-            fields.update(self.sla_update(sla, now))
         update: dict[str, Any] = {
-            "$set": fields,
+            "$set": self._message_fields(routed, existing, now),
             "$max": {"last_message_at": m.received_at},
             "$inc": {"version": 1},
         }
@@ -307,12 +281,8 @@ class Queue:
         else:
             # A redelivery: recount, in case the first delivery stopped half-way. Counts only
             # grow; $max keeps a slower concurrent writer from lowering it.
-            count = await db[MESSAGES].count_documents(
-                {"conversation_id": conv_id, "kind": "message"}
-            )
-            update["$max"]["message_count"] = count
+            update["$max"]["message_count"] = await self._count(conv_id)
         add: dict[str, Any] = {}
-        search = f"{m.subject or ''} {text}"[:SEARCH_CHARS]
         if search.strip():
             add["search"] = search
         if routed.decision.reasons and not routed.conversation_created:
@@ -336,6 +306,61 @@ class Queue:
                 or doc
             )
         return doc
+
+    def _new_conversation(self, routed: RoutedMessage, now: datetime) -> dict[str, Any]:
+        """A conversation as the router decided it, before any message is applied."""
+        m, d = routed.message, routed.decision
+        sla = {**d.sla.model_dump(), "clock_started_at": m.received_at}
+        subject = m.subject or (m.text[:60] if m.text else None)
+        return {
+            "status": ConversationStatus.OPEN.value,
+            "channel": m.channel,
+            "account": m.account,
+            "team": d.team,
+            "priority": d.priority.value,
+            "tags": d.tags,
+            "subject": subject,
+            "subject_norm": normalise_subject(subject),
+            "customer": m.customer.model_dump(),
+            "customer_id": routed.customer_id,
+            "assignee": d.assignee,
+            "routing_reasons": d.reasons,
+            "linked_conversation_id": routed.linked_conversation_id,
+            "created_at": m.received_at,
+            **self.sla_update(sla, now),
+        }
+
+    def _message_fields(
+        self, routed: RoutedMessage, conversation: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        """`$set` fields a message brings to its conversation: status and SLA clock."""
+        m = routed.message
+        fields: dict[str, Any] = {"updated_at": now}
+        status = conversation.get("status")
+        # A question deleted on the platform is recorded but does not reopen anything.
+        reopen = routed.reopen and not m.context.get("deleted")
+        if m.direction == Direction.IN:
+            if reopen and status != ConversationStatus.OPEN:
+                fields.update(self._reopen_fields(conversation, m.received_at, now))
+            elif status == ConversationStatus.OPEN:
+                sla = sla_clock.on_customer_message(
+                    conversation.get("sla") or {}, m.received_at, self.clock
+                )
+                fields.update(self.sla_update(sla, now))
+        elif m.flags.echo:
+            # The page answered outside the inbox (e.g. Meta Business Suite): a response.
+            sla = sla_clock.on_agent_reply(conversation.get("sla") or {}, m.received_at)
+            if m.context.get("answered_on_platform") and status != ConversationStatus.RESOLVED:
+                # Answered directly on the marketplace: the question is handled.
+                sla = sla_clock.on_resolved(sla)
+                fields.update({"status": ConversationStatus.RESOLVED.value, "resolved_at": now})
+            fields.update(self.sla_update(sla, now))
+        return fields
+
+    async def _count(self, conversation_id: str) -> int:
+        return await self.db[MESSAGES].count_documents(
+            {"conversation_id": conversation_id, "kind": "message"}
+        )
 
     async def _mark_replaced(self, routed: RoutedMessage) -> None:
         """An edited question supersedes its earlier text; a deleted one marks the thread's

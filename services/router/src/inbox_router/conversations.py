@@ -130,10 +130,13 @@ class ConversationResolver:
             return None
         minted = minted_conversation_id(message)
         target, how = await self._by_subject(message, customer_id, minted) or (None, "")
+        claimed: dict[str, Any] = {}
         if target is None:
-            target = await self._claim(message.thread_keys[0], minted, message.dedup_id)
-            how = f"rule 1: joins the new conversation (thread key {message.thread_keys[0]})"
-        await self._claim_own_keys(message, target, docs, superseded=set())
+            first = message.thread_keys[0]
+            target = await self._claim(first, minted, message.dedup_id)
+            claimed[first] = {"conversation_id": target}  # known now: no second claim of it
+            how = f"rule 1: joins the new conversation (thread key {first})"
+        await self._claim_own_keys(message, target, {**docs, **claimed}, superseded=set())
         if target == minted:
             how = self._created_how(message, None)
         return Resolution(target, created=target == minted, reopen=True, how=how)
