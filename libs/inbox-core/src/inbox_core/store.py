@@ -25,6 +25,7 @@ CONVERSATIONS: Final = "conversations"  # notifier writes; router reads status
 MESSAGES: Final = "messages"  # notifier
 THREADS: Final = "threads"  # router: thread key → conversation
 CUSTOMERS: Final = "customers"  # router
+CUSTOMER_KEYS: Final = "customer_keys"  # router: customer key → customer id; merges repoint
 OUTBOX: Final = "outbox"  # notifier: events not yet on the bus
 CURSORS: Final = "cursors"  # pollers: per account and board
 COUNTERS: Final = "counters"  # monotonic numbers (conversation number)

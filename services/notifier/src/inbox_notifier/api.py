@@ -18,7 +18,7 @@ from inbox_core.blobs import BlobNotFoundError, get_blob
 from inbox_core.errors import BusUnavailable
 from inbox_core.runtime import RUNTIME
 from inbox_core.schema import DeadLetter, new_id, utcnow
-from inbox_core.store import CONVERSATIONS, CUSTOMERS, MESSAGES
+from inbox_core.store import CONVERSATIONS, CUSTOMER_KEYS, CUSTOMERS, MESSAGES
 from inbox_notifier.auth import AGENT
 from inbox_notifier.desk import Desk
 from inbox_notifier.models import (
@@ -501,6 +501,11 @@ async def merge_customers(request: web.Request, body: MergeIn) -> CustomerOut:
     other = await _resolve_customer(db, body.other_id)
     if target["_id"] == other["_id"]:
         raise ApiError(409, "same_customer", "a customer cannot be merged into itself")
+    # The router finds customers by their keys: point the other's keys here first, so its
+    # next message joins this customer even if the merge stops half-way.
+    await db[CUSTOMER_KEYS].update_many(
+        {"customer_id": other["_id"]}, {"$set": {"customer_id": target["_id"]}}
+    )
     # Delete first: identities are unique, so they can only move once the other is gone.
     await db[CUSTOMERS].delete_one({"_id": other["_id"]})
     await db[MERGES].update_one(

@@ -13,7 +13,7 @@ import pytest
 from inbox_core import subjects
 from inbox_core.schema import DeadLetter, OutboundReply, SlaState, utcnow
 from inbox_core.settings import CoreSettings
-from inbox_core.store import CUSTOMERS, Store
+from inbox_core.store import CUSTOMER_KEYS, CUSTOMERS, Store
 from inbox_core.testing.http import collect
 
 NotifierHarness = Any  # the `notifier` fixture (conftest.py)
@@ -86,6 +86,13 @@ async def test_customer_history_spans_channels_and_merge_links_two_customers(
                 },
             ]
         )
+        await store.db[CUSTOMER_KEYS].insert_many(
+            [
+                {"_id": "identity:mail:cs:kim@example.com", "customer_id": "cust-1"},
+                {"_id": "email:kim@example.com", "customer_id": "cust-1"},
+                {"_id": "identity:facebook:104233:psid-9", "customer_id": "cust-2"},
+            ]
+        )
         await notifier.publish(notifier.routed(1, "c1", customer_id="cust-1"))
         await notifier.publish(
             notifier.routed(
@@ -104,6 +111,9 @@ async def test_customer_history_spans_channels_and_merge_links_two_customers(
         assert {c["id"] for c in merged["conversations"]} == {"c1", "c2"}
         assert [m["text"] for m in merged["history"]] == ["배송 문의", "교환 문의"]
         assert merged["merged_from"] == ["cust-2"]
+        # The router finds the Messenger user's next message by its key: it now names cust-1.
+        keys = {d["_id"]: d["customer_id"] async for d in store.db[CUSTOMER_KEYS].find()}
+        assert set(keys.values()) == {"cust-1"}
         again = await notifier.get("/api/customers/cust-2")  # the old id still resolves
         assert again["id"] == "cust-1"
         status, body = await notifier.post("/api/customers/cust-1/merge", {"other_id": "cust-1"})

@@ -37,9 +37,8 @@ from pymongo.errors import DuplicateKeyError
 from inbox_core.errors import TransientError
 from inbox_core.logging import get_logger
 from inbox_core.schema import ConversationStatus, Direction, InboundMessage, utcnow
-from inbox_core.store import CONVERSATIONS, CUSTOMERS, THREADS
+from inbox_core.store import CONVERSATIONS, CUSTOMER_KEYS, CUSTOMERS, THREADS
 from inbox_core.text import normalise_subject, ticket_number
-from inbox_router.customers import CUSTOMER_KEYS
 from inbox_router.thanks import is_thanks_only
 
 log = get_logger(__name__)

@@ -21,11 +21,10 @@ from pymongo.errors import DuplicateKeyError
 
 from inbox_core.errors import TransientError
 from inbox_core.schema import InboundMessage, utcnow
-from inbox_core.store import CONVERSATIONS, CUSTOMERS
+from inbox_core.store import CONVERSATIONS, CUSTOMER_KEYS, CUSTOMERS
 from inbox_router.facts import CustomerFacts
 from inbox_router.normalise import normalise_phone
 
-CUSTOMER_KEYS: Final = "customer_keys"  # router: customer key → customer id
 _NAMESPACE: Final = uuid.UUID("6f1c3a52-3f5e-4d43-9a53-2b8f7d0c9e11")
 
 Db = AsyncDatabase[dict[str, Any]]

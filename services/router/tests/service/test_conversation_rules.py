@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from inbox_core.schema import Customer, InboundMessage, MessageFlags, RoutedMessage
-from inbox_core.store import CUSTOMERS, Store
+from inbox_core.store import CUSTOMER_KEYS, CUSTOMERS, Store
 from inbox_router.app import IGNORED, Router
 from inbox_router.rules import parse_rules
 
@@ -402,6 +402,23 @@ async def test_customers_on_several_channels_are_linked(
     if same:
         doc = await asyncio.wait_for(store.db[CUSTOMERS].find_one({"_id": a.customer_id}), 5)
         assert doc is not None and len(doc["identities"]) == 2
+
+
+async def test_customer_merged_by_an_agent_stays_merged_for_later_messages(
+    router: Router, store: Store, chat: Build, route: Route
+) -> None:
+    a = await route(router, chat("g1", "배송 문의", channel="kakao", user="u-a"))
+    b = await route(router, chat("g2", "교환 문의", channel="naver_talktalk", user="u-b"))
+    assert a.customer_id != b.customer_id
+    # What the notifier's merge does to the router's records: keys first, then the customer.
+    db = store.db
+    await db[CUSTOMER_KEYS].update_many(
+        {"customer_id": b.customer_id}, {"$set": {"customer_id": a.customer_id}}
+    )
+    await db[CUSTOMERS].delete_one({"_id": b.customer_id})
+    later = await route(router, chat("g3", "또 문의", channel="naver_talktalk", user="u-b"))
+    assert later.customer_id == a.customer_id
+    assert await db[CUSTOMERS].find_one({"_id": b.customer_id}) is None  # not brought back
 
 
 # --- customer facts for the rules ----------------------------------------------------------
