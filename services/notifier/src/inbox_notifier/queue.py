@@ -470,10 +470,15 @@ class Queue:
         for i, doc in enumerate(docs, start=1):
             # Just after the message they answer, so the thread reads in order.
             doc["created_at"] = m.received_at + timedelta(milliseconds=i)
-            with contextlib.suppress(DuplicateKeyError):  # stored by a racing redelivery
-                await self.db[MESSAGES].update_one(
+            try:
+                result = await self.db[MESSAGES].update_one(
                     {"dedup_id": doc["dedup_id"]}, {"$setOnInsert": doc}, upsert=True
                 )
+                if result.upserted_id is not None:
+                    saved.append(doc)  # as stored: no need to read it back
+                    continue
+            except DuplicateKeyError:  # stored by a racing redelivery
+                pass
             found = await self.db[MESSAGES].find_one({"dedup_id": doc["dedup_id"]})
             assert found is not None
             saved.append(found)
