@@ -181,3 +181,26 @@ class StackHarness:
             if want <= set(ids) or time.monotonic() > deadline:
                 return ids
             await asyncio.sleep(0.5)
+
+    # --- the store as an operator sees it (poison and marketplace fault tests) -------------
+
+    def stored_external_ids(self, channel: str | None = None) -> list[str]:
+        """External ids of the stored customer messages, of one channel or all, repeats kept."""
+        query: dict[str, Any] = {"kind": "message", "direction": "in"}
+        if channel is not None:
+            query["channel"] = channel
+        with self._db() as client:
+            return [
+                d["external_id"]
+                for d in client["inbox"]["messages"].find(query, {"external_id": 1})
+            ]
+
+    def find_documents(self, collection: str, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Documents of a store collection (datetimes come back naive, in UTC)."""
+        with self._db() as client:
+            return list(client["inbox"][collection].find(query))
+
+    def edit_documents(self, collection: str, query: dict[str, Any], update: dict[str, Any]) -> int:
+        """A hand edit in the store, as an operator's script makes one; returns the matches."""
+        with self._db() as client:
+            return int(client["inbox"][collection].update_many(query, update).matched_count)
