@@ -161,13 +161,7 @@ class StackHarness:
         return client
 
     def stored_message_ids(self) -> list[str]:
-        with self._db() as client:
-            return [
-                d["external_id"]
-                for d in client["inbox"]["messages"].find(
-                    {"kind": "message", "direction": "in"}, {"external_id": 1}
-                )
-            ]
+        return self.stored_external_ids()
 
     async def wait_stored(self, expected: Iterable[str], timeout: float = 90) -> list[str]:
         """Wait until every expected external id is stored; return all stored ids."""
