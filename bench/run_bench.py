@@ -1,9 +1,15 @@
-"""`make bench`: (a) raw JetStream publish throughput on the embedded nats-server, and
-(b) end-to-end throughput and latency from "webhook accepted" (HTTP 200 from ingest-social)
-to `conversation.created` on the SSE stream, at fixed offered loads, over the whole stack.
+"""`make bench`, in one run on this machine:
 
+(a) raw JetStream publish throughput on an embedded nats-server: the reference;
+(b) the store's own bound: the router's and notifier's real store work per message, run
+    in-process against the stack's Mongo-wire server with no bus in between;
+(c) the whole stack, end to end from "webhook accepted" (HTTP 200 from ingest-social) to
+    `conversation.created` on the SSE stream: fixed offered loads, then a burst for capacity;
+    peak RSS of every process, store operations per message;
+then which bound (bus or store) holds the pipeline and how close it gets.
+
+`make soak` (`--soak SECONDS`) offers a steady load for that long and samples RSS.
 No pass/fail: it prints figures. Everything runs on loopback, bounded in count and time.
-Usage: bench/run_bench.py [--publish N] [--loads 25,50,100] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -21,9 +28,15 @@ from typing import Any
 import aiohttp
 import nats
 from nats.js.api import StreamConfig
+from pymongo import MongoClient
+from store_bound import store_bound  # bench/ is on sys.path when this script runs
 
 from inbox_core.embedded import free_port, start_nats
 from inbox_core.testing.stack import TOKEN, StackHarness
+
+# A new conversation crosses the bus four times: inbound, routed, and two events
+# (conversation.created, message.created).
+PUBLISHES_PER_MESSAGE = 4
 
 
 def pct(values: list[float], p: float) -> float:
@@ -75,100 +88,181 @@ def rss_mb(run_dir: Path) -> dict[str, float]:
     return sizes
 
 
-async def bench_end_to_end(
-    env: dict[str, str], loads: list[int], seconds: float
-) -> list[dict[str, Any]]:
-    api = f"http://127.0.0.1:{env['INBOX_API_PORT']}"
-    webhook = f"http://127.0.0.1:{env['INBOX_SOCIAL_PORT']}/webhooks/facebook"
-    accepted: dict[str, float] = {}
-    latencies: dict[str, float] = {}
-    results = []
-    connector = aiohttp.TCPConnector(limit=200)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        sse_ready = asyncio.Event()
-
-        async def read_events() -> None:
-            timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-            async with http.get(
-                f"{api}/api/events", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=timeout
-            ) as resp:
-                sse_ready.set()
-                async for raw in resp.content:
-                    if not raw.startswith(b"data: "):
-                        continue
-                    body = json.loads(raw[6:])
-                    if body["type"] != "conversation.created":
-                        continue
-                    tag = (body["conversation"].get("preview") or "").split(" ")[-1]
-                    if tag in accepted and tag not in latencies:
-                        latencies[tag] = time.perf_counter() - accepted[tag]
-
-        reader = asyncio.create_task(read_events())
-        await asyncio.wait_for(sse_ready.wait(), 10)
-
-        async def send(tag: str) -> None:
-            body = StackHarness.webhook_body(tag)
-            async with http.post(
-                webhook,
-                data=body,
-                headers={
-                    "X-Hub-Signature-256": StackHarness.sign(body),
-                    "Content-Type": "application/json",
-                },
-            ) as resp:
-                if resp.status == 200:
-                    accepted[tag] = time.perf_counter()
-
-        for load in loads:
-            tags = [f"L{load}n{i}" for i in range(int(load * seconds))]
-            start = time.perf_counter()
-            tasks = []
-            for i, tag in enumerate(tags):
-                delay = start + i / load - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(send(tag)))
-            await asyncio.gather(*tasks)
-            offered_s = time.perf_counter() - start
-            deadline = time.perf_counter() + 60
-            pending = [t for t in tags if t in accepted]
-            # The SSE reader task fills `latencies`; poll it until every message arrived.
-            while time.perf_counter() < deadline:
-                if all(t in latencies for t in pending):
-                    break
-                await asyncio.sleep(0.1)
-            done_s = time.perf_counter() - start
-            lat = [latencies[t] * 1000 for t in tags if t in latencies]
-            results.append(
-                {
-                    "offered_per_s": load,
-                    "sent": len(tags),
-                    "accepted": sum(1 for t in tags if t in accepted),
-                    "delivered": len(lat),
-                    "throughput_per_s": len(lat) / done_s,
-                    "send_s": offered_s,
-                    "p50_ms": pct(lat, 50),
-                    "p95_ms": pct(lat, 95),
-                    "p99_ms": pct(lat, 99),
-                    "mean_ms": statistics.fmean(lat) if lat else float("nan"),
-                    "rss_mb": rss_mb(Path(env["INBOX_DATA_DIR"]) / "run"),
-                }
-            )
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-    return results
+def cpu_s(run_dir: Path) -> dict[str, float]:
+    """CPU seconds (user + system) every process of the stack has used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid_file in sorted(run_dir.glob("*.pid")):
+        try:
+            stat = Path(f"/proc/{pid_file.read_text().strip()}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        used[pid_file.stem] = (int(fields[11]) + int(fields[12])) / tick
+    return used
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--publish", type=int, default=20000)
-    parser.add_argument("--loads", default="25,50,100,200")
-    parser.add_argument("--seconds", type=float, default=8)
-    args = parser.parse_args()
+class PeakRss:
+    """Samples every process's RSS once a second; keeps the peak since the last reset."""
 
-    print(f"(a) raw JetStream publish, {args.publish} x 1 KiB, same embedded nats-server")
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.peak: dict[str, float] = {}
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def reset(self) -> dict[str, float]:
+        peak, self.peak = self.peak, {}
+        return peak
+
+    async def _run(self) -> None:
+        start = time.perf_counter()
+        while True:
+            now = rss_mb(self.run_dir)
+            self.samples.append((time.perf_counter() - start, now))
+            for name, mb in now.items():
+                self.peak[name] = max(mb, self.peak.get(name, 0.0))
+            await asyncio.sleep(1)
+
+    def __enter__(self) -> PeakRss:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task:
+            self._task.cancel()
+
+
+def store_ops(mongo_port: int) -> int:
+    """Data operations the store has served so far (serverStatus opcounters)."""
+    with MongoClient(f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true") as client:
+        counters = client.admin.command("serverStatus").get("opcounters", {})
+    return sum(int(v) for k, v in counters.items() if k != "command")
+
+
+class Pipeline:
+    """Sends signed webhooks and times each until its `conversation.created` event."""
+
+    def __init__(self, env: dict[str, str], http: aiohttp.ClientSession) -> None:
+        self.api = f"http://127.0.0.1:{env['INBOX_API_PORT']}"
+        self.webhook = f"http://127.0.0.1:{env['INBOX_SOCIAL_PORT']}/webhooks/facebook"
+        self.http = http
+        self.accepted: dict[str, float] = {}
+        self.created: dict[str, float] = {}
+        self.refused = 0
+
+    async def read_events(self, ready: asyncio.Event) -> None:
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with self.http.get(
+            f"{self.api}/api/events", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=timeout
+        ) as resp:
+            ready.set()
+            async for raw in resp.content:
+                if not raw.startswith(b"data: "):
+                    continue
+                body = json.loads(raw[6:])
+                if body["type"] != "conversation.created":
+                    continue
+                tag = (body["conversation"].get("preview") or "").split(" ")[-1]
+                self.created.setdefault(tag, time.perf_counter())
+
+    async def send(self, tag: str) -> None:
+        body = StackHarness.webhook_body(tag)
+        headers = {"X-Hub-Signature-256": StackHarness.sign(body)}
+        headers["Content-Type"] = "application/json"
+        async with self.http.post(self.webhook, data=body, headers=headers) as resp:
+            if resp.status == 200:
+                self.accepted[tag] = time.perf_counter()
+            else:
+                self.refused += 1
+
+    async def drain(self, tags: list[str], timeout: float) -> float:
+        """Wait until every accepted message has its event; returns when the last came."""
+        deadline = time.perf_counter() + timeout
+        pending = [t for t in tags if t in self.accepted]
+        # The SSE reader task fills `created`; polling it is simpler than one event per tag.
+        while time.perf_counter() < deadline and not all(t in self.created for t in pending):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        return max((self.created[t] for t in pending if t in self.created), default=0.0)
+
+    def latencies_ms(self, tags: list[str]) -> list[float]:
+        return [
+            (self.created[t] - self.accepted[t]) * 1000
+            for t in tags
+            if t in self.created and t in self.accepted
+        ]
+
+
+async def offered_load(
+    pipe: Pipeline, label: str, rate: float, count: int, drain_s: float
+) -> dict[str, Any]:
+    tags = [f"{label}n{i}" for i in range(count)]
+    start = time.perf_counter()
+    tasks = []
+    for i, tag in enumerate(tags):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(pipe.send(tag)))
+    await asyncio.gather(*tasks)
+    last = await pipe.drain(tags, drain_s)
+    lat = pipe.latencies_ms(tags)
+    return {
+        "offered_per_s": rate,
+        "sent": len(tags),
+        "accepted": sum(1 for t in tags if t in pipe.accepted),
+        "delivered": len(lat),
+        "throughput_per_s": len(lat) / max(last - start, 1e-9) if lat else 0.0,
+        "p50_ms": pct(lat, 50),
+        "p95_ms": pct(lat, 95),
+        "p99_ms": pct(lat, 99),
+        "mean_ms": statistics.fmean(lat) if lat else float("nan"),
+    }
+
+
+async def burst(pipe: Pipeline, count: int, senders: int, drain_s: float) -> dict[str, Any]:
+    """As many messages as the connector accepts, `senders` at a time: the capacity is the
+    rate at which their conversations come out."""
+    tags = [f"B{i}" for i in range(count)]
+    queue = list(reversed(tags))
+
+    async def sender() -> None:
+        while queue:
+            await pipe.send(queue.pop())
+
+    start = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(senders)))
+    sent_s = time.perf_counter() - start
+    last = await pipe.drain(tags, drain_s)
+    delivered = sum(1 for t in tags if t in pipe.created)
+    return {
+        "sent": count,
+        "accepted_per_s": sum(1 for t in tags if t in pipe.accepted) / sent_s,
+        "delivered": delivered,
+        "capacity_per_s": delivered / max(last - start, 1e-9) if delivered else 0.0,
+        "seconds": max(last - start, 1e-9),
+    }
+
+
+def print_loads(results: list[dict[str, Any]], names: list[str]) -> None:
+    print(
+        f"    {'offered/s':>9} {'sent':>5} {'accepted':>8} {'delivered':>9} {'e2e/s':>6} "
+        f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}  peak RSS MB: " + " ".join(names)
+    )
+    for r in results:
+        rss = " ".join(f"{r['rss_mb'].get(n, float('nan')):>{len(n)}.0f}" for n in names)
+        print(
+            f"    {r['offered_per_s']:>9.0f} {r['sent']:>5} {r['accepted']:>8} "
+            f"{r['delivered']:>9} {r['throughput_per_s']:>6.1f} {r['p50_ms']:>7.0f} "
+            f"{r['p95_ms']:>7.0f} {r['p99_ms']:>7.0f}               {rss}"
+        )
+
+
+async def run_bench(args: argparse.Namespace) -> None:
+    print(f"(a) raw JetStream publish, {args.publish} x 1 KiB, embedded nats-server")
     raw = await bench_publish(args.publish)
-    print(f"    async publish (window 1000): {raw['async_msgs_per_s']:>9.0f} msg/s")
+    raw_rate = raw["async_msgs_per_s"]
+    print(f"    async publish (window 1000): {raw_rate:>9.0f} msg/s")
     print(f"    sync publish (await PubAck): {raw['sync_msgs_per_s']:>9.0f} msg/s")
 
     data_dir = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
@@ -176,37 +270,132 @@ async def main() -> None:
     await asyncio.to_thread(harness.start)
     env = harness.env
     try:
-        loads = [int(x) for x in args.loads.split(",")]
+        mongo_url = f"mongodb://127.0.0.1:{harness.mongo_port}/?directConnection=true"
+        print(f"(b) store bound: router + notifier store work, {args.store_n} new conversations")
+        bound = {c: await store_bound(mongo_url, args.store_n, c) for c in (1, 8)}
+        for c, b in bound.items():
+            detail = ", ".join(f"{k} {v:g}" for k, v in b["ops_detail"].items())
+            print(
+                f"    {c} at a time: {b['msgs_per_s']:>6.1f} msg/s, {b['ops_per_msg']:g} store ops "
+                f"per message ({detail}), {b['ops_per_s']:.0f} ops/s"
+            )
+        store_rate = max(b["msgs_per_s"] for b in bound.values())
+
+        loads = [float(x) for x in args.loads.split(",")]
         print(
-            "(b) end to end: webhook accepted -> conversation.created on SSE, "
-            f"{args.seconds:.0f} s per load"
+            f"(c) end to end: webhook accepted -> conversation.created on SSE; each load "
+            f"{args.seconds:g} s (at most {args.max_messages} messages)"
         )
-        results = await bench_end_to_end(env, loads, args.seconds)
+        connector = aiohttp.TCPConnector(limit=200)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            pipe = Pipeline(env, http)
+            ready = asyncio.Event()
+            reader = asyncio.create_task(pipe.read_events(ready))
+            await asyncio.wait_for(ready.wait(), 10)
+            results = []
+            run_dir = Path(env["INBOX_DATA_DIR"]) / "run"
+            with PeakRss(run_dir) as rss:
+                for load in loads:
+                    count = min(args.max_messages, max(1, int(load * args.seconds)))
+                    r = await offered_load(pipe, f"L{load:g}", load, count, args.drain)
+                    r["rss_mb"] = rss.reset()
+                    results.append(r)
+                ops_before = await asyncio.to_thread(store_ops, harness.mongo_port)
+                cpu_before = cpu_s(run_dir)
+                cap = await burst(pipe, args.burst, 50, args.drain)
+                cpu_after = cpu_s(run_dir)
+                ops = (await asyncio.to_thread(store_ops, harness.mongo_port)) - ops_before
+                cap["rss_mb"] = rss.reset()
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+    finally:
+        await asyncio.to_thread(harness.close)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    names = sorted({n for r in [*results, cap] for n in r["rss_mb"]})
+    print_loads(results, names)
+    print(
+        f"    burst of {cap['sent']} (50 senders): accepted {cap['accepted_per_s']:.0f}/s, "
+        f"{cap['delivered']} delivered, capacity {cap['capacity_per_s']:.1f} new "
+        f"conversations/s, {ops / max(cap['delivered'], 1):.1f} store ops each; peak RSS MB "
+        + ", ".join(f"{n}={cap['rss_mb'].get(n, float('nan')):.0f}" for n in names)
+    )
+    busy = {n: cpu_after[n] - cpu_before.get(n, 0.0) for n in cpu_after}
+    print(
+        f"    CPU during the burst ({cap['seconds']:.1f} s, {os.cpu_count()} cores), "
+        "share of one core: "
+        + ", ".join(
+            f"{n}={busy[n] / cap['seconds']:.0%}" for n in sorted(busy, key=lambda n: -busy[n])
+        )
+    )
+    bus_rate = raw_rate / PUBLISHES_PER_MESSAGE
+    capacity = cap["capacity_per_s"]
+    which, limit = ("store", store_rate) if store_rate < bus_rate else ("bus", bus_rate)
+    print("bounds:")
+    print(
+        f"    bus:   {bus_rate:>8.0f} msg/s  (raw async publish / {PUBLISHES_PER_MESSAGE} "
+        "publishes per message)"
+    )
+    print(f"    store: {store_rate:>8.1f} msg/s  (b)")
+    print(
+        f"    pipeline capacity {capacity:.1f}/s = {capacity / limit:.0%} of the {which} bound, "
+        f"{capacity / raw_rate:.4f} of raw JetStream (target 0.25)"
+    )
+
+
+async def soak(args: argparse.Namespace) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="inbox-soak-"))
+    harness = StackHarness(data_dir, {"INBOX_ACK_WAIT_S": "30", "INBOX_MAX_DELIVER": "5"})
+    await asyncio.to_thread(harness.start)
+    env = harness.env
+    count = int(args.soak * args.soak_rate)
+    print(f"soak: {args.soak_rate:g} msg/s for {args.soak:.0f} s ({count} messages)")
+    try:
+        async with aiohttp.ClientSession() as http:
+            pipe = Pipeline(env, http)
+            ready = asyncio.Event()
+            reader = asyncio.create_task(pipe.read_events(ready))
+            await asyncio.wait_for(ready.wait(), 10)
+            with PeakRss(Path(env["INBOX_DATA_DIR"]) / "run") as rss:
+                r = await offered_load(pipe, "S", args.soak_rate, count, args.drain)
+                samples = list(rss.samples)
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
     finally:
         await asyncio.to_thread(harness.close)
         shutil.rmtree(data_dir, ignore_errors=True)
     print(
-        f"    {'offered/s':>9} {'sent':>6} {'accepted':>8} {'delivered':>9} {'e2e/s':>7} "
-        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+        f"    delivered {r['delivered']}/{r['sent']}, p50 {r['p50_ms']:.0f} ms, "
+        f"p99 {r['p99_ms']:.0f} ms"
     )
-    for r in results:
-        print(
-            f"    {r['offered_per_s']:>9} {r['sent']:>6} {r['accepted']:>8} {r['delivered']:>9} "
-            f"{r['throughput_per_s']:>7.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} "
-            f"{r['p99_ms']:>8.1f}"
-        )
-    print("    RSS (MB) at the end of each load:")
-    for r in results:
-        print(
-            f"    {r['offered_per_s']:>9}/s  "
-            + "  ".join(f"{name}={mb:.0f}" for name, mb in r["rss_mb"].items())
-        )
-    best = max(r["throughput_per_s"] for r in results)
-    print(
-        f"ratio: best end-to-end {best:.1f}/s vs raw async publish "
-        f"{raw['async_msgs_per_s']:.0f}/s = {best / raw['async_msgs_per_s']:.4f}"
-    )
+    names = sorted({n for _, s in samples for n in s})
+    step = max(1, len(samples) // 10)
+    print(f"    {'t (s)':>6} " + " ".join(f"{n:>13}" for n in names))
+    for t, s in [*samples[::step], samples[-1]]:
+        print(f"    {t:>6.0f} " + " ".join(f"{s.get(n, float('nan')):>13.1f}" for n in names))
+    # Growth over the second half, once caches and pools have filled.
+    half = samples[len(samples) // 2 :]
+    print("    RSS growth over the second half (MB):")
+    for n in names:
+        values = [s[n] for _, s in half if n in s]
+        if values:
+            print(f"      {n}: {values[-1] - values[0]:+.1f} (max {max(values):.0f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--publish", type=int, default=20000)
+    parser.add_argument("--store-n", type=int, default=200)
+    parser.add_argument("--loads", default="10,20,40,500")
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--max-messages", type=int, default=400)
+    parser.add_argument("--burst", type=int, default=400)
+    parser.add_argument("--drain", type=float, default=90)
+    parser.add_argument("--soak", type=float, default=0, help="run a soak of this many seconds")
+    parser.add_argument("--soak-rate", type=float, default=5)
+    args = parser.parse_args()
+    asyncio.run(soak(args) if args.soak else run_bench(args))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
