@@ -249,7 +249,13 @@ class Queue:
         now = utcnow()
         text = (stored.get("text") or "").strip()
         search = f"{m.subject or ''} {text}"[:SEARCH_CHARS]
-        existing = await db[CONVERSATIONS].find_one({"_id": conv_id})
+        # The router says whether the conversation is new: then it is written without a read
+        # first (a redelivery finds it stored and reads it; its number is then a gap).
+        existing = (
+            None
+            if routed.conversation_created
+            else await db[CONVERSATIONS].find_one({"_id": conv_id})
+        )
         if existing is None:
             # A new conversation is written once, with this message already applied.
             first = self._new_conversation(routed, now)

@@ -56,6 +56,7 @@ class CustomerKeys:
 class CustomerRecord:
     id: str
     vip: bool = False
+    new: bool = False  # inserted by this message: no flag and no other conversation yet
 
 
 def minted_customer_id(keys: CustomerKeys) -> str:
@@ -183,7 +184,7 @@ async def _upsert(
         # A concurrent upsert of the same customer inserted first; update the stored one.
         result = await db[CUSTOMERS].update_one({"_id": customer_id}, update)
     if result.upserted_id is not None:
-        return CustomerRecord(customer_id)
+        return CustomerRecord(customer_id, new=True)
     doc = await db[CUSTOMERS].find_one({"_id": customer_id}, {"vip": 1})
     return CustomerRecord(customer_id, vip=bool(doc and doc.get("vip")))
 
@@ -194,6 +195,8 @@ async def customer_facts(
     """VIP flag, earlier conversations and the latest contact outside this conversation."""
     if customer is None:
         return CustomerFacts()
+    if customer.new:
+        return CustomerFacts(id=customer.id)
     others = {"customer_id": customer.id, "_id": {"$ne": conversation_id}}
     latest = await db[CONVERSATIONS].find_one(
         others, {"last_message_at": 1}, sort=[("last_message_at", DESCENDING)]
