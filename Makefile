@@ -13,7 +13,7 @@ SHELL := /bin/bash
 # This machine's pip config names local mirrors that may be absent; their warnings are noise.
 QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: install system-deps up demo test test-unit test-e2e bench lint fmt clean
+.PHONY: install system-deps up demo test test-unit test-e2e bench soak lint fmt clean
 
 install: $(STAMP)
 
@@ -66,6 +66,10 @@ test-e2e: install system-deps
 
 bench: install
 	$(BIN)/python bench/run_bench.py
+
+# Ten minutes of steady traffic; prints RSS of every process over time.
+soak: install
+	$(BIN)/python bench/run_bench.py --soak 600 --soak-rate 5
 
 lint: install
 	$(BIN)/ruff check .

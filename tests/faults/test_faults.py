@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from email.message import EmailMessage
 from pathlib import Path
 
 import aiohttp
+import aiosmtplib
 import pytest
 
 from inbox_core.testing.stack import TOKEN, StackHarness
@@ -87,6 +91,57 @@ async def test_kill_9_of_a_service_mid_stream_loses_and_duplicates_nothing(
 
     expected = await _send_with_fault(harness, f"k{service[:3]}", crash_and_restart)
     _assert_exactly_once(await harness.wait_stored(expected), expected)
+
+
+async def test_kill_9_of_the_mail_connector_mid_smtp_stream_loses_and_duplicates_nothing(
+    tmp_path: Path,
+) -> None:
+    """Mail servers retry what was not answered 250, so a crash between DATA and the reply
+    repeats a mail: the Message-ID keeps it single."""
+    h = StackHarness(tmp_path, {"INBOX_MAIL_DOMAINS": "shop.example"})
+    await asyncio.to_thread(h.start)
+    try:
+        port = int(h.env["INBOX_SMTP_PORT"])
+        ids = [f"fault{i}-{uuid.uuid4().hex[:8]}@customer.example" for i in range(90)]
+        queue = list(reversed(ids))
+        sent = 0
+        third = asyncio.Event()
+
+        async def mta() -> None:
+            nonlocal sent
+            while queue:
+                message_id = queue.pop()
+                mail = EmailMessage()
+                mail["From"] = f"고객 <{message_id.split('@')[0]}@customer.example>"
+                mail["To"] = "cs@shop.example"
+                mail["Subject"] = f"주문 문의 {message_id[:8]}"
+                mail["Message-ID"] = f"<{message_id}>"
+                mail.set_content("주문한 상품이 아직 안 왔어요.")
+                deadline = time.monotonic() + 120
+                while True:  # as an MTA does: retry until the mail is answered 250
+                    try:
+                        await aiosmtplib.send(mail, hostname="127.0.0.1", port=port, timeout=10)
+                        break
+                    except (aiosmtplib.SMTPException, OSError):
+                        if time.monotonic() > deadline:
+                            raise
+                        await asyncio.sleep(0.3)
+                sent += 1
+                if sent >= len(ids) // 3:
+                    third.set()
+
+        async def crash_and_restart() -> None:
+            await third.wait()
+            h.kill("ingest-mail")
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(h.restart, "ingest-mail")
+
+        await asyncio.wait_for(
+            asyncio.gather(crash_and_restart(), *(mta() for _ in range(6))), timeout=240
+        )
+        _assert_exactly_once(await h.wait_stored(ids), ids)
+    finally:
+        await asyncio.to_thread(h.close)
 
 
 async def test_nats_restart_mid_stream_loses_and_duplicates_nothing(
