@@ -151,13 +151,16 @@ async def get_conversation(request: web.Request) -> ConversationDetail:
             {"conversation_id": doc["_id"]}, sort=[("created_at", 1), ("_id", 1)]
         )
     ]
-    linked_ids = {doc.get("linked_conversation_id")} - {None}
+    # The predecessor and the successors, in two indexed queries: the embedded store would
+    # answer one `$or` by reading every conversation.
+    predecessor = doc.get("linked_conversation_id")
+    queries = [{"linked_conversation_id": doc["_id"]}]
+    if predecessor:
+        queries.insert(0, {"_id": predecessor})
     linked = [
         conversation_view(c)
-        async for c in db[CONVERSATIONS].find(
-            {"$or": [{"_id": {"$in": list(linked_ids)}}, {"linked_conversation_id": doc["_id"]}]},
-            {"search": 0},
-        )
+        for query in queries
+        async for c in db[CONVERSATIONS].find(query, {"search": 0})
     ]
     return ConversationDetail.model_validate(
         {**conversation_view(doc), "messages": messages, "linked_conversations": linked}

@@ -48,6 +48,7 @@ INDEXES = {
         IndexModel([("priority", ASCENDING), ("sort_due", ASCENDING)]),
         IndexModel([("tags", ASCENDING)]),
         IndexModel([("customer_id", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("linked_conversation_id", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("sla_warn_at", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("sla_deadline", ASCENDING)]),
     ],

@@ -295,3 +295,21 @@ async def test_stored_attachment_and_raw_mail_download_through_the_api(
         f"{notifier.url}/api/attachments/..%2F..%2Fetc%2Fpasswd", headers=auth
     ) as resp:
         assert resp.status == 404
+
+
+async def test_conversation_shows_its_predecessor_and_its_successor(
+    notifier: NotifierHarness,
+) -> None:
+    await notifier.publish(notifier.routed(1, "c-old"))
+    later = notifier.routed(2, "c-new", text="또 문의드려요").model_copy(
+        update={"linked_conversation_id": "c-old"}
+    )
+    await notifier.publish(later)
+    await notifier.publish(notifier.routed(3, "c-other"))
+    await notifier.wait_for("/api/conversations", lambda b: len(b["items"]) == 3)
+    new = await notifier.get("/api/conversations/c-new")
+    assert [c["id"] for c in new["linked_conversations"]] == ["c-old"]
+    old = await notifier.get("/api/conversations/c-old")
+    assert [c["id"] for c in old["linked_conversations"]] == ["c-new"]
+    other = await notifier.get("/api/conversations/c-other")
+    assert other["linked_conversations"] == []

@@ -99,14 +99,18 @@ async def _owners(db: Db, lock_ids: dict[str, str]) -> dict[str, str]:
 
 
 async def _legacy(db: Db, keys: CustomerKeys) -> str | None:
-    """A customer recorded before the key locks existed."""
-    ors: list[dict[str, Any]] = [{"identities": keys.identity}]
-    if keys.email:
-        ors.append({"emails": keys.email})
-    if keys.phone:
-        ors.append({"phones": keys.phone})
-    doc = await db[CUSTOMERS].find_one({"$or": ors}, {"_id": 1})
-    return str(doc["_id"]) if doc else None
+    """A customer recorded without key locks (imported, or from before they existed).
+
+    One indexed lookup per key, not one `$or`: the embedded store answers an `$or` by
+    reading the whole collection, which grew every new customer's cost with the customers.
+    """
+    lookups = [("identities", keys.identity), ("emails", keys.email), ("phones", keys.phone)]
+    for field, value in lookups:
+        if value:
+            doc = await db[CUSTOMERS].find_one({field: value}, {"_id": 1})
+            if doc is not None:
+                return str(doc["_id"])
+    return None
 
 
 async def _found(db: Db, keys: CustomerKeys, owners: dict[str, str]) -> str | None:

@@ -404,6 +404,32 @@ async def test_customers_on_several_channels_are_linked(
         assert doc is not None and len(doc["identities"]) == 2
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "customer"),
+    [
+        ("emails", "kim@example.com", KIM),
+        ("phones", "01012345678", Customer(id="u-77", phone="010-1234-5678", name="김민수")),
+        ("identities", "kakao:shop:u-78", Customer(id="u-78", name="김민수")),
+    ],
+)
+async def test_imported_customer_without_key_locks_is_found_by_each_key(
+    router: Router,
+    store: Store,
+    chat: Build,
+    route: Route,
+    field: str,
+    value: str,
+    customer: Customer,
+) -> None:
+    # A customer record imported straight into the store (e.g. from the shop's CRM).
+    await store.db[CUSTOMERS].insert_one(
+        {"_id": "crm-1", "identities": [], "emails": [], "phones": [], field: [value]}
+    )
+    routed = await route(router, chat("i1", "문의", channel="kakao", user=customer.id,
+                                      customer=customer))  # fmt: skip
+    assert routed.customer_id == "crm-1"
+
+
 async def test_customer_merged_by_an_agent_stays_merged_for_later_messages(
     router: Router, store: Store, chat: Build, route: Route
 ) -> None:
