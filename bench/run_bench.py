@@ -29,6 +29,7 @@ import aiohttp
 import nats
 from nats.js.api import StreamConfig
 from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 from store_bound import store_bound  # bench/ is on sys.path when this script runs
 
 from inbox_core.embedded import free_port, start_nats
@@ -133,11 +134,25 @@ class PeakRss:
             self._task.cancel()
 
 
-def store_ops(mongo_port: int) -> int:
-    """Data operations the store has served so far (serverStatus opcounters)."""
+def store_ops(mongo_port: int) -> tuple[int, dict[str, int]]:
+    """Data operations the store has served so far (serverStatus opcounters), and per
+    collection of the inbox (the `top` command, where the server has it)."""
     with MongoClient(f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true") as client:
         counters = client.admin.command("serverStatus").get("opcounters", {})
-    return sum(int(v) for k, v in counters.items() if k != "command")
+        try:
+            totals = client.admin.command("top").get("totals", {})
+        except PyMongoError:
+            totals = {}
+    per = {
+        ns.removeprefix("inbox."): sum(
+            int(v[k].get("count", 0))
+            for k in ("queries", "insert", "update", "remove")
+            if isinstance(v.get(k), dict)
+        )
+        for ns, v in totals.items()
+        if ns.startswith("inbox.")
+    }
+    return sum(int(v) for k, v in counters.items() if k != "command"), per
 
 
 class Pipeline:
@@ -304,7 +319,11 @@ async def run_bench(args: argparse.Namespace) -> None:
                 cpu_before = cpu_s(run_dir)
                 cap = await burst(pipe, args.burst, 50, args.drain)
                 cpu_after = cpu_s(run_dir)
-                ops = (await asyncio.to_thread(store_ops, harness.mongo_port)) - ops_before
+                ops_after = await asyncio.to_thread(store_ops, harness.mongo_port)
+                ops = ops_after[0] - ops_before[0]
+                per_collection = {
+                    name: n - ops_before[1].get(name, 0) for name, n in ops_after[1].items()
+                }
                 cap["rss_mb"] = rss.reset()
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
@@ -320,6 +339,16 @@ async def run_bench(args: argparse.Namespace) -> None:
         f"conversations/s, {ops / max(cap['delivered'], 1):.1f} store ops each; peak RSS MB "
         + ", ".join(f"{n}={cap['rss_mb'].get(n, float('nan')):.0f}" for n in names)
     )
+    if per_collection:
+        each = max(cap["delivered"], 1)
+        print(
+            "    store ops per message by collection: "
+            + ", ".join(
+                f"{name} {n / each:.1f}"
+                for name, n in sorted(per_collection.items(), key=lambda x: -x[1])
+                if n / each >= 0.05
+            )
+        )
     busy = {n: cpu_after[n] - cpu_before.get(n, 0.0) for n in cpu_after}
     print(
         f"    CPU during the burst ({cap['seconds']:.1f} s, {os.cpu_count()} cores), "
