@@ -9,7 +9,6 @@ import asyncio
 import shutil
 import tempfile
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from itertools import pairwise
@@ -22,7 +21,7 @@ from nats.js import JetStreamContext
 
 from inbox_core import subjects
 from inbox_core.testing.cluster import NatsCluster
-from inbox_core.testing.stack import StackHarness
+from inbox_core.testing.stack import StackHarness, assert_exactly_once
 
 pytestmark = pytest.mark.e2e
 
@@ -61,15 +60,6 @@ async def clustered() -> AsyncIterator[ClusterStack]:
             await asyncio.to_thread(harness.close)
         await asyncio.to_thread(cluster.stop)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _assert_exactly_once(stored: list[str], expected: list[str]) -> None:
-    counts = Counter(stored)
-    missing = sorted(set(expected) - set(counts))
-    twice = sorted(k for k, c in counts.items() if c > 1)
-    assert not missing, f"lost {len(missing)}: {missing[:5]}"
-    assert not twice, f"duplicated {len(twice)}: {twice[:5]}"
-    assert len(stored) == len(expected)
 
 
 async def _replication_problems(js: JetStreamContext, stream: str) -> list[str]:
@@ -205,7 +195,7 @@ async def test_kill_9_of_a_nats_node_mid_stream_loses_and_duplicates_nothing(
         assert marks["sent_at_restart"] >= 2 * N // 3, "one node of three down stopped the bus"
 
         expected = [f"m_{t}" for t in tags]
-        _assert_exactly_once(await h.wait_stored(expected, timeout=60), expected)
+        assert_exactly_once(await h.wait_stored(expected, timeout=60), expected)
 
         # The node is back and current: /healthz of every node is 200 (JetStream meta,
         # streams and consumers caught up), and every stream and durable consumer again has

@@ -4,20 +4,16 @@ messages while something breaks, then checks the queue holds exactly those, once
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.message import EmailMessage
-from pathlib import Path
 
 import aiohttp
 import aiosmtplib
 import pytest
 
-from inbox_core.testing.stack import TOKEN, StackHarness
+from inbox_core.testing.stack import TOKEN, StackHarness, assert_exactly_once, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +22,8 @@ N = 150
 
 @pytest.fixture
 async def harness() -> AsyncIterator[StackHarness]:
-    root = Path(tempfile.mkdtemp(prefix="inbox-faults-"))
-    h = StackHarness(root)
-    try:
-        await asyncio.to_thread(h.start)
+    async with running_stack() as h:
         yield h
-    finally:
-        await asyncio.to_thread(h.close)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def _send_with_fault(
@@ -68,15 +58,6 @@ async def _send_with_fault(
     return [f"m_{t}" for t in tags]
 
 
-def _assert_exactly_once(stored: list[str], expected: list[str]) -> None:
-    counts = Counter(stored)
-    missing = sorted(set(expected) - set(counts))
-    twice = sorted(k for k, c in counts.items() if c > 1)
-    assert not missing, f"lost {len(missing)}: {missing[:5]}"
-    assert not twice, f"duplicated {len(twice)}: {twice[:5]}"
-    assert len(stored) == len(expected)
-
-
 @pytest.mark.parametrize(
     "service", ["ingest-social", "router", "notifier"], ids=["connector", "router", "notifier"]
 )
@@ -90,17 +71,13 @@ async def test_kill_9_of_a_service_mid_stream_loses_and_duplicates_nothing(
         await asyncio.to_thread(harness.restart, service)
 
     expected = await _send_with_fault(harness, f"k{service[:3]}", crash_and_restart)
-    _assert_exactly_once(await harness.wait_stored(expected), expected)
+    assert_exactly_once(await harness.wait_stored(expected), expected)
 
 
-async def test_kill_9_of_the_mail_connector_mid_smtp_stream_loses_and_duplicates_nothing(
-    tmp_path: Path,
-) -> None:
+async def test_kill_9_of_the_mail_connector_mid_smtp_stream_loses_and_duplicates_nothing() -> None:
     """Mail servers retry what was not answered 250, so a crash between DATA and the reply
     repeats a mail: the Message-ID keeps it single."""
-    h = StackHarness(tmp_path, {"INBOX_MAIL_DOMAINS": "shop.example"})
-    await asyncio.to_thread(h.start)
-    try:
+    async with running_stack({"INBOX_MAIL_DOMAINS": "shop.example"}) as h:
         port = int(h.env["INBOX_SMTP_PORT"])
         ids = [f"fault{i}-{uuid.uuid4().hex[:8]}@customer.example" for i in range(90)]
         queue = list(reversed(ids))
@@ -139,9 +116,7 @@ async def test_kill_9_of_the_mail_connector_mid_smtp_stream_loses_and_duplicates
         await asyncio.wait_for(
             asyncio.gather(crash_and_restart(), *(mta() for _ in range(6))), timeout=240
         )
-        _assert_exactly_once(await h.wait_stored(ids), ids)
-    finally:
-        await asyncio.to_thread(h.close)
+        assert_exactly_once(await h.wait_stored(ids), ids)
 
 
 async def test_nats_restart_mid_stream_loses_and_duplicates_nothing(
@@ -151,7 +126,7 @@ async def test_nats_restart_mid_stream_loses_and_duplicates_nothing(
         await asyncio.to_thread(harness.restart_nats, 1.0)
 
     expected = await _send_with_fault(harness, "nats", restart_nats)
-    _assert_exactly_once(await harness.wait_stored(expected), expected)
+    assert_exactly_once(await harness.wait_stored(expected), expected)
 
 
 async def test_store_outage_mid_stream_is_retried_until_it_is_back(harness: StackHarness) -> None:
@@ -161,7 +136,7 @@ async def test_store_outage_mid_stream_is_retried_until_it_is_back(harness: Stac
         await asyncio.to_thread(harness.start_store)
 
     expected = await _send_with_fault(harness, "store", outage)
-    _assert_exactly_once(await harness.wait_stored(expected), expected)
+    assert_exactly_once(await harness.wait_stored(expected), expected)
     async with (
         aiohttp.ClientSession() as http,
         http.get(
@@ -183,7 +158,7 @@ async def test_duplicate_webhook_deliveries_are_stored_once(harness: StackHarnes
     expected = [f"m_{t}" for t in tags]
     stored = await harness.wait_stored(expected)
     await asyncio.sleep(1.0)
-    _assert_exactly_once(await asyncio.to_thread(harness.stored_message_ids), expected)
+    assert_exactly_once(await asyncio.to_thread(harness.stored_message_ids), expected)
     assert stored
 
 
@@ -201,6 +176,6 @@ async def test_slow_sse_consumer_does_not_slow_the_pipeline(harness: StackHarnes
                 return None
 
             expected = await _send_with_fault(harness, "slow", nothing, n=300)
-            _assert_exactly_once(await harness.wait_stored(expected, timeout=60), expected)
+            assert_exactly_once(await harness.wait_stored(expected, timeout=60), expected)
         finally:
             stalled.close()

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,24 +22,12 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from inbox_core import subjects
-from inbox_core.testing.stack import PAGE, TOKEN, StackHarness
+from inbox_core.testing.stack import PAGE, TOKEN, StackHarness, running_stack
 from inbox_ingest_marketplace.simulators import coupang as coupang_sim
 
 pytestmark = pytest.mark.e2e
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@asynccontextmanager
-async def running_stack(env: dict[str, str] | None = None) -> AsyncIterator[StackHarness]:
-    root = Path(tempfile.mkdtemp(prefix="inbox-faults-"))
-    h = StackHarness(root, env)
-    try:
-        await asyncio.to_thread(h.start)
-        yield h
-    finally:
-        await asyncio.to_thread(h.close)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def eventually(

@@ -8,9 +8,13 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +202,26 @@ class StackHarness:
         """A hand edit in the store, as an operator's script makes one; returns the matches."""
         with self._db() as client:
             return int(client["inbox"][collection].update_many(query, update).matched_count)
+
+
+@asynccontextmanager
+async def running_stack(env: dict[str, str] | None = None) -> AsyncIterator[StackHarness]:
+    """A whole stack in a temp dir, stopped and removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="inbox-faults-"))
+    harness = StackHarness(root, env)
+    try:
+        await asyncio.to_thread(harness.start)
+        yield harness
+    finally:
+        await asyncio.to_thread(harness.close)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def assert_exactly_once(stored: list[str], expected: list[str]) -> None:
+    """Every expected id stored, none twice, nothing else."""
+    counts = Counter(stored)
+    missing = sorted(set(expected) - set(counts))
+    twice = sorted(k for k, c in counts.items() if c > 1)
+    assert not missing, f"lost {len(missing)}: {missing[:5]}"
+    assert not twice, f"duplicated {len(twice)}: {twice[:5]}"
+    assert len(stored) == len(expected)
