@@ -19,6 +19,8 @@ class CoreSettings(BaseSettings):
     nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
     mongodb_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGODB_URL")
     mongodb_db: str = Field("inbox", validation_alias="INBOX_MONGODB_DB")
+    # Store connections per service (unless MONGODB_URL sets maxPoolSize).
+    mongodb_pool: int = Field(8, ge=1, le=1000, validation_alias="INBOX_MONGODB_POOL")
     data_dir: Path = Field(Path("./var"), validation_alias="INBOX_DATA_DIR")
     host: str = Field("0.0.0.0", validation_alias="INBOX_HOST")
     log_level: str = Field("INFO", validation_alias="INBOX_LOG_LEVEL")
