@@ -400,3 +400,17 @@ async def test_metrics_count_webhooks_per_channel(
         'inbox_connector_rejected_total{channel="naver_talktalk",reason="invalid"}',
     ):
         assert line in text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/webhooks/facebook", "/webhooks/instagram", "/webhooks/kakao", "/webhooks/naver-talktalk"],
+)
+async def test_oversized_webhook_body_is_413_and_nothing_is_published(
+    service: Any, js: JetStreamContext, http: aiohttp.ClientSession, signed: Signed, path: str
+) -> None:
+    text = "가" * (1024 * 1024 // 3 + 10)  # just over 1 MiB of UTF-8
+    body = json.dumps({"object": "page", "text": text}, ensure_ascii=False).encode()
+    status, _ = await _post(http, f"{service.url}{path}", body, signed(body))
+    assert status == 413
+    assert await _count(js, "INBOUND") == 0
