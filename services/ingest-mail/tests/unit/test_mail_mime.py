@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+from email.message import EmailMessage
 
 import pytest
 
 from inbox_ingest_mail.charsets import codec_for, decode_bytes
-from inbox_ingest_mail.headers import decode_words, message_id
+from inbox_ingest_mail.headers import decode_words, filename_of, message_id
 from inbox_ingest_mail.html_text import html_to_text
 from inbox_ingest_mail.smtp import account_for, recipient_tag
 from inbox_ingest_mail.visible_text import visible_text
@@ -162,3 +163,24 @@ def test_recipient_names_an_account(address: str, account: str | None, tag: str 
 )
 def test_message_id(header: str, expected: str | None) -> None:
     assert message_id(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ('attachment; filename="../../etc/passwd"', "_.._etc_passwd"),
+        ('attachment; filename="..\\\\..\\\\boot.ini"', "_.._boot.ini"),
+        (
+            "attachment; filename*=UTF-8''..%2F..%2F%EC%98%81%EC%88%98%EC%A6%9D.pdf",
+            "_.._영수증.pdf",
+        ),
+        ('attachment; filename="a\x01b.txt"', "a_b.txt"),
+        ('attachment; filename="..."', None),
+    ],
+)
+def test_attachment_file_names_are_base_names_without_control_characters(
+    header: str, name: str | None
+) -> None:
+    part = EmailMessage()
+    part["Content-Disposition"] = header
+    assert filename_of(part) == name

@@ -254,8 +254,11 @@ async def download_attachment(request: web.Request) -> web.Response:
         data, filename, content_type = await get_blob(request.app[RUNTIME].store.db, ref)
     except (BlobNotFoundError, ValueError) as err:
         raise not_found(f"attachment {ref}") from err
+    # A name from a platform is data, not a path or a header: no directories, no control
+    # characters (header injection), nothing that leaves the quotes.
+    filename = re.sub(r"[\x00-\x1f\x7f/\\]+", "_", filename).strip(" .")[:200] or "attachment"
     # RFC 6266/5987: Korean file names survive; the plain name is an ASCII fallback.
-    fallback = filename.encode("ascii", "replace").decode().replace('"', "_") or "attachment"
+    fallback = filename.encode("ascii", "replace").decode().replace('"', "_")
     disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
     return web.Response(
         body=data,

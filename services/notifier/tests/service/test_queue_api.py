@@ -313,3 +313,33 @@ async def test_conversation_shows_its_predecessor_and_its_successor(
     assert [c["id"] for c in old["linked_conversations"]] == ["c-new"]
     other = await notifier.get("/api/conversations/c-other")
     assert other["linked_conversations"] == []
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("../../etc/passwd", "_.._etc_passwd"),
+        ("..\\..\\boot.ini", "_.._boot.ini"),
+        ("a.pdf\r\nSet-Cookie: x=1", "a.pdf_Set-Cookie: x=1"),
+        ('say "hi".txt', "say _hi_.txt"),
+    ],
+)
+async def test_attachment_name_is_never_a_path_or_a_header(
+    notifier: NotifierHarness, stored: str, shown: str
+) -> None:
+    from urllib.parse import unquote
+
+    from inbox_core.blobs import put_blob
+
+    store = Store(CoreSettings())
+    try:
+        ref = await put_blob(store.db, b"x", filename=stored, content_type="text/plain")
+    finally:
+        await store.close()
+    auth = {"Authorization": "Bearer token-minji"}
+    async with notifier.http.get(f"{notifier.url}/api/attachments/{ref}", headers=auth) as resp:
+        assert resp.status == 200
+        disposition = resp.headers["Content-Disposition"]
+        assert "Set-Cookie" not in resp.headers
+    assert disposition.startswith(f'attachment; filename="{shown}";')
+    assert "/" not in unquote(disposition.split("filename*=UTF-8''")[1])
