@@ -371,3 +371,47 @@ async def test_delayed_delivery_notice_is_no_failure(
     assert code == 250
     assert len(await inbound(bus_reader)) == 1  # published (flagged) after its PubAck …
     assert await bus_reader.messages("ROUTED") == []  # … and no failure reported
+
+
+BROKEN_MAILS = {
+    "truncated_multipart": (
+        b"From: kim@example.com\r\nSubject: =?UTF-8?B?67Cw7IahIOusuOydmA==?=\r\n"
+        b"Message-ID: <broken-1@example.com>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        + "주문 번호 1234 배송 문의".encode()
+        + b"\r\n--b1\r\nContent-Type: application/pdf\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK"
+    ),
+    "bad_base64": (
+        b"From: kim@example.com\r\nMessage-ID: <broken-2@example.com>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"7KO866y4!!!not*base64@@\r\n"
+    ),
+    "missing_boundary": (
+        b"From: kim@example.com\r\nMessage-ID: <broken-3@example.com>\r\n"
+        b"Content-Type: multipart/alternative\r\n\r\n" + "경계 없는 본문입니다".encode() + b"\r\n"
+    ),
+    "binary_garbage": (
+        b"From: kim@example.com\r\nMessage-ID: <broken-4@example.com>\r\n\r\n"
+        + bytes(range(1, 256)) * 4
+        + b"\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_MAILS))
+async def test_malformed_mime_is_stored_as_best_it_can_with_the_raw_mail_kept(
+    start_mail: Any, bus_reader: Any, case: str
+) -> None:
+    service = await start_mail(INBOX_MAIL_DOMAINS="shop.example")
+
+    code, _ = await smtp_send(service.smtp_port, ["cs@shop.example"], BROKEN_MAILS[case])
+
+    assert code == 250
+    [stored] = await inbound(bus_reader)
+    message = InboundMessage.from_json(stored.data)
+    assert message.customer.id == "kim@example.com"
+    assert message.raw_ref, "the mail as received is kept"
+    if case in ("truncated_multipart", "missing_boundary"):
+        assert ("배송 문의" in message.text) or ("경계 없는 본문" in message.text)
