@@ -96,6 +96,7 @@ TUNING_ENV = (
     "INBOX_NAK_MAX_DELAY_S",
     "INBOX_ACK_WAIT_S",
     "INBOX_SHUTDOWN_GRACE_S",
+    "INBOX_MONGODB_POOL",
 )
 KNOWN_ENV = frozenset(CONTRACT_ENV + TUNING_ENV)
 # Never given a value in .env.example.
