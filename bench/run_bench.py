@@ -22,6 +22,8 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from pymongo.errors import PyMongoError
 from store_bound import store_bound  # bench/ is on sys.path when this script runs
 
 from inbox_core.embedded import free_port, start_nats
-from inbox_core.testing.stack import TOKEN, StackHarness
+from inbox_core.testing.stack import TOKEN, StackHarness, running_stack
 
 # A new conversation crosses the bus four times: inbound, routed, and two events
 # (conversation.created, message.created).
@@ -75,31 +77,34 @@ async def bench_publish(n: int, size: int = 1024, window: int = 1000) -> dict[st
     return {"async_msgs_per_s": async_rate, "sync_msgs_per_s": sync_rate}
 
 
-def rss_mb(run_dir: Path) -> dict[str, float]:
-    """Resident memory of every process the stack started (from its pid files)."""
-    sizes = {}
+def _proc_files(run_dir: Path, name: str) -> dict[str, str]:
+    """`/proc/<pid>/<name>` of every process the stack started (from its pid files)."""
+    texts = {}
     for pid_file in sorted(run_dir.glob("*.pid")):
         try:
-            status = Path(f"/proc/{pid_file.read_text().strip()}/status").read_text()
+            texts[pid_file.stem] = Path(f"/proc/{pid_file.read_text().strip()}/{name}").read_text()
         except OSError:
             continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                sizes[pid_file.stem] = int(line.split()[1]) / 1024
-    return sizes
+    return texts
+
+
+def rss_mb(run_dir: Path) -> dict[str, float]:
+    """Resident memory of every process the stack started."""
+    return {
+        proc: int(line.split()[1]) / 1024
+        for proc, status in _proc_files(run_dir, "status").items()
+        for line in status.splitlines()
+        if line.startswith("VmRSS:")
+    }
 
 
 def cpu_s(run_dir: Path) -> dict[str, float]:
     """CPU seconds (user + system) every process of the stack has used so far."""
     tick = os.sysconf("SC_CLK_TCK")
     used = {}
-    for pid_file in sorted(run_dir.glob("*.pid")):
-        try:
-            stat = Path(f"/proc/{pid_file.read_text().strip()}/stat").read_text()
-        except OSError:
-            continue
+    for proc, stat in _proc_files(run_dir, "stat").items():
         fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-        used[pid_file.stem] = (int(fields[11]) + int(fields[12])) / tick
+        used[proc] = (int(fields[11]) + int(fields[12])) / tick
     return used
 
 
@@ -137,7 +142,9 @@ class PeakRss:
 def store_ops(mongo_port: int) -> tuple[int, dict[str, int]]:
     """Data operations the store has served so far (serverStatus opcounters), and per
     collection of the inbox (the `top` command, where the server has it)."""
-    with MongoClient(f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true") as client:
+    url = f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true"
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(url) as client:
         counters = client.admin.command("serverStatus").get("opcounters", {})
         try:
             totals = client.admin.command("top").get("totals", {})
@@ -206,6 +213,25 @@ class Pipeline:
             for t in tags
             if t in self.created and t in self.accepted
         ]
+
+
+@asynccontextmanager
+async def stack_with_pipeline(limit: int = 100) -> AsyncIterator[tuple[StackHarness, Pipeline]]:
+    """The whole stack, and a Pipeline whose SSE reader is connected."""
+    env = {"INBOX_ACK_WAIT_S": "30", "INBOX_MAX_DELIVER": "5"}
+    async with (
+        running_stack(env) as harness,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit)) as http,
+    ):
+        pipe = Pipeline(harness.env, http)
+        ready = asyncio.Event()
+        reader = asyncio.create_task(pipe.read_events(ready))
+        try:
+            await asyncio.wait_for(ready.wait(), 10)
+            yield harness, pipe
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
 
 
 async def offered_load(
@@ -280,11 +306,7 @@ async def run_bench(args: argparse.Namespace) -> None:
     print(f"    async publish (window 1000): {raw_rate:>9.0f} msg/s")
     print(f"    sync publish (await PubAck): {raw['sync_msgs_per_s']:>9.0f} msg/s")
 
-    data_dir = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
-    harness = StackHarness(data_dir, {"INBOX_ACK_WAIT_S": "30", "INBOX_MAX_DELIVER": "5"})
-    await asyncio.to_thread(harness.start)
-    env = harness.env
-    try:
+    async with stack_with_pipeline(limit=200) as (harness, pipe):
         mongo_url = f"mongodb://127.0.0.1:{harness.mongo_port}/?directConnection=true"
         print(f"(b) store bound: router + notifier store work, {args.store_n} new conversations")
         bound = {c: await store_bound(mongo_url, args.store_n, c) for c in (1, 8)}
@@ -301,35 +323,24 @@ async def run_bench(args: argparse.Namespace) -> None:
             f"(c) end to end: webhook accepted -> conversation.created on SSE; each load "
             f"{args.seconds:g} s (at most {args.max_messages} messages)"
         )
-        connector = aiohttp.TCPConnector(limit=200)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            pipe = Pipeline(env, http)
-            ready = asyncio.Event()
-            reader = asyncio.create_task(pipe.read_events(ready))
-            await asyncio.wait_for(ready.wait(), 10)
-            results = []
-            run_dir = Path(env["INBOX_DATA_DIR"]) / "run"
-            with PeakRss(run_dir) as rss:
-                for load in loads:
-                    count = min(args.max_messages, max(1, int(load * args.seconds)))
-                    r = await offered_load(pipe, f"L{load:g}", load, count, args.drain)
-                    r["rss_mb"] = rss.reset()
-                    results.append(r)
-                ops_before = await asyncio.to_thread(store_ops, harness.mongo_port)
-                cpu_before = cpu_s(run_dir)
-                cap = await burst(pipe, args.burst, 50, args.drain)
-                cpu_after = cpu_s(run_dir)
-                ops_after = await asyncio.to_thread(store_ops, harness.mongo_port)
-                ops = ops_after[0] - ops_before[0]
-                per_collection = {
-                    name: n - ops_before[1].get(name, 0) for name, n in ops_after[1].items()
-                }
-                cap["rss_mb"] = rss.reset()
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-    finally:
-        await asyncio.to_thread(harness.close)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        results = []
+        run_dir = Path(harness.env["INBOX_DATA_DIR"]) / "run"
+        with PeakRss(run_dir) as rss:
+            for load in loads:
+                count = min(args.max_messages, max(1, int(load * args.seconds)))
+                r = await offered_load(pipe, f"L{load:g}", load, count, args.drain)
+                r["rss_mb"] = rss.reset()
+                results.append(r)
+            ops_before = await asyncio.to_thread(store_ops, harness.mongo_port)
+            cpu_before = cpu_s(run_dir)
+            cap = await burst(pipe, args.burst, 50, args.drain)
+            cpu_after = cpu_s(run_dir)
+            ops_after = await asyncio.to_thread(store_ops, harness.mongo_port)
+            ops = ops_after[0] - ops_before[0]
+            per_collection = {
+                name: n - ops_before[1].get(name, 0) for name, n in ops_after[1].items()
+            }
+            cap["rss_mb"] = rss.reset()
 
     names = sorted({n for r in [*results, cap] for n in r["rss_mb"]})
     print_loads(results, names)
@@ -373,26 +384,12 @@ async def run_bench(args: argparse.Namespace) -> None:
 
 
 async def soak(args: argparse.Namespace) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="inbox-soak-"))
-    harness = StackHarness(data_dir, {"INBOX_ACK_WAIT_S": "30", "INBOX_MAX_DELIVER": "5"})
-    await asyncio.to_thread(harness.start)
-    env = harness.env
     count = int(args.soak * args.soak_rate)
     print(f"soak: {args.soak_rate:g} msg/s for {args.soak:.0f} s ({count} messages)")
-    try:
-        async with aiohttp.ClientSession() as http:
-            pipe = Pipeline(env, http)
-            ready = asyncio.Event()
-            reader = asyncio.create_task(pipe.read_events(ready))
-            await asyncio.wait_for(ready.wait(), 10)
-            with PeakRss(Path(env["INBOX_DATA_DIR"]) / "run") as rss:
-                r = await offered_load(pipe, "S", args.soak_rate, count, args.drain)
-                samples = list(rss.samples)
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-    finally:
-        await asyncio.to_thread(harness.close)
-        shutil.rmtree(data_dir, ignore_errors=True)
+    async with stack_with_pipeline() as (harness, pipe):
+        with PeakRss(Path(harness.env["INBOX_DATA_DIR"]) / "run") as rss:
+            r = await offered_load(pipe, "S", args.soak_rate, count, args.drain)
+            samples = list(rss.samples)
     print(
         f"    delivered {r['delivered']}/{r['sent']}, p50 {r['p50_ms']:.0f} ms, "
         f"p99 {r['p99_ms']:.0f} ms"
