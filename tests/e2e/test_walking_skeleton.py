@@ -129,7 +129,7 @@ async def test_korean_mail_over_smtp_becomes_a_conversation_and_an_event(stack: 
     async with aiohttp.ClientSession() as http:
         conv = await _wait_conversation(http, stack, tag)
         assert conv["channel"] == "mail" and conv["account"] == "cs"
-        assert conv["team"] == "shipping"
+        assert conv["team"] == "shipping" and conv["category"] == "shipping"
         assert conv["sla"]["first_response_due"]
         assert conv["subject"] == f"배송 문의 {tag}"
         events = await _events_until(http, stack, conv["id"])
@@ -190,7 +190,7 @@ async def test_smartstore_question_is_polled_into_a_conversation(stack: Any) -> 
             assert resp.status in (200, 201)
         conv = await _wait_conversation(http, stack, tag)
         assert conv["channel"] == "naver_commerce" and conv["account"] == "e2eshop"
-        assert conv["team"] == "product"
+        assert conv["team"] == "product" and conv["category"] == "restock"
         assert conv["sla"]["first_response_due"]
         events = await _events_until(http, stack, conv["id"])
         assert events[-1]["body"]["conversation_id"] == conv["id"]

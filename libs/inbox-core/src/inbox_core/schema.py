@@ -11,7 +11,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Final, Literal, Self, TypeVar
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -151,8 +151,22 @@ class SlaState(Model):
     breached: bool = False
 
 
+# The routing categories the shipped rules and model use; rule files may add more.
+CATEGORIES: Final = (
+    "shipping",
+    "refund_return_exchange",
+    "restock",
+    "product",
+    "defect_missing_wrong",
+    "identity",
+    "app",
+    "general",
+)
+
+
 class RoutingDecision(Model):
     team: str = "general"
+    category: str = "general"  # what the customer asks about (CATEGORIES or a rule's own)
     priority: Priority = Priority.NORMAL
     tags: list[str] = Field(default_factory=list)
     assignee: str | None = None

@@ -59,6 +59,7 @@ class ConversationOut(BaseModel):
     channel: str
     account: str
     team: str | None = None
+    category: str = "general"  # the routing category (DESIGN, "Contract, second part")
     priority: Priority | None = None
     tags: list[str] = Field(default_factory=list)
     subject: str | None = None

@@ -56,6 +56,7 @@ def _routed(
     )
     decision = RoutingDecision(
         team="shipping",
+        category="shipping",
         priority=Priority.NORMAL,
         tags=["배송"],
         reasons=["rule shipping"],
@@ -132,11 +133,13 @@ async def test_routed_message_becomes_a_conversation_with_messages(bus: Bus) -> 
         )
         conv = body["items"][0]
         assert conv["team"] == "shipping" and conv["status"] == "open"
+        assert conv["category"] == "shipping"
         assert conv["number"] >= 1 and conv["sla"]["first_response_due"]
         assert conv["preview"] == "주소 변경도 부탁드려요"
         async with http.get(f"{url}/api/conversations/c1", headers=AUTH) as resp:
             detail = await resp.json()
         assert [m["text"] for m in detail["messages"]] == ["배송 문의", "주소 변경도 부탁드려요"]
+        assert detail["category"] == "shipping"
         assert detail["messages"][0]["direction"] == "in"
         async with http.get(f"{url}/api/conversations/nope", headers=AUTH) as resp:
             assert resp.status == 404

@@ -4,7 +4,7 @@ Rules are tried top to bottom. A rule whose conditions all hold *matches*: it ad
 actions and stops the evaluation, unless it says `continue: true`, in which case later rules
 are tried too. How actions combine when several rules match:
 
-- team, assignee, auto-reply: the first matching rule that sets one wins;
+- team, category, assignee, auto-reply: the first matching rule that sets one wins;
 - priority: the most urgent priority any matching rule sets (signals such as VIP or
   escalation words only ever raise it); the default when no rule sets one;
 - tags: the union, in order; notes: every matching rule's note, one per line.
@@ -50,6 +50,8 @@ class RulesError(InboxError):
 
 class Action(Strict):
     team: str | None = Field(None, min_length=1)
+    # The routing category (see inbox_core.schema.CATEGORIES; a rules file may add its own).
+    category: str | None = Field(None, min_length=1, pattern=r"^[a-z0-9_]+$")
     priority: Priority | None = None
     tags: Annotated[list[str], BeforeValidator(listify), AfterValidator(not_blank)] = Field(
         default_factory=list
@@ -161,6 +163,7 @@ class RuleSet(Strict):
 
     def _combine(self, matched: list[Rule], reasons: list[str]) -> RoutingDecision:
         team = next((r.set.team for r in matched if r.set.team), None)
+        category = next((r.set.category for r in matched if r.set.category), None)
         priorities = [r.set.priority for r in matched if r.set.priority]
         priority = max(priorities, key=PRIORITY_RANK.__getitem__, default=None)
         if team is None:
@@ -174,6 +177,7 @@ class RuleSet(Strict):
             tags.extend(t for t in rule.set.tags if t not in tags)
         return RoutingDecision(
             team=team or self.default.team,
+            category=category or "general",
             priority=priority or self.default.priority,
             tags=tags,
             assignee=next((r.set.assignee for r in matched if r.set.assignee), None),

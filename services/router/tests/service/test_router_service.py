@@ -65,7 +65,7 @@ async def test_inbound_message_is_routed_with_team_and_sla(bus: Bus) -> None:
         [got] = await collect(bus.js, "inbox.routed.mail.cs", 1)
         routed = RoutedMessage.from_json(got.data)
         assert got.headers["Nats-Msg-Id"] == "routed:mail:cs:a1@example.com"
-        assert routed.decision.team == "shipping"
+        assert routed.decision.team == "shipping" and routed.decision.category == "shipping"
         assert routed.decision.sla.first_response_due is not None
         assert routed.conversation_created is True
         assert routed.customer_id

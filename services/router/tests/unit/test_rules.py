@@ -47,33 +47,47 @@ def _rules(rules: list[dict[str, Any]], **top: Any) -> RuleSet:
 
 
 @pytest.mark.parametrize(
-    ("text", "team", "priority", "tag"),
+    ("text", "team", "category", "priority", "tag"),
     [
-        ("11월 18일 주문했는데 아직 배송 전인가요?", "shipping", Priority.NORMAL, "배송"),
-        (
-            "받은 니트에 구멍이 있어요. 불량인 것 같아요",
-            "claims",
-            Priority.HIGH,
-            "불량·누락·오배송",
-        ),
-        ("사이즈가 안 맞아서 환불하고 싶어요", "returns", Priority.HIGH, "환불·반품·교환"),
-        ("네이비 색상 재입고 언제 되나요?", "product", Priority.NORMAL, "재입고"),
-        ("본인인증 문자가 안 와요", "account", Priority.HIGH, "본인인증"),
-        ("앱이 자꾸 꺼져요", "app", Priority.NORMAL, "앱"),
-        ("소재가 면 100%인가요?", "product", Priority.NORMAL, "상품문의"),
-        ("안녕하세요", "general", Priority.NORMAL, None),
+        ("11월 18일 주문했는데 아직 배송 전인가요?", "shipping", "shipping", Priority.NORMAL,
+         "배송"),
+        ("받은 니트에 구멍이 있어요. 불량인 것 같아요", "claims", "defect_missing_wrong",
+         Priority.HIGH, "불량·누락·오배송"),
+        ("사이즈가 안 맞아서 환불하고 싶어요", "returns", "refund_return_exchange", Priority.HIGH,
+         "환불·반품·교환"),
+        ("네이비 색상 재입고 언제 되나요?", "product", "restock", Priority.NORMAL, "재입고"),
+        ("본인인증 문자가 안 와요", "account", "identity", Priority.HIGH, "본인인증"),
+        ("앱이 자꾸 꺼져요", "app", "app", Priority.NORMAL, "앱"),
+        ("소재가 면 100%인가요?", "product", "product", Priority.NORMAL, "상품문의"),
+        ("안녕하세요", "general", "general", Priority.NORMAL, None),
     ],
     ids=["shipping", "defect", "refund", "restock", "identity", "app", "product",
          "no-keyword-general"],
 )  # fmt: skip
 def test_default_rules_route_korean_inquiries(
-    text: str, team: str, priority: Priority, tag: str | None
+    text: str, team: str, category: str, priority: Priority, tag: str | None
 ) -> None:
     decision = DEFAULT.decide(_message(text))
     assert decision.team == team
+    assert decision.category == category
     assert decision.priority == priority
     assert (tag in decision.tags) if tag else decision.tags == []
     assert decision.reasons
+
+
+def test_category_comes_from_the_first_matching_rule_that_sets_one() -> None:
+    rules = _rules(
+        [
+            {"name": "vip-signal", "when": {"keywords_any": ["급해"]}, "set": {"priority": "high"},
+             "continue": True},
+            {"name": "coupon", "when": {"keywords_any": ["쿠폰"]},
+             "set": {"team": "marketing", "category": "coupon"}},
+        ]
+    )  # fmt: skip
+    assert rules.decide(_message("급해요 쿠폰이 적용이 안돼요")).category == "coupon"
+    assert rules.decide(_message("급해요")).category == "general"
+    with pytest.raises(RulesError, match="category"):
+        _rules([{"name": "bad", "set": {"category": "Not A Slug"}}])
 
 
 def test_keywords_match_across_spacing_and_width() -> None:
