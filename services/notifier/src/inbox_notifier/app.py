@@ -24,6 +24,7 @@ from inbox_notifier.events import EventPublisher
 from inbox_notifier.queue import INDEXES, Queue
 from inbox_notifier.routing import error_middleware, json_response, openapi
 from inbox_notifier.settings import NotifierSettings
+from inbox_notifier.snooze import reopen_snoozed
 from inbox_notifier.stream import SETTINGS, SHUTDOWN
 from inbox_notifier.timers import fire_due
 
@@ -101,6 +102,14 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
                 "sla timers",
             ),
             "sla-timers",
+        )
+        runtime.spawn(
+            notifier.every(
+                settings.sla_tick_s,
+                lambda: reopen_snoozed(notifier.queue, notifier.publisher),
+                "snooze timers",
+            ),
+            "snooze-timers",
         )
         yield
 

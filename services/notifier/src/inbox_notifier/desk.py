@@ -258,17 +258,28 @@ class Desk:
     async def set_status(self, conv_id: str, body: StatusIn) -> dict[str, Any]:
         target = body.status
         sources = [s.value for s, targets in TRANSITIONS.items() if target in targets]
+        if body.until is not None:
+            sources.append(ConversationStatus.PENDING.value)  # snoozing again moves the time
+        now = utcnow()
+        if body.until is not None and body.until <= now:
+            raise ApiError(
+                422,
+                "validation_error",
+                "until must be in the future",
+                [{"field": "until", "message": "until must be in the future"}],
+            )
         conv = await self.conversation(conv_id)
         if conv.get("status") not in sources:
             raise conflict(
                 "invalid_transition",
                 f"cannot move a {conv.get('status')} conversation to {target.value}",
             )
-        now = utcnow()
         sla = dict(conv.get("sla") or {})
-        fields: dict[str, Any] = {"status": target.value}
+        # The snooze timer lives in the store (snooze.py): any status change replaces it.
+        fields: dict[str, Any] = {"status": target.value, "snoozed_until": body.until}
         if target == ConversationStatus.PENDING:
-            sla = sla_clock.on_pending(sla, now, self.queue.clock)
+            if conv.get("status") != ConversationStatus.PENDING:  # else the clock stays paused
+                sla = sla_clock.on_pending(sla, now, self.queue.clock)
         elif target == ConversationStatus.RESOLVED:
             sla = sla_clock.on_resolved(sla)
             fields["resolved_at"] = now

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from inbox_core.schema import ConversationStatus, Priority
 
@@ -76,6 +76,9 @@ class ConversationOut(BaseModel):
     updated_at: datetime | None = None
     last_message_at: datetime | None = None
     resolved_at: datetime | None = None
+    snoozed_until: datetime | None = Field(
+        None, description="a snoozed (pending) conversation reopens by itself at this time"
+    )
 
 
 class AttachmentOut(BaseModel):
@@ -253,6 +256,17 @@ class AssignIn(ApiModel):
 class StatusIn(ApiModel):
     status: ConversationStatus
     version: int | None = Field(None, ge=0, le=MAX_VERSION)
+    until: AwareDatetime | None = Field(
+        None,
+        description="snooze: with status pending, reopen by itself at this time (ISO 8601 "
+        "with an offset); earlier when the customer writes",
+    )
+
+    @model_validator(mode="after")
+    def _until_only_when_pending(self) -> StatusIn:
+        if self.until is not None and self.status != ConversationStatus.PENDING:
+            raise ValueError("until is only for status pending (snooze)")
+        return self
 
 
 class TagsIn(ApiModel):

@@ -51,6 +51,7 @@ INDEXES = {
         IndexModel([("linked_conversation_id", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("sla_warn_at", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("sla_deadline", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("snoozed_until", ASCENDING)]),
     ],
     MESSAGES: [
         IndexModel([("dedup_id", ASCENDING)], unique=True),
@@ -100,6 +101,9 @@ def conversation_view(doc: dict[str, Any]) -> dict[str, Any]:
         "updated_at": doc.get("updated_at"),
         "last_message_at": doc.get("last_message_at"),
         "resolved_at": doc.get("resolved_at"),
+        "snoozed_until": doc.get("snoozed_until")
+        if doc.get("status") == ConversationStatus.PENDING
+        else None,
     }
 
 

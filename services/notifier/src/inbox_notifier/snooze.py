@@ -1,0 +1,60 @@
+"""Snooze: a pending conversation with `snoozed_until` reopens by itself at that time.
+
+The timer is the field in the store (indexed with the status), checked on the SLA tick, so it
+survives restarts. A conditional update on (status, snoozed_until) reopens each snooze once,
+even with several notifier replicas. The customer writing earlier reopens the conversation as
+any message does (the status is then open, and the timer no longer matches).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from inbox_core.schema import ConversationStatus, Event, utcnow
+from inbox_core.store import CONVERSATIONS
+from inbox_notifier import sla as sla_clock
+from inbox_notifier.events import EventPublisher
+from inbox_notifier.queue import Queue, conversation_view
+
+PENDING = ConversationStatus.PENDING.value
+
+
+async def reopen_snoozed(queue: Queue, publisher: EventPublisher, limit: int = 500) -> int:
+    """Reopen the conversations whose snooze ended; returns how many."""
+    db = queue.db
+    now = utcnow()
+    reopened = 0
+    due = db[CONVERSATIONS].find(
+        {"status": PENDING, "snoozed_until": {"$lte": now}},
+        {"_id": 1, "snoozed_until": 1, "sla": 1},
+        limit=limit,
+    )
+    async for doc in due:
+        sla = sla_clock.on_resume(dict(doc.get("sla") or {}), now, queue.clock)
+        updated: dict[str, Any] | None = await db[CONVERSATIONS].find_one_and_update(
+            {"_id": doc["_id"], "status": PENDING, "snoozed_until": doc["snoozed_until"]},
+            {
+                "$set": {
+                    "status": ConversationStatus.OPEN.value,
+                    "snoozed_until": None,
+                    "updated_at": now,
+                    **queue.sla_update(sla, now),
+                },
+                "$inc": {"version": 1},
+            },
+            projection={"search": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:  # the customer or an agent changed it meanwhile
+            continue
+        event = Event(
+            id=f"conversation.updated:{updated['_id']}:v{updated.get('version', 0)}",
+            type="conversation.updated",
+            conversation_id=updated["_id"],
+            conversation=conversation_view(updated),
+        )
+        await publisher.publish(await queue.save_events([event]))
+        reopened += 1
+    return reopened
