@@ -10,7 +10,7 @@ import asyncio
 import base64
 import functools
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import nats
@@ -68,6 +68,52 @@ STREAMS: list[StreamSpec] = [
 ]
 
 Handler = Callable[[Msg], Awaitable[None]]
+# A batch handler gets a fetched batch in stream order and returns, for each message at the
+# same position, None (done: ack it) or the exception that failed it (the consumer then naks
+# or dead-letters that message alone, by the same policy as a per-message handler).
+BatchHandler = Callable[[list[Msg]], Awaitable[Sequence[BaseException | None]]]
+
+
+def order_key(msg: Msg) -> str | None:
+    return (msg.headers or {}).get(ORDER_KEY_HEADER)
+
+
+def order_rounds(msgs: list[Msg]) -> list[list[Msg]]:
+    """Split a batch into rounds with at most one message per ordering key, in stream order:
+    round n holds the n-th message of every key. Handling the rounds one after another keeps
+    each thread's messages in order while the messages of one round go together."""
+    rounds: list[list[Msg]] = []
+    seen: dict[str, int] = {}
+    for msg in msgs:
+        key = order_key(msg)
+        n = seen.get(key, 0) if key is not None else 0
+        if key is not None:
+            seen[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(msg)
+    return rounds
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to publish as part of a batch (see Bus.publish_many)."""
+
+    subject: str
+    payload: bytes
+    msg_id: str | None = None
+    headers: dict[str, str] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        subject: str,
+        model: Model,
+        *,
+        msg_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Outgoing:
+        return cls(subject, model.to_json(), msg_id, headers)
 
 
 _PREFIX_STREAM = {
@@ -217,6 +263,55 @@ class Bus:
     ) -> PubAck:
         return await self.publish(subject, model.to_json(), msg_id=msg_id, headers=headers)
 
+    async def publish_many(
+        self, items: Sequence[Outgoing], *, timeout: float = 5.0
+    ) -> list[PubAck | BaseException]:
+        """Publish all of `items` with their PubAcks in flight together, then wait for them.
+
+        Sent in the given order on one connection, so they land in the stream in that order.
+        Returns, per item, its PubAck or the error (BusUnavailable, PermanentError): one
+        failed publish does not fail the others.
+        """
+        if not items:
+            return []
+        pending: list[asyncio.Future[PubAck] | BaseException] = []
+        for item in items:
+            pending.append(await self._send_async(item))
+
+        async def settle(
+            item: Outgoing, fut: asyncio.Future[PubAck] | BaseException
+        ) -> PubAck | BaseException:
+            stream = _stream_of(item.subject)
+            if isinstance(fut, BaseException):
+                metrics.PUBLISH_FAILED.labels(stream).inc()
+                return fut
+            try:
+                ack = await asyncio.wait_for(fut, timeout)
+            except (TimeoutError, nats.errors.Error, nats.js.errors.Error, OSError) as err:
+                metrics.PUBLISH_FAILED.labels(stream).inc()
+                return BusUnavailable(f"publish to {item.subject} not acknowledged: {err!r}")
+            (metrics.DUPLICATES if ack.duplicate else metrics.PUBLISHED).labels(ack.stream).inc()
+            return ack
+
+        return list(
+            await asyncio.gather(*(settle(i, f) for i, f in zip(items, pending, strict=True)))
+        )
+
+    async def _send_async(self, item: Outgoing) -> asyncio.Future[PubAck] | BaseException:
+        hdrs = dict(item.headers or {})
+        if item.msg_id:
+            hdrs["Nats-Msg-Id"] = item.msg_id
+        inject_headers(hdrs)
+        if not self.connected or self.nc is None:
+            return BusUnavailable("bus disconnected")
+        if len(item.payload) > self.nc.max_payload:
+            # Checked here: nats-py would raise after taking an in-flight slot it never frees.
+            return PermanentError(f"message of {len(item.payload)} bytes exceeds the bus limit")
+        try:
+            return await self.js.publish_async(item.subject, item.payload, headers=hdrs)
+        except (nats.errors.Error, nats.js.errors.Error, OSError) as err:
+            return BusUnavailable(f"publish to {item.subject} failed: {err!r}")
+
     def consumer(
         self,
         *,
@@ -232,6 +327,33 @@ class Bus:
             stream=stream,
             durable=durable,
             handler=handler,
+            filter_subject=filter_subject,
+            batch=batch,
+            max_ack_pending=max_ack_pending,
+        )
+        self._consumers.append(consumer)
+        return consumer
+
+    def batch_consumer(
+        self,
+        *,
+        stream: str,
+        durable: str,
+        handler: BatchHandler,
+        filter_subject: str | None = None,
+        batch: int = 64,
+        max_ack_pending: int = 1000,
+    ) -> Consumer:
+        """A consumer that hands each fetched batch (up to `batch` messages, stream order) to
+        `handler` as a unit; one batch at a time, so a thread's order holds across batches.
+        The handler keeps the order within a batch (`order_rounds`). Each message is then
+        acked, naked or dead-lettered by its own outcome."""
+        consumer = Consumer(
+            self,
+            stream=stream,
+            durable=durable,
+            handler=_no_single_handler,
+            batch_handler=handler,
             filter_subject=filter_subject,
             batch=batch,
             max_ack_pending=max_ack_pending,
@@ -273,12 +395,19 @@ class Bus:
         self._js = None
 
 
+async def _no_single_handler(msg: Msg) -> None:
+    raise RuntimeError("a batch consumer handles batches")
+
+
 @dataclass
 class Consumer:
     """A durable pull consumer with the project's one ack policy:
 
     handler returns → ack; TransientError or unknown error → nak(growing delay);
     InvalidPayload / PermanentError, or too many deliveries → DLQ record + term.
+
+    With `batch_handler`, each fetched batch goes to it as a unit and the policy above is
+    applied to each message by the outcome the handler returns for it.
     """
 
     bus: Bus
@@ -286,6 +415,7 @@ class Consumer:
     durable: str
     handler: Handler
     filter_subject: str | None = None
+    batch_handler: BatchHandler | None = None
     batch: int = 64
     max_ack_pending: int = 1000
     _task: asyncio.Task[None] | None = field(default=None, init=False)
@@ -340,6 +470,13 @@ class Consumer:
                 log.warning("fetch failed, retrying", consumer=self.durable, error=repr(err))
                 await asyncio.sleep(0.5)
                 continue
+            if self.batch_handler is not None:
+                # One batch at a time: the next fetch gathers what came in meanwhile.
+                task = asyncio.create_task(self._handle_batch(msgs))
+                self._inflight.add(task)
+                await asyncio.gather(task, return_exceptions=True)
+                self._inflight.discard(task)
+                continue
             for msg in msgs:
                 # Bounded concurrency; fetching goes on while earlier messages are handled.
                 await self._slots.acquire()
@@ -369,8 +506,12 @@ class Consumer:
             await asyncio.gather(previous, return_exceptions=True)
         await self._handle(msg)
 
+    def _attempts(self, msg: Msg) -> int:
+        # Deliveries that failed because the store or the bus was down are not the
+        # message's fault: they do not count towards the dead-letter limit.
+        return msg.metadata.num_delivered - self._outage_naks.get(msg.metadata.sequence.stream, 0)
+
     async def _handle(self, msg: Msg) -> None:
-        settings = self.bus.settings
         delivered = msg.metadata.num_delivered
         ctx = extract_context(msg.headers)
         with (
@@ -382,46 +523,85 @@ class Consumer:
             ),
             metrics.HANDLE_SECONDS.labels(self.durable).time(),
         ):
-            seq = msg.metadata.sequence.stream
-            # Deliveries that failed because the store or the bus was down are not the
-            # message's fault: they do not count towards the dead-letter limit.
-            attempts = delivered - self._outage_naks.get(seq, 0)
-            if attempts > settings.max_deliver:
-                # It never finished (crash, timeout) often enough: stop the loop here.
-                await self._to_dlq(msg, f"gave up after {attempts - 1} deliveries without an ack")
+            if await self._given_up(msg):
                 return
             try:
                 await self.handler(msg)
-            except (InvalidPayload, PermanentError) as err:
-                log.warning("message refused", consumer=self.durable, error=str(err))
-                await self._to_dlq(msg, f"{type(err).__name__}: {err}")
-                return
             except Exception as err:
-                outage = is_outage(err)
-                if outage:
-                    self._outage_naks[seq] = self._outage_naks.get(seq, 0) + 1
-                elif attempts >= settings.max_deliver:
-                    log.error("message failed for good", consumer=self.durable, error=repr(err))
-                    await self._to_dlq(msg, f"{type(err).__name__}: {err}")
-                    return
-                retry_after = err.retry_after if isinstance(err, TransientError) else None
-                delay = retry_after or nak_delay(
-                    attempts if not outage else delivered,
-                    settings.nak_base_delay_s,
-                    settings.nak_max_delay_s if not outage else min(settings.nak_max_delay_s, 5.0),
-                )
-                log.warning(
-                    "message failed, will retry",
-                    consumer=self.durable,
-                    error=repr(err),
-                    delivered=delivered,
-                    outage=outage,
-                    delay=round(delay, 2),
-                )
-                await self._settle(msg.nak(delay=delay), "nak")
+                await self._settle_outcome(msg, err)
                 return
+            await self._settle_outcome(msg, None)
+
+    async def _handle_batch(self, msgs: list[Msg]) -> None:
+        assert self.batch_handler is not None
+        with tracer().start_as_current_span(
+            f"consume {self.durable}",
+            kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.batch.message_count": len(msgs)},
+        ):
+            start = asyncio.get_running_loop().time()
+            live = [m for m in msgs if not await self._given_up(m)]
+            if not live:
+                return
+            outcomes: Sequence[BaseException | None]
+            try:
+                outcomes = await self.batch_handler(live)
+                if len(outcomes) != len(live):
+                    raise RuntimeError(f"{len(outcomes)} outcomes for {len(live)} messages")
+            except Exception as err:  # the handler itself broke: each message fails with it
+                outcomes = [err] * len(live)
+            await asyncio.gather(
+                *(self._settle_outcome(m, o) for m, o in zip(live, outcomes, strict=True))
+            )
+            each = (asyncio.get_running_loop().time() - start) / len(live)
+            for _ in live:
+                metrics.HANDLE_SECONDS.labels(self.durable).observe(each)
+
+    async def _given_up(self, msg: Msg) -> bool:
+        attempts = self._attempts(msg)
+        if attempts > self.bus.settings.max_deliver:
+            # It never finished (crash, timeout) often enough: stop the loop here.
+            await self._to_dlq(msg, f"gave up after {attempts - 1} deliveries without an ack")
+            return True
+        return False
+
+    async def _settle_outcome(self, msg: Msg, err: BaseException | None) -> None:
+        """The one ack policy: ack a handled message; nak a failed one with a growing delay
+        (outages not counted); dead-letter a refused one or one out of attempts."""
+        settings = self.bus.settings
+        seq = msg.metadata.sequence.stream
+        delivered = msg.metadata.num_delivered
+        if err is None:
             self._outage_naks.pop(seq, None)
             await self._settle(msg.ack(), "ack")
+            return
+        attempts = self._attempts(msg)
+        if isinstance(err, InvalidPayload | PermanentError):
+            log.warning("message refused", consumer=self.durable, error=str(err))
+            await self._to_dlq(msg, f"{type(err).__name__}: {err}")
+            return
+        outage = is_outage(err)
+        if outage:
+            self._outage_naks[seq] = self._outage_naks.get(seq, 0) + 1
+        elif attempts >= settings.max_deliver:
+            log.error("message failed for good", consumer=self.durable, error=repr(err))
+            await self._to_dlq(msg, f"{type(err).__name__}: {err}")
+            return
+        retry_after = err.retry_after if isinstance(err, TransientError) else None
+        delay = retry_after or nak_delay(
+            attempts if not outage else delivered,
+            settings.nak_base_delay_s,
+            settings.nak_max_delay_s if not outage else min(settings.nak_max_delay_s, 5.0),
+        )
+        log.warning(
+            "message failed, will retry",
+            consumer=self.durable,
+            error=repr(err),
+            delivered=delivered,
+            outage=outage,
+            delay=round(delay, 2),
+        )
+        await self._settle(msg.nak(delay=delay), "nak")
 
     async def _to_dlq(self, msg: Msg, error: str) -> None:
         try:

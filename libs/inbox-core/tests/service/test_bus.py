@@ -120,3 +120,75 @@ async def test_store_outage_is_retried_past_max_deliver_without_dead_lettering(b
     await asyncio.wait_for(done.wait(), 20)
     info = await bus.js.stream_info("DLQ")
     assert attempts == 6 and info.state.messages == 0
+
+
+# --- the batch API --------------------------------------------------------------------------
+
+
+async def test_batch_consumer_gets_batches_in_order_and_settles_each_message_alone(
+    bus: Bus,
+) -> None:
+    """A batch handler sees the stream in order; a message whose outcome is an error is
+    retried and dead-lettered alone while the rest of its batch is acked once."""
+    from inbox_core.bus import ORDER_KEY_HEADER, order_rounds
+
+    seen: list[bytes] = []
+    rounds_seen: list[list[list[bytes]]] = []
+    batch_sizes: list[int] = []
+    good = asyncio.Event()
+
+    async def handler(msgs: list[Msg]) -> list[BaseException | None]:
+        batch_sizes.append(len(msgs))
+        rounds_seen.append([[m.data for m in r] for r in order_rounds(msgs)])
+        seen.extend(m.data for m in msgs)
+        if sum(1 for d in seen if d != b"poison") >= 20:
+            good.set()
+        return [RuntimeError("bad document") if m.data == b"poison" else None for m in msgs]
+
+    # Published before the consumer starts, so the first fetch takes them as one batch.
+    for i in range(10):
+        key = {ORDER_KEY_HEADER: f"thread-{i % 3}"}
+        await bus.publish("inbox.in.mail.shop", f"m{i}".encode(), msg_id=f"b{i}", headers=key)
+    await bus.publish("inbox.in.mail.shop", b"poison", msg_id="bp")
+    for i in range(10, 20):
+        await bus.publish("inbox.in.mail.shop", f"m{i}".encode(), msg_id=f"b{i}")
+    await bus.batch_consumer(stream="INBOUND", durable="tb1", handler=handler).start()
+    await asyncio.wait_for(good.wait(), 10)
+    letters = await _dead_letters(bus, 1)
+    assert letters[0].data == "poison" and letters[0].deliveries == 3
+    assert "bad document" in letters[0].error
+    good_ones = [d for d in seen if d != b"poison"]
+    assert good_ones == [f"m{i}".encode() for i in range(20)]  # each once, in stream order
+    assert seen.count(b"poison") == 3
+    assert max(batch_sizes) > 1
+    # Within the first batch, a thread's messages are in successive rounds, in order.
+    first = rounds_seen[0]
+    for thread in range(3):
+        mine = [
+            m for r in first for m in r if m in {f"m{i}".encode() for i in range(thread, 10, 3)}
+        ]
+        assert mine == [f"m{i}".encode() for i in range(thread, 10, 3)]
+        assert all(len([m for m in r if m in mine]) <= 1 for r in first)
+    await asyncio.sleep(0.3)
+    info = await bus.js.consumer_info("INBOUND", "tb1")
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_publish_many_returns_each_pub_ack_in_order(bus: Bus) -> None:
+    from inbox_core.bus import Outgoing
+    from inbox_core.errors import PermanentError
+
+    big = b"x" * (bus.nc.max_payload + 1)
+    items = [
+        Outgoing("inbox.in.mail.shop", b"one", msg_id="pm1"),
+        Outgoing("inbox.in.mail.shop", big, msg_id="pm-big"),
+        Outgoing("inbox.in.mail.shop", b"two", msg_id="pm2"),
+        Outgoing("inbox.in.mail.shop", b"one again", msg_id="pm1"),
+    ]
+    acks = await bus.publish_many(items)
+    assert isinstance(acks[1], PermanentError)
+    first, second, again = acks[0], acks[2], acks[3]
+    assert not first.duplicate and not second.duplicate and again.duplicate
+    assert first.seq < second.seq
+    info = await bus.js.stream_info("INBOUND")
+    assert info.state.messages == 2
