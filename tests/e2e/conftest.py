@@ -164,7 +164,7 @@ def stack(
             "INBOX_SMTP_PORT": str(free_port()),
             "INBOX_MARKET_PORT": str(free_port()),
             "INBOX_ROUTER_PORT": str(free_port()),
-            "INBOX_AGENT_TOKENS": f"e2e:{TOKEN}",
+            "INBOX_AGENT_TOKENS": f"e2e:{TOKEN}:admin",
             "INBOX_MAIL_DOMAINS": "shop.example",
             "FACEBOOK_APP_SECRET": APP_SECRET,
             "FACEBOOK_VERIFY_TOKEN": "e2e-verify",

@@ -291,7 +291,7 @@ def stack_env(smtp_sink: tuple[SmtpSink, int], meta_simulator: str) -> dict[str,
         "SMTP_RELAY_URL": f"smtp://127.0.0.1:{smtp_sink[1]}",
         "META_GRAPH_URL": meta_simulator,
         "FACEBOOK_PAGE_TOKEN": PAGE_TOKEN,
-        "INBOX_AGENT_TOKENS": f"{AGENT_A}:{TOKEN_A},{AGENT_B}:{TOKEN_B}",
+        "INBOX_AGENT_TOKENS": f"{AGENT_A}:{TOKEN_A}:admin,{AGENT_B}:{TOKEN_B}:admin",
     }
 
 

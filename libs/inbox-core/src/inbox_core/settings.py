@@ -46,8 +46,12 @@ class ServiceSettings(CoreSettings):
     port: int = 0
 
 
+ROLES = ("admin", "agent")
+
+
 class AgentTokens(BaseSettings):
-    """`INBOX_AGENT_TOKENS=name:token,...`; empty means the notifier mints an admin token."""
+    """`INBOX_AGENT_TOKENS=name:token[:role],...` (role `admin` or `agent`, default `agent`);
+    empty means the notifier mints an admin token."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
@@ -55,12 +59,18 @@ class AgentTokens(BaseSettings):
 
     def parse(self) -> dict[str, str]:
         """token → agent name. Raises ValueError naming the bad entry."""
-        tokens: dict[str, str] = {}
+        return {token: name for token, (name, _) in self.parse_roles().items()}
+
+    def parse_roles(self) -> dict[str, tuple[str, str]]:
+        """token → (agent name, role). Raises ValueError naming the bad entry (never its token)."""
+        tokens: dict[str, tuple[str, str]] = {}
         for entry in filter(None, (e.strip() for e in self.raw.get_secret_value().split(","))):
-            name, sep, token = entry.partition(":")
-            if not sep or not name.strip() or not token.strip():
-                raise ValueError(
-                    f"INBOX_AGENT_TOKENS entry {entry.split(':')[0]!r} is not name:token"
-                )
-            tokens[token.strip()] = name.strip()
+            name, _, rest = entry.partition(":")
+            token, _, role = rest.partition(":")
+            name, token, role = name.strip(), token.strip(), role.strip() or "agent"
+            if not name or not token:
+                raise ValueError(f"INBOX_AGENT_TOKENS entry {name!r} is not name:token[:role]")
+            if role not in ROLES:
+                raise ValueError(f"INBOX_AGENT_TOKENS entry {name!r}: role must be admin or agent")
+            tokens[token] = (name, role)
         return tokens

@@ -19,7 +19,7 @@ from inbox_core.errors import BusUnavailable
 from inbox_core.runtime import RUNTIME
 from inbox_core.schema import DeadLetter, new_id, utcnow
 from inbox_core.store import CONVERSATIONS, CUSTOMER_KEYS, CUSTOMERS, MESSAGES
-from inbox_notifier.auth import AGENT
+from inbox_notifier.auth import AGENT, ROLE, is_admin, require_admin
 from inbox_notifier.desk import Desk
 from inbox_notifier.models import (
     ActionResult,
@@ -194,7 +194,7 @@ async def reply(request: web.Request, body: ReplyIn) -> ActionResult:
 )
 async def add_note(request: web.Request, body: NoteIn) -> ActionResult:
     conv, msg = await _desk(request).note(
-        request.match_info["conversation_id"], body.text, body.agent or request[AGENT]
+        request.match_info["conversation_id"], body.text, request[AGENT]
     )
     return _action_result(conv, msg)
 
@@ -204,11 +204,17 @@ async def add_note(request: web.Request, body: NoteIn) -> ActionResult:
     "/api/conversations/{conversation_id}/assign",
     body=AssignIn,
     response=ActionResult,
-    errors=(404, 409),
-    summary="Claim or assign (409 when someone else holds it or it changed)",
+    errors=(403, 404, 409),
+    summary="Claim, assign or unassign (409 when someone else holds it or it changed; "
+    "`force` is admin only)",
 )
 async def assign(request: web.Request, body: AssignIn) -> ActionResult:
-    conv = await _desk(request).assign(request.match_info["conversation_id"], body)
+    conv = await _desk(request).assign(
+        request.match_info["conversation_id"],
+        body,
+        request[AGENT],
+        may_force=is_admin(request),
+    )
     return _action_result(conv)
 
 
@@ -278,7 +284,11 @@ TOKENS = web.AppKey("tokens", dict)
 
 @api.add("GET", "/api/me", response=MeOut, tag="agents", summary="The agent of this token")
 async def me(request: web.Request) -> MeOut:
-    return MeOut(agent=request[AGENT], sla_warn_ratio=request.app[SETTINGS].sla_warn_ratio)
+    return MeOut(
+        agent=request[AGENT],
+        role=request[ROLE],
+        sla_warn_ratio=request.app[SETTINGS].sla_warn_ratio,
+    )
 
 
 @api.add(
@@ -331,10 +341,12 @@ async def list_canned(request: web.Request) -> CannedList:
     body=CannedIn,
     response=CannedOut,
     status=201,
+    errors=(403,),
     tag="canned responses",
-    summary="Create a canned response",
+    summary="Create a canned response (admin)",
 )
 async def create_canned(request: web.Request, body: CannedIn) -> CannedOut:
+    require_admin(request)
     _check_placeholders(body.text)
     now = utcnow()
     doc = {"_id": new_id(), **body.model_dump(), "created_at": now, "updated_at": now}
@@ -366,11 +378,12 @@ async def get_canned(request: web.Request) -> CannedOut:
     "/api/canned-responses/{canned_id}",
     body=CannedIn,
     response=CannedOut,
-    errors=(404,),
+    errors=(403, 404),
     tag="canned responses",
-    summary="Replace a canned response",
+    summary="Replace a canned response (admin)",
 )
 async def update_canned(request: web.Request, body: CannedIn) -> CannedOut:
+    require_admin(request)
     _check_placeholders(body.text)
     doc = (
         await request.app[RUNTIME]
@@ -390,11 +403,12 @@ async def update_canned(request: web.Request, body: CannedIn) -> CannedOut:
     "DELETE",
     "/api/canned-responses/{canned_id}",
     status=204,
-    errors=(404,),
+    errors=(403, 404),
     tag="canned responses",
-    summary="Delete a canned response",
+    summary="Delete a canned response (admin)",
 )
 async def delete_canned(request: web.Request) -> web.Response:
+    require_admin(request)
     result = (
         await request.app[RUNTIME]
         .store.db[CANNED]
@@ -497,11 +511,12 @@ async def get_customer(request: web.Request) -> CustomerOut:
     "/api/customers/{customer_id}/merge",
     body=MergeIn,
     response=CustomerOut,
-    errors=(404, 409),
+    errors=(403, 404, 409),
     tag="customers",
-    summary="Merge another customer into this one (one history across channels)",
+    summary="Merge another customer into this one (one history across channels; admin)",
 )
 async def merge_customers(request: web.Request, body: MergeIn) -> CustomerOut:
+    require_admin(request)
     db = request.app[RUNTIME].store.db
     target = await _resolve_customer(db, request.match_info["customer_id"])
     other = await _resolve_customer(db, body.other_id)
@@ -587,11 +602,12 @@ async def list_dead_letters(request: web.Request) -> DeadLetterList:
     "POST",
     "/api/dead-letters/{letter_id}/replay",
     response=ReplayOut,
-    errors=(404, 503),
+    errors=(403, 404, 503),
     tag="dead letters",
-    summary="Publish a dead letter again to its original subject",
+    summary="Publish a dead letter again to its original subject (admin)",
 )
 async def replay_dead_letter(request: web.Request) -> ReplayOut:
+    require_admin(request)
     runtime = request.app[RUNTIME]
     letter_id = request.match_info["letter_id"]
     if not letter_id.isdigit() or int(letter_id) < 1:

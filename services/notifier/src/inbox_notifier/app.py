@@ -17,7 +17,7 @@ from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, RoutedMessage
 from inbox_notifier import __version__
 from inbox_notifier.api import DESK, TOKENS, api
-from inbox_notifier.auth import auth_middleware, load_tokens
+from inbox_notifier.auth import auth_middleware, load_identities
 from inbox_notifier.console import install_console
 from inbox_notifier.desk import Desk
 from inbox_notifier.events import EventPublisher
@@ -68,9 +68,9 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     notifier = Notifier(runtime, settings)
     app = create_base_app(runtime)
     app.middlewares.append(error_middleware)
-    tokens = load_tokens(settings.data_dir)
-    app.middlewares.append(auth_middleware(tokens))
-    app[TOKENS] = tokens
+    identities = load_identities(settings.data_dir)
+    app.middlewares.append(auth_middleware(identities))
+    app[TOKENS] = {token: identity.name for token, identity in identities.items()}
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
     app[DESK] = Desk(notifier.queue, notifier.publisher)

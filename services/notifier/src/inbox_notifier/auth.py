@@ -1,5 +1,9 @@
-"""Bearer-token auth for /api/*. Tokens come from INBOX_AGENT_TOKENS (`name:token,...`);
-without any, an admin token is minted on first start and kept in $INBOX_DATA_DIR/admin-token."""
+"""Bearer-token auth for /api/*. Tokens come from INBOX_AGENT_TOKENS (`name:token[:role],...`,
+role `admin` or `agent`, default `agent`); without any, an admin token is minted on first
+start and kept in $INBOX_DATA_DIR/admin-token.
+
+Every handler takes the acting agent from `request[AGENT]` and the role from `request[ROLE]`;
+admin-only routes call `require_admin(request)` first."""
 
 from __future__ import annotations
 
@@ -7,24 +11,41 @@ import hmac
 import os
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
 from inbox_core.logging import get_logger
 from inbox_core.settings import AgentTokens
+from inbox_notifier.routing import ApiError
 
 log = get_logger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
+ADMIN = "admin"
+AGENT_ROLE = "agent"
 AGENT = web.RequestKey("agent", str)
+ROLE = web.RequestKey("role", str)
 
 
-def load_tokens(data_dir: Path) -> dict[str, str]:
-    """token → agent name."""
-    tokens = AgentTokens().parse()
-    if tokens:
-        return tokens
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    role: str = AGENT_ROLE
+
+
+def load_identities(data_dir: Path) -> dict[str, Identity]:
+    """token → who holds it."""
+    configured = AgentTokens().parse_roles()
+    if configured:
+        identities = {token: Identity(name, role) for token, (name, role) in configured.items()}
+        if not any(i.role == ADMIN for i in identities.values()):
+            log.warning(
+                "INBOX_AGENT_TOKENS names no admin (name:token:admin): "
+                "nobody can replay dead letters, merge customers or edit canned responses"
+            )
+        return identities
     path = data_dir / ADMIN_TOKEN_FILE
     if path.exists():
         token = path.read_text().strip()
@@ -35,7 +56,22 @@ def load_tokens(data_dir: Path) -> dict[str, str]:
         with os.fdopen(fd, "w") as fh:
             fh.write(token + "\n")
         print(f"inbox: created admin token in {path}", flush=True)
-    return {token: "admin"}
+    return {token: Identity("admin", ADMIN)}
+
+
+def load_tokens(data_dir: Path) -> dict[str, str]:
+    """token → agent name."""
+    return {token: i.name for token, i in load_identities(data_dir).items()}
+
+
+def is_admin(request: web.Request) -> bool:
+    return request.get(ROLE) == ADMIN
+
+
+def require_admin(request: web.Request) -> None:
+    """Raises 403 `forbidden` unless the token is an admin's."""
+    if not is_admin(request):
+        raise ApiError(403, "forbidden", "only an admin may do this")
 
 
 def _presented_token(request: web.Request) -> str | None:
@@ -49,30 +85,38 @@ def _presented_token(request: web.Request) -> str | None:
     return None
 
 
-def auth_middleware(tokens: dict[str, str]) -> Callable[..., Awaitable[web.StreamResponse]]:
+def identify(identities: dict[str, Identity], presented: str | None) -> Identity | None:
+    """Compares against every token in constant time, so timing tells nothing."""
+    found = None
+    if presented is not None:
+        for token, identity in identities.items():
+            if hmac.compare_digest(token.encode(), presented.encode()):
+                found = identity
+    return found
+
+
+def unauthorized() -> web.Response:
+    return web.json_response(
+        {"code": "unauthorized", "message": "Authorization: Bearer <token> required", "errors": []},
+        status=401,
+        headers={"WWW-Authenticate": 'Bearer realm="inbox"'},
+    )
+
+
+def auth_middleware(
+    identities: dict[str, Identity],
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
             return await handler(request)
-        presented = _presented_token(request)
-        agent = None
-        if presented is not None:
-            for token, name in tokens.items():
-                if hmac.compare_digest(token.encode(), presented.encode()):
-                    agent = name
-        if agent is None:
-            return web.json_response(
-                {
-                    "code": "unauthorized",
-                    "message": "Authorization: Bearer <token> required",
-                    "errors": [],
-                },
-                status=401,
-                headers={"WWW-Authenticate": 'Bearer realm="inbox"'},
-            )
-        request[AGENT] = agent
+        identity = identify(identities, _presented_token(request))
+        if identity is None:
+            return unauthorized()
+        request[AGENT] = identity.name
+        request[ROLE] = identity.role
         return await handler(request)
 
     return middleware

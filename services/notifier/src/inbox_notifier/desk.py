@@ -122,7 +122,7 @@ class Desk:
         self, conv_id: str, body: ReplyIn, agent: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         conv = await self.conversation(conv_id)
-        author = body.agent or agent
+        author = agent  # the token's agent; a body's `agent` is ignored
         if body.text is None and body.canned_id is None:
             raise ApiError(
                 422,
@@ -238,12 +238,19 @@ class Desk:
 
     # --- assignment, status, tags -------------------------------------------------------
 
-    async def assign(self, conv_id: str, body: AssignIn) -> dict[str, Any]:
+    async def assign(
+        self, conv_id: str, body: AssignIn, actor: str, *, may_force: bool = False
+    ) -> dict[str, Any]:
+        """Claim, hand over or unassign. Without `force` (admins only) the conversation must
+        be free or held by the actor or the new assignee: 409 `assign_conflict` otherwise,
+        unassigning included."""
+        if body.force and not may_force:
+            raise ApiError(403, "forbidden", "only an admin may take over (force)")
         filter_: dict[str, Any] = {}
         if body.version is not None:
             filter_["version"] = body.version
-        if body.assignee is not None and not body.force:
-            filter_["assignee"] = {"$in": [None, body.assignee]}
+        if not body.force:
+            filter_["assignee"] = {"$in": list(dict.fromkeys([None, actor, body.assignee]))}
         message = (
             "conversation #{number} is assigned to {assignee} (version {version})"
             if body.version is None

@@ -135,6 +135,7 @@ class ActionResult(BaseModel):
 
 class MeOut(BaseModel):
     agent: str = Field(description="the agent the token belongs to")
+    role: Literal["admin", "agent"] = Field(description="what the token may do")
     sla_warn_ratio: float
 
 
@@ -217,7 +218,9 @@ class ConversationQuery(ApiModel):
 
 class ReplyIn(ApiModel):
     text: str | None = Field(None, max_length=20_000)
-    agent: str | None = Field(None, max_length=100, description="defaults to the token's agent")
+    agent: str | None = Field(
+        None, max_length=100, description="ignored: the author is always the token's agent"
+    )
     canned_id: str | None = None
 
     @field_validator("text")
@@ -230,7 +233,9 @@ class ReplyIn(ApiModel):
 
 class NoteIn(ApiModel):
     text: str = Text
-    agent: str | None = Field(None, max_length=100)
+    agent: str | None = Field(
+        None, max_length=100, description="ignored: the author is always the token's agent"
+    )
 
     @field_validator("text")
     @classmethod
@@ -250,7 +255,9 @@ class AssignIn(ApiModel):
         le=MAX_VERSION,
         description="the conversation version the agent saw; 409 when it changed",
     )
-    force: bool = Field(False, description="take over a conversation assigned to someone else")
+    force: bool = Field(
+        False, description="take over a conversation assigned to someone else (admin only)"
+    )
 
 
 class StatusIn(ApiModel):

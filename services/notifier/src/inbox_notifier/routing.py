@@ -206,6 +206,7 @@ def openapi(table: RouteTable, *, title: str, version: str) -> dict[str, Any]:
                 "description": {
                     400: "bad request",
                     401: "missing or invalid token",
+                    403: "forbidden: admin only",
                     404: "not found",
                     409: "conflict",
                     422: "validation error",

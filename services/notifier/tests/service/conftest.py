@@ -29,6 +29,7 @@ from inbox_notifier.app import create_app
 from inbox_notifier.settings import NotifierSettings
 
 TOKENS = {"minji": "token-minji", "junho": "token-junho"}
+ROLES = {"minji": "admin", "junho": "agent"}  # the harness acts as minji unless told
 
 
 def auth(agent: str = "minji") -> dict[str, str]:
@@ -144,7 +145,9 @@ def make_routed() -> Any:
 
 @pytest.fixture
 def notifier_env(core_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("INBOX_AGENT_TOKENS", ",".join(f"{a}:{t}" for a, t in TOKENS.items()))
+    monkeypatch.setenv(
+        "INBOX_AGENT_TOKENS", ",".join(f"{a}:{t}:{ROLES[a]}" for a, t in TOKENS.items())
+    )
     monkeypatch.setenv("INBOX_SLA_TICK_S", "0.2")
     monkeypatch.setenv("INBOX_OUTBOX_RELAY_S", "0.5")
     return core_env

@@ -48,7 +48,7 @@ class StackHarness:
                 "INBOX_SMTP_PORT": str(free_port()),
                 "INBOX_MARKET_PORT": str(free_port()),
                 "INBOX_ROUTER_PORT": str(free_port()),
-                "INBOX_AGENT_TOKENS": f"fault:{TOKEN}",
+                "INBOX_AGENT_TOKENS": f"fault:{TOKEN}:admin",
                 "FACEBOOK_APP_SECRET": APP_SECRET,
                 "INBOX_LOG_LEVEL": "WARNING",
                 "INBOX_NAK_DELAY_S": "0.2",
