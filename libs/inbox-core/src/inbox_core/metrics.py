@@ -38,3 +38,8 @@ POLL_LAST_SUCCESS = Gauge(
 POLL_ERRORS = Counter(
     "inbox_poll_errors_total", "Failed polls, by kind", ["channel", "account", "kind"]
 )
+STORE_COMMANDS = Counter(
+    "inbox_store_commands_total",
+    "Commands sent to the store (round trips), by collection and command",
+    ["collection", "command"],
+)

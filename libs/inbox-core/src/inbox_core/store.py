@@ -10,10 +10,11 @@ import asyncio
 from datetime import UTC
 from typing import Any, Final
 
-from pymongo import AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import AsyncMongoClient, IndexModel, ReturnDocument, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from inbox_core import metrics
 from inbox_core.errors import TransientError
 from inbox_core.logging import get_logger
 from inbox_core.settings import CoreSettings
@@ -33,6 +34,28 @@ RAW: Final = "raw_messages"  # connectors: raw payloads kept as received
 SETTINGS_DOC: Final = "settings"
 
 
+# Commands that touch data; the driver's own (hello, ping, endSessions…) are not counted.
+_DATA_COMMANDS: Final = frozenset(
+    {"find", "getMore", "insert", "update", "delete", "findAndModify", "count", "aggregate"}
+)
+
+
+class _RoundTrips(monitoring.CommandListener):
+    """Counts the store's data commands by collection: the bench's round trips per message."""
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name = event.command_name
+        if name in _DATA_COMMANDS:
+            collection = event.command.get(name) if name != "getMore" else "cursor"
+            metrics.STORE_COMMANDS.labels(str(collection), name).inc()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
 class Store:
     def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
@@ -48,6 +71,7 @@ class Store:
             serverSelectionTimeoutMS=5000,
             connectTimeoutMS=3000,
             appname="omnichannel-inbox",
+            event_listeners=[_RoundTrips()],
             **options,
         )
         self.db: AsyncDatabase[dict[str, Any]] = self.client.get_database(settings.mongodb_db)
