@@ -17,12 +17,13 @@ from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, RoutedMessage
 from inbox_notifier import __version__
 from inbox_notifier.api import DESK, TOKENS, api
+from inbox_notifier.api_desk import desk_api
 from inbox_notifier.auth import auth_middleware, load_identities
 from inbox_notifier.console import install_console
 from inbox_notifier.desk import Desk
 from inbox_notifier.events import EventPublisher
 from inbox_notifier.queue import INDEXES, Queue
-from inbox_notifier.routing import error_middleware, json_response, openapi
+from inbox_notifier.routing import RouteTable, error_middleware, json_response, openapi
 from inbox_notifier.settings import NotifierSettings
 from inbox_notifier.snooze import reopen_snoozed
 from inbox_notifier.stream import SETTINGS, SHUTDOWN
@@ -75,7 +76,12 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     app[SHUTDOWN] = asyncio.Event()
     app[DESK] = Desk(notifier.queue, notifier.publisher)
     api.install(app)
-    spec = openapi(api, title="Omnichannel inbox agent API", version=__version__)
+    desk_api.install(app)
+    spec = openapi(
+        RouteTable([*api.routes, *desk_api.routes]),
+        title="Omnichannel inbox agent API",
+        version=__version__,
+    )
 
     async def openapi_json(_: web.Request) -> web.Response:
         return json_response(spec)

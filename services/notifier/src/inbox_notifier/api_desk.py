@@ -1,0 +1,26 @@
+"""Desk routes of the agent API: bulk actions, merge, split and file uploads for replies."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from inbox_notifier.api import DESK
+from inbox_notifier.auth import AGENT, is_admin
+from inbox_notifier.bulk import run_bulk
+from inbox_notifier.desk_models import BulkIn, BulkOut
+from inbox_notifier.routing import RouteTable
+
+desk_api = RouteTable()
+
+
+@desk_api.add(
+    "POST",
+    "/api/conversations/bulk",
+    body=BulkIn,
+    response=BulkOut,
+    errors=(404,),
+    summary="One action on up to 500 conversations; a result per conversation",
+)
+async def bulk(request: web.Request, body: BulkIn) -> BulkOut:
+    results = await run_bulk(request.app[DESK], body, request[AGENT], admin=is_admin(request))
+    return BulkOut(results=results)

