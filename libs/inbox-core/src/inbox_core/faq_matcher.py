@@ -29,7 +29,7 @@ from inbox_core.korean_text import DEFAULT_NORMALISER
 
 # Calibrated on tests/faq/tuning.tsv (never on the held-out file).
 AUTO_THRESHOLD: Final = 0.50
-AUTO_MARGIN: Final = 0.08
+AUTO_MARGIN: Final = 0.12
 MAX_AUTO_CHARS: Final = 80  # compact characters; longer messages tell a story an agent reads
 NGRAM_SIZES: Final = (1, 2, 3)
 
@@ -50,22 +50,56 @@ _FAQ_VARIANTS: Final = (
     ("반폼", "반품"),
     ("교한", "교환"),
     ("환볼", "환불"),
-    ("ㅂㅅ", "배송"),
-    ("delivery", "배송"),
-    ("shipping", "배송"),
-    ("refund", "환불"),
-    ("return", "반품"),
-    ("exchange", "교환"),
-    ("coupon", "쿠폰"),
-    ("restock", "재입고"),
-    ("size", "사이즈"),
-    ("point", "적립금"),
-    ("password", "비밀번호"),
-    ("app", "앱"),
-    ("cancel", "취소"),
-    ("store", "매장"),
-    ("offline", "오프라인"),
-    ("receipt", "영수증"),
+)
+# English words customers mix in, as whole words (with an English ending).
+_ENGLISH: Final = {
+    "delivery": "배송",
+    "shipping": "배송",
+    "ship": "배송",
+    "refund": "환불",
+    "return": "반품",
+    "exchange": "교환",
+    "coupon": "쿠폰",
+    "restock": "재입고",
+    "size": "사이즈",
+    "point": "적립금",
+    "password": "비밀번호",
+    "app": "앱",
+    "cancel": "취소",
+    "store": "매장",
+    "offline": "오프라인",
+    "receipt": "영수증",
+    "gift": "선물",
+    "wrapping": "포장",
+    "wrap": "포장",
+    "tracking": "조회",
+    "international": "해외",
+    "overseas": "해외",
+}
+_ENGLISH_WORD: Final = re.compile(r"[a-z]+")
+# Question shells every entry shares ("...방법 알려주세요", "...가능한가요"): left out, so
+# the topic words decide.
+_SHELLS: Final = (
+    "알려주세요",
+    "알려주실수있나요",
+    "알려줘요",
+    "부탁드려요",
+    "부탁드립니다",
+    "궁금해요",
+    "궁금합니다",
+    "가능한가요",
+    "가능할까요",
+    "가능해요",
+    "방법",
+    "어떻게",
+    "하는법",
+    "하나요",
+    "되나요",
+    "돼요",
+    "되요",
+    "있나요",
+    "있어요",
+    "인가요",
 )
 _NOISE: Final = re.compile(r"[ㅋㅎㅠㅜㅡ~!?.,^;:·…'\"()\[\]{}<>*#@%&+=|/\\-]+")
 _REPEAT: Final = re.compile(r"(.)\1{2,}")
@@ -83,9 +117,9 @@ _SPECIFIC: Final = (
     "안들어",
     "못받",
     "안받",
-    "왜이렇",
-    "왜안",
-    "왜아직",
+    "왜",
+    "사라졌",
+    "없어졌",
     "화나",
     "짜증",
     "어이없",
@@ -130,12 +164,26 @@ _SPECIFIC: Final = (
 def fold(text: str) -> str:
     """The text as the matcher compares it: the router's compact view (no spaces, NFKC,
     lower case, typo variants), laughter and punctuation removed, repeats shortened."""
-    compact = DEFAULT_NORMALISER.compact(text)
-    compact = _NOISE.sub("", compact)
+    spaced = DEFAULT_NORMALISER.spaced(text)
+    spaced = _ENGLISH_WORD.sub(lambda m: _english(m.group(0)), spaced)
+    compact = _NOISE.sub("", spaced.replace(" ", ""))
     compact = _REPEAT.sub(r"\1\1", compact)
     for variant, standard in _FAQ_VARIANTS:
         compact = compact.replace(variant, standard)
     return compact
+
+
+def _english(word: str) -> str:
+    for candidate in (word, word.removesuffix("s"), word.removesuffix("ing")):
+        if candidate in _ENGLISH:
+            return _ENGLISH[candidate]
+    return word
+
+
+def strip_shells(folded: str) -> str:
+    for shell in _SHELLS:
+        folded = folded.replace(shell, "")
+    return folded
 
 
 def wants_person(text: str) -> bool:
@@ -156,6 +204,7 @@ def needs_person(text: str) -> bool:
 
 
 def ngrams(folded: str) -> Counter[str]:
+    folded = strip_shells(folded) or folded
     padded = f"^{folded}$"
     grams: Counter[str] = Counter()
     for n in NGRAM_SIZES:
