@@ -28,7 +28,7 @@ from typing import Final
 from inbox_core.korean_text import DEFAULT_NORMALISER
 
 # Calibrated on tests/faq/tuning.tsv (never on the held-out file).
-AUTO_THRESHOLD: Final = 0.50
+AUTO_THRESHOLD: Final = 0.55
 AUTO_MARGIN: Final = 0.12
 MAX_AUTO_CHARS: Final = 80  # compact characters; longer messages tell a story an agent reads
 NGRAM_SIZES: Final = (1, 2, 3)
@@ -76,6 +76,7 @@ _ENGLISH: Final = {
     "international": "해외",
     "overseas": "해외",
 }
+_ENGLISH_PHRASES: Final = {"how long": "며칠 걸려요", "how much": "얼마"}
 _ENGLISH_WORD: Final = re.compile(r"[a-z]+")
 # Question shells every entry shares ("...방법 알려주세요", "...가능한가요"): left out, so
 # the topic words decide.
@@ -106,7 +107,16 @@ _REPEAT: Final = re.compile(r"(.)\1{2,}")
 _ORDER_NUMBER: Final = re.compile(r"\d[\d-]{7,}\d")
 
 # Words that ask for a person: always handed to an agent, never answered by the bot.
-_PERSON: Final = ("상담원", "상담사", "사람", "직원연결", "직원이랑", "직원분", "매니저연결", "human")
+_PERSON: Final = (
+    "상담원",
+    "상담사",
+    "사람",
+    "직원연결",
+    "직원이랑",
+    "직원분",
+    "매니저연결",
+    "human",
+)
 # Signs of a complaint or of one specific case: a person should read it, even when it
 # mentions an FAQ topic ("배송이 아직도 안 와요" is not "how long does delivery take").
 _SPECIFIC: Final = (
@@ -119,6 +129,12 @@ _SPECIFIC: Final = (
     "안받",
     "왜",
     "사라졌",
+    "잘못",
+    "틀렸",
+    "틀려",
+    "덜들어",
+    "덜왔",
+    "받았는데",
     "없어졌",
     "화나",
     "짜증",
@@ -165,6 +181,8 @@ def fold(text: str) -> str:
     """The text as the matcher compares it: the router's compact view (no spaces, NFKC,
     lower case, typo variants), laughter and punctuation removed, repeats shortened."""
     spaced = DEFAULT_NORMALISER.spaced(text)
+    for phrase, korean in _ENGLISH_PHRASES.items():
+        spaced = spaced.replace(phrase, korean)
     spaced = _ENGLISH_WORD.sub(lambda m: _english(m.group(0)), spaced)
     compact = _NOISE.sub("", spaced.replace(" ", ""))
     compact = _REPEAT.sub(r"\1\1", compact)
@@ -187,7 +205,7 @@ def strip_shells(folded: str) -> str:
 
 
 def wants_person(text: str) -> bool:
-    """"상담원 연결해주세요", "사람이랑 얘기할래요": the customer asked for a person."""
+    """ "상담원 연결해주세요", "사람이랑 얘기할래요": the customer asked for a person."""
     folded = fold(text)
     return any(word in folded for word in _PERSON)
 
@@ -225,10 +243,15 @@ class TfidfIndex:
     def __init__(self, docs: Sequence[tuple[str, str]]) -> None:
         """`docs` are (label, text) pairs; a label may have many documents."""
         folded = [(label, ngrams(fold(text))) for label, text in docs]
+        # Document frequency counts labels, not documents: a gram in every example of one
+        # entry is that entry's topic, a gram in many entries is a question shell.
+        by_label: defaultdict[str, set[str]] = defaultdict(set)
+        for label, grams in folded:
+            by_label[label].update(grams.keys())
         df: Counter[str] = Counter()
-        for _, grams in folded:
-            df.update(grams.keys())
-        total = max(len(folded), 1)
+        for grams_of_label in by_label.values():
+            df.update(grams_of_label)
+        total = max(len(by_label), 1)
         self._idf = {g: math.log((1 + total) / (1 + n)) + 1.0 for g, n in df.items()}
         self._labels: list[str] = []
         self._postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -238,9 +261,7 @@ class TfidfIndex:
                 self._postings[gram].append((i, weight))
 
     def _vector(self, grams: Counter[str]) -> dict[str, float]:
-        raw = {
-            g: (1.0 + math.log(c)) * self._idf[g] for g, c in grams.items() if g in self._idf
-        }
+        raw = {g: (1.0 + math.log(c)) * self._idf[g] for g, c in grams.items() if g in self._idf}
         norm = math.sqrt(sum(w * w for w in raw.values())) or 1.0
         return {g: w / norm for g, w in raw.items()}
 
