@@ -164,6 +164,16 @@ CATEGORIES: Final = (
 )
 
 
+class BotAnswer(Model):
+    """An FAQ answer the bot gives the customer with no agent (see inbox_core.faq)."""
+
+    faq_id: str
+    score: float
+    text: str  # rendered
+    delivered: bool = False  # already sent by the connector (Kakao skill response)
+    resolve: bool = True  # False when an agent has the conversation: recorded, not resolved
+
+
 class RoutingDecision(Model):
     team: str = "general"
     category: str = "general"  # what the customer asks about (CATEGORIES or a rule's own)
@@ -174,6 +184,7 @@ class RoutingDecision(Model):
     sla: SlaState = Field(default_factory=SlaState)
     note: str | None = None  # a private note for agents, rendered by the router
     auto_reply: str | None = None  # a rendered automatic answer to send to the customer
+    bot_answer: BotAnswer | None = None  # an FAQ answer by the bot (chat channels)
 
 
 class RoutedMessage(Model):

@@ -12,13 +12,16 @@ from nats.aio.msg import Msg
 
 from inbox_core import subjects
 from inbox_core.errors import PermanentError
+from inbox_core.faq import FaqCatalog
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, RoutedMessage
 from inbox_notifier import __version__
 from inbox_notifier.api import DESK, TOKENS, api
 from inbox_notifier.api_desk import desk_api
+from inbox_notifier.api_faq import FAQ_CATALOG, faq_api
 from inbox_notifier.auth import auth_middleware, load_identities
+from inbox_notifier.bot_answers import apply_bot_answer
 from inbox_notifier.console import install_console
 from inbox_notifier.desk import Desk
 from inbox_notifier.events import EventPublisher
@@ -38,6 +41,7 @@ class Notifier:
         self.settings = settings
         self.queue = Queue(runtime.store, warn_ratio=settings.sla_warn_ratio)
         self.publisher = EventPublisher(runtime, self.queue)
+        self.faq = FaqCatalog(lambda: runtime.store.db)
 
     async def handle(self, msg: Msg) -> None:
         if msg.subject.startswith("inbox.delivery."):
@@ -48,6 +52,8 @@ class Notifier:
         if routed.schema_version > SCHEMA_VERSION:
             raise PermanentError(f"schema_version {routed.schema_version} is newer than ours")
         events, replies = await self.queue.apply_routed(routed)
+        bot_events, bot_replies = await apply_bot_answer(self.queue, routed)  # FAQ bot
+        events, replies = [*events, *bot_events], [*replies, *bot_replies]
         for reply in replies:  # the router's automatic answers, to the connector
             await self.runtime.bus.publish_model(
                 subjects.outbound(reply.channel, reply.account), reply, msg_id=f"reply:{reply.id}"
@@ -77,8 +83,10 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     app[DESK] = Desk(notifier.queue, notifier.publisher)
     api.install(app)
     desk_api.install(app)
+    faq_api.install(app)
+    app[FAQ_CATALOG] = notifier.faq
     spec = openapi(
-        RouteTable([*api.routes, *desk_api.routes]),
+        RouteTable([*api.routes, *desk_api.routes, *faq_api.routes]),
         title="Omnichannel inbox agent API",
         version=__version__,
     )
@@ -93,6 +101,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
         await runtime.bus.consumer(
             stream=subjects.STREAM_ROUTED, durable="notifier", handler=notifier.handle
         ).start()
+        runtime.spawn(notifier.faq.watch(), "faq-entries")
         runtime.spawn(
             notifier.every(
                 settings.outbox_relay_s,

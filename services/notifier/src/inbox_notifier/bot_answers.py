@@ -1,0 +1,133 @@
+"""The FAQ bot's answer in the queue: the router decided it (`decision.bot_answer`); here it
+becomes a message by author `bot` (direction out), the conversation is resolved and tagged
+`bot_answered`, and the reply goes to the connector unless the connector already gave it
+(the Kakao skill response).
+
+The bot's answer is not an agent's response: the SLA's `first_response_at` stays unset, so
+when the customer writes again the conversation reopens with the first-response clock of a
+new question (Queue._reopen_fields) and reports never count the bot as an agent's reply.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Final
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from inbox_core.schema import (
+    ConversationStatus,
+    DeliveryStatus,
+    Event,
+    OutboundReply,
+    RoutedMessage,
+    utcnow,
+)
+from inbox_core.store import CONVERSATIONS, MESSAGES
+from inbox_notifier import sla as sla_clock
+from inbox_notifier.queue import Queue, conversation_view, message_view, stable_id
+
+BOT: Final = "bot"
+BOT_TAG: Final = "bot_answered"
+
+
+async def apply_bot_answer(
+    queue: Queue, routed: RoutedMessage
+) -> tuple[list[Event], list[OutboundReply]]:
+    """Store the bot's answer once per customer message; events and the reply to send."""
+    answer = routed.decision.bot_answer
+    if answer is None:
+        return [], []
+    m, db = routed.message, queue.db
+    conv_id = routed.conversation_id
+    reply_id = stable_id("bot", m.dedup_id)
+    delivery = (
+        {"status": DeliveryStatus.SENT.value, "at": utcnow(), "via": "skill response"}
+        if answer.delivered
+        else {"status": DeliveryStatus.QUEUED.value}
+    )
+    doc: dict[str, Any] = {
+        "_id": reply_id,
+        "dedup_id": f"bot:{m.dedup_id}",
+        "reply_id": reply_id,
+        "conversation_id": conv_id,
+        "channel": m.channel,
+        "account": m.account,
+        "direction": "out",
+        "kind": "message",
+        "author": BOT,
+        "text": answer.text,
+        "context": {"faq_id": answer.faq_id, "score": answer.score},
+        "delivery": delivery,
+        # Just after the question (and after a router note or auto-reply), in order.
+        "created_at": m.received_at + timedelta(milliseconds=5),
+        "stored_at": utcnow(),
+    }
+    try:
+        inserted = (
+            await db[MESSAGES].update_one(
+                {"dedup_id": doc["dedup_id"]}, {"$setOnInsert": doc}, upsert=True
+            )
+        ).upserted_id is not None
+    except DuplicateKeyError:
+        inserted = False
+    if not inserted:  # a redelivery: the answer, its resolution and its reply exist already
+        return [], []
+    conv = await db[CONVERSATIONS].find_one({"_id": conv_id})
+    if conv is None:
+        return [], []
+    now = utcnow()
+    update: dict[str, Any] = {"$inc": {"message_count": 1, "version": 1}}
+    fields: dict[str, Any] = {"updated_at": now, "preview": answer.text[:200]}
+    if answer.resolve:
+        sla = sla_clock.on_resolved(conv.get("sla") or {})
+        fields.update(
+            {"status": ConversationStatus.RESOLVED.value, "resolved_at": now},
+            **queue.sla_update(sla, now),
+        )
+        update["$addToSet"] = {"tags": BOT_TAG}
+    update["$set"] = fields
+    conv = await db[CONVERSATIONS].find_one_and_update(
+        {"_id": conv_id}, update, return_document=ReturnDocument.AFTER
+    )
+    assert conv is not None
+    view = conversation_view(conv)
+    events = [
+        Event(
+            id=f"conversation.updated:{reply_id}",
+            type="conversation.updated",
+            conversation_id=conv_id,
+            conversation=view,
+        ),
+        Event(
+            id=f"message.created:{reply_id}",
+            type="message.created",
+            conversation_id=conv_id,
+            conversation=view,
+            message=message_view(doc),
+        ),
+    ]
+    replies = []
+    if not answer.delivered:
+        replies.append(
+            OutboundReply(
+                id=reply_id,
+                conversation_id=conv_id,
+                channel=m.channel,
+                account=m.account,
+                customer=m.customer,
+                thread_keys=m.thread_keys,
+                in_reply_to=m.external_id,
+                subject=conv.get("subject"),
+                text=answer.text,
+                agent=BOT,
+                context={
+                    **m.context,
+                    "conversation_number": conv.get("number"),
+                    "last_customer_message_at": m.received_at.isoformat(),
+                    "automatic": True,
+                },
+            )
+        )
+    return await queue.save_events(events), replies
