@@ -227,7 +227,9 @@ async def assign(request: web.Request, body: AssignIn) -> ActionResult:
     summary="open / pending (pauses the SLA) / resolved",
 )
 async def set_status(request: web.Request, body: StatusIn) -> ActionResult:
-    conv = await _desk(request).set_status(request.match_info["conversation_id"], body)
+    conv = await _desk(request).set_status(
+        request.match_info["conversation_id"], body, request[AGENT]
+    )
     return _action_result(conv)
 
 

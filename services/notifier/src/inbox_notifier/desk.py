@@ -203,7 +203,7 @@ class Desk:
             raise ApiError(
                 503, "bus_unavailable", "the reply could not be queued; try again"
             ) from err
-        sla = sla_clock.on_agent_reply(conv.get("sla") or {}, now)
+        sla = sla_clock.on_agent_reply(conv.get("sla") or {}, now, by=author)
         updated = await self._update(
             conv_id,
             {},
@@ -211,6 +211,7 @@ class Desk:
             "conflict",
             "conversation changed",
         )
+        await self.queue.count_changes([(conv, updated)])
         await self._emit(updated, [doc])
         return updated, doc
 
@@ -262,7 +263,9 @@ class Desk:
         await self._emit(updated, [])
         return updated
 
-    async def set_status(self, conv_id: str, body: StatusIn) -> dict[str, Any]:
+    async def set_status(
+        self, conv_id: str, body: StatusIn, agent: str | None = None
+    ) -> dict[str, Any]:
         target = body.status
         sources = [s.value for s, targets in TRANSITIONS.items() if target in targets]
         if body.until is not None:
@@ -290,6 +293,7 @@ class Desk:
         elif target == ConversationStatus.RESOLVED:
             sla = sla_clock.on_resolved(sla)
             fields["resolved_at"] = now
+            fields["resolved_by"] = agent
         else:
             sla = sla_clock.on_resume(sla, now, self.queue.clock)
             fields["resolved_at"] = None
@@ -304,6 +308,8 @@ class Desk:
             "conflict",
             "conversation #{number} changed (now {status}, version {version})",
         )
+        # The status filter makes this write the transition: it is counted once.
+        await self.queue.count_changes([(conv, updated)])
         await self._emit(updated, [])
         return updated
 

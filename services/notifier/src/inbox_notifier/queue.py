@@ -30,6 +30,7 @@ from inbox_core.schema import (
 from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, THREADS, Store
 from inbox_core.text import normalise_subject
 from inbox_notifier import sla as sla_clock
+from inbox_notifier.report_counters import REPORT_COUNTERS, counter_ops, product_of
 from inbox_notifier.sla import NO_DUE, BusinessClock, Clock
 
 PREVIEW_CHARS: Final = 140
@@ -52,6 +53,7 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("sla_warn_at", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("sla_deadline", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("snoozed_until", ASCENDING)]),
+        IndexModel([("created_at", ASCENDING)]),  # arrivals and spikes (reports)
     ],
     MESSAGES: [
         IndexModel([("dedup_id", ASCENDING)], unique=True),
@@ -189,6 +191,16 @@ class Queue:
     def db(self) -> AsyncDatabase[dict[str, Any]]:
         return self.store.db
 
+    async def count_changes(
+        self, changes: list[tuple[dict[str, Any] | None, dict[str, Any] | None]]
+    ) -> None:
+        """Move the report counters by what these conversation writes changed (before, after).
+        Only writes that were made count, so a redelivery, whose write changed nothing,
+        counts nothing."""
+        ops = counter_ops(changes)
+        if ops:
+            await self.db[REPORT_COUNTERS].bulk_write(ops, ordered=False)
+
     def sla_update(self, sla: dict[str, Any], now: datetime) -> dict[str, Any]:
         """`$set` fields for an SLA state: the state and its active deadline."""
         return {"sla": sla, **sla_clock.active_fields(sla, now, self.warn_ratio)}
@@ -280,7 +292,9 @@ class Queue:
                 {"_id": conv_id}, {"$setOnInsert": first}, upsert=True
             )
             if result.upserted_id is not None:
-                return {"_id": conv_id, **first}  # as stored: no need to read it back
+                created = {"_id": conv_id, **first}  # as stored: no need to read it back
+                await self.count_changes([(None, created)])
+                return created
             existing = await db[CONVERSATIONS].find_one({"_id": conv_id})  # a racer won
             assert existing is not None
         update: dict[str, Any] = {
@@ -305,6 +319,7 @@ class Queue:
             {"_id": conv_id}, update, return_document=ReturnDocument.AFTER
         )
         assert doc is not None
+        await self.count_changes([(existing, doc)])
         # The preview is the latest message's text: of racing messages only the one whose time
         # became last_message_at writes it (the store keeps milliseconds).
         at_ms = m.received_at.replace(microsecond=m.received_at.microsecond // 1000 * 1000)
@@ -339,6 +354,7 @@ class Queue:
             "assignee": d.assignee,
             "routing_reasons": d.reasons,
             "linked_conversation_id": routed.linked_conversation_id,
+            "product": product_of(m.context),
             "created_at": m.received_at,
             **self.sla_update(sla, now),
         }

@@ -84,11 +84,14 @@ def on_customer_message(sla: dict[str, Any], at: datetime, clock: Clock) -> dict
     return sla
 
 
-def on_agent_reply(sla: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """An agent answered: the first-response clock stops, the next-response clock too."""
+def on_agent_reply(sla: dict[str, Any], at: datetime, by: str | None = None) -> dict[str, Any]:
+    """An agent answered: the first-response clock stops, the next-response clock too.
+    `by` (the agent, or "bot") is kept for reports."""
     sla = dict(sla)
     if not sla.get("first_response_at"):
         sla["first_response_at"] = at
+        if by:
+            sla["first_response_by"] = by
     sla["next_response_due"] = None
     sla["breached"] = False
     return sla

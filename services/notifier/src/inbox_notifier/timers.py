@@ -32,6 +32,14 @@ async def _fire(
     await publisher.publish(await queue.save_events([event]))
 
 
+def _breached(conv: dict[str, Any] | None, value: bool = True) -> dict[str, Any] | None:
+    """The conversation with `sla.breached` set: the other side of the breach write, for
+    the report counters."""
+    if conv is None:
+        return None
+    return {**conv, "sla": {**(conv.get("sla") or {}), "breached": value}}
+
+
 async def fire_due(queue: Queue, publisher: EventPublisher, limit: int = 500) -> int:
     """Emit sla.warning / sla.breached for deadlines that passed; returns how many fired."""
     db = queue.db
@@ -75,10 +83,12 @@ async def fire_due(queue: Queue, publisher: EventPublisher, limit: int = 500) ->
             return_document=ReturnDocument.AFTER,
         )
         if updated is None:
-            await db[CONVERSATIONS].update_one(
+            before = await db[CONVERSATIONS].find_one_and_update(
                 {"_id": doc["_id"], "sla_deadline": deadline}, {"$set": {"sla.breached": True}}
             )
+            await queue.count_changes([(before, _breached(before))])
             continue
+        await queue.count_changes([(_breached(updated, False), updated)])
         await _fire(queue, publisher, "sla.breached", updated, deadline)
         fired += 1
     return fired

@@ -1,0 +1,248 @@
+"""Reports read from the counters (report_counters.py), never by scanning conversations: a
+period is cut into whole Asia/Seoul days and the hours at its ragged ends, and only those
+bucket documents are read (a month is ~30 documents, whatever the number of conversations).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from inbox_core.store import CONVERSATIONS
+from inbox_notifier.report_counters import (
+    ALL,
+    REPORT_COUNTERS,
+    SEOUL,
+    STATE_ID,
+    day_id,
+    day_range,
+    day_start,
+    hist_value,
+    hour_id,
+    hour_start,
+    split_dim_key,
+)
+
+META: Final = ("_id", "gran", "start")
+Totals = dict[str, dict[str, Any]]  # metric → "dim:key" → count, or histogram {b<n>: count}
+
+
+def floor_hour(at: datetime) -> datetime:
+    return hour_start(at)
+
+
+def ceil_hour(at: datetime) -> datetime:
+    start = hour_start(at)
+    return start if start == at else start + timedelta(hours=1)
+
+
+def period_buckets(start: datetime, end: datetime) -> list[str]:
+    """Bucket ids covering [start, end) (whole hours): whole Seoul days, hours at the ends."""
+    start, end = floor_hour(start), ceil_hour(end)
+    ids: list[str] = []
+    days = [d for d in day_range(start, end) if d + timedelta(hours=24) <= end]
+    at = start
+    for day in days:
+        while at < day:
+            ids.append(hour_id(at))
+            at += timedelta(hours=1)
+        ids.append(day_id(day))
+        at = day + timedelta(hours=24)
+    while at < end:
+        ids.append(hour_id(at))
+        at += timedelta(hours=1)
+    return ids
+
+
+async def read_buckets(db: AsyncDatabase[dict[str, Any]], ids: list[str]) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    return [d async for d in db[REPORT_COUNTERS].find({"_id": {"$in": ids}})]
+
+
+def merge(docs: Iterable[Mapping[str, Any]]) -> Totals:
+    totals: Totals = {}
+    for doc in docs:
+        for metric, per_key in doc.items():
+            if metric in META or not isinstance(per_key, dict):
+                continue
+            out = totals.setdefault(metric, {})
+            for key, value in per_key.items():
+                if isinstance(value, dict):
+                    hist = out.setdefault(key, {})
+                    for b, n in value.items():
+                        hist[b] = hist.get(b, 0) + n
+                else:
+                    out[key] = out.get(key, 0) + value
+    return totals
+
+
+def percentile(hist: Mapping[str, int] | None, q: float) -> float | None:
+    """Nearest-rank percentile of a histogram of seconds (within ~5%)."""
+    items = sorted((int(b[1:]), n) for b, n in (hist or {}).items() if n > 0)
+    total = sum(n for _, n in items)
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for bucket, n in items:
+        seen += n
+        if seen >= rank:
+            return round(hist_value(bucket), 1)
+    return None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def key_figures(totals: Totals, key: str) -> dict[str, Any]:
+    def n(metric: str) -> int:
+        return int(totals.get(metric, {}).get(key, 0))
+
+    fr = n("fr")
+    return {
+        "created": n("created"),
+        "resolved": n("res"),
+        "first_responses": fr,
+        "first_response_median_s": percentile(totals.get("fr_h", {}).get(key), 0.5),
+        "within_sla": _share(n("fr_met"), fr),
+        "bot_answered": n("bot"),
+    }
+
+
+def by_dimension(totals: Totals, dim: str) -> dict[str, dict[str, Any]]:
+    keys = {
+        k for metric in totals.values() for k in metric if k != ALL and split_dim_key(k)[0] == dim
+    }
+    return {
+        split_dim_key(k)[1]: key_figures(totals, k)
+        for k in sorted(keys, key=lambda k: (-int(totals.get("created", {}).get(k, 0)), k))
+    }
+
+
+async def backlog(db: AsyncDatabase[dict[str, Any]]) -> dict[str, Any]:
+    state = await db[REPORT_COUNTERS].find_one({"_id": STATE_ID}) or {}
+
+    def get(metric: str, key: str = ALL) -> int:
+        return max(int((state.get(metric) or {}).get(key, 0)), 0)
+
+    teams = {
+        split_dim_key(k)[1]
+        for metric in ("open", "pending", "breached")
+        for k in (state.get(metric) or {})
+        if k.startswith("team:")
+    }
+    by_team = {
+        team: {
+            "open": get("open", f"team:{team}"),
+            "pending": get("pending", f"team:{team}"),
+            "breached": get("breached", f"team:{team}"),
+        }
+        for team in sorted(teams)
+    }
+    by_team = {t: v for t, v in by_team.items() if any(v.values())}
+    return {
+        "open": get("open"),
+        "pending": get("pending"),
+        "breached": get("breached"),
+        "by_team": by_team,
+    }
+
+
+def iso_local(at: datetime) -> str:
+    return at.astimezone(SEOUL).isoformat()
+
+
+async def summary(
+    db: AsyncDatabase[dict[str, Any]], start: datetime, end: datetime, *, with_agents: bool
+) -> dict[str, Any]:
+    start, end = floor_hour(start), ceil_hour(end)
+    totals = merge(await read_buckets(db, period_buckets(start, end)))
+    figures = key_figures(totals, ALL)
+    created = figures["created"]
+    agents = None
+    if with_agents:
+        agents = [{"agent": name, **v} for name, v in by_dimension(totals, "agent").items()]
+        for row in agents:
+            del row["created"], row["bot_answered"]
+    return {
+        "from": iso_local(start),
+        "to": iso_local(end),
+        "created": created,
+        "resolved": figures["resolved"],
+        "first_response": {
+            "count": figures["first_responses"],
+            "median_s": figures["first_response_median_s"],
+            "p90_s": percentile(totals.get("fr_h", {}).get(ALL), 0.9),
+            "within_sla": figures["within_sla"],
+            "breached": int(totals.get("fr_breached", {}).get(ALL, 0)),
+        },
+        "resolution": {
+            "median_s": percentile(totals.get("res_h", {}).get(ALL), 0.5),
+            "p90_s": percentile(totals.get("res_h", {}).get(ALL), 0.9),
+        },
+        "bot_answered": {
+            "count": figures["bot_answered"],
+            "share": _share(figures["bot_answered"], created),
+        },
+        "by_category": by_dimension(totals, "category"),
+        "by_channel": by_dimension(totals, "channel"),
+        "by_team": by_dimension(totals, "team"),
+        "by_product": dict(list(by_dimension(totals, "product").items())[:20]),
+        "by_agent": agents,
+        "backlog": await backlog(db),
+    }
+
+
+METRICS: Final = ("created", "resolved", "first_responses", "first_response_median_s", "within_sla")
+
+
+def _metric(totals: Totals, key: str, metric: str) -> float | int | None:
+    figures = key_figures(totals, key)
+    return figures[metric]
+
+
+async def timeseries(
+    db: AsyncDatabase[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    interval: str,
+    by: str,
+    metric: str,
+) -> dict[str, Any]:
+    start, end = floor_hour(start), ceil_hour(end)
+    if interval == "day":
+        starts = day_range(day_start(start), end)
+        ids = [day_id(s) for s in starts]
+    else:
+        starts = []
+        at = start
+        while at < end:
+            starts.append(at)
+            at += timedelta(hours=1)
+        ids = [hour_id(s) for s in starts]
+    docs = {d["_id"]: d for d in await read_buckets(db, ids)}
+    buckets = []
+    for bucket_start, bucket in zip(starts, ids, strict=True):
+        totals = merge([docs[bucket]] if bucket in docs else [])
+        if by == ALL:
+            counts = {ALL: _metric(totals, ALL, metric)}
+        else:
+            keys = {k for m in totals.values() for k in m if split_dim_key(k)[0] == by}
+            counts = {split_dim_key(k)[1]: _metric(totals, k, metric) for k in sorted(keys)}
+            counts = {k: v for k, v in counts.items() if v not in (None, 0)}
+        buckets.append({"start": iso_local(bucket_start), "counts": counts})
+    return {"interval": interval, "by": by, "metric": metric, "buckets": buckets}
+
+
+async def arrivals_since(db: AsyncDatabase[dict[str, Any]], since: datetime) -> int:
+    return await db[CONVERSATIONS].count_documents({"created_at": {"$gte": since}})
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
