@@ -263,6 +263,22 @@ class Event(Model):
     at: AwareDatetime = Field(default_factory=utcnow)
 
 
+class SpikeEvent(Model):
+    """`spike.detected`: arrivals of one category or product in the last `window_s` seconds
+    are well above the usual for that hour (SSE and NATS `inbox.events.spike.detected`)."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    type: Literal["spike.detected"] = "spike.detected"
+    dimension: Literal["category", "product"]
+    key: str
+    count: int
+    baseline: float  # the usual number of arrivals in such a window at this hour
+    window_s: int
+    examples: list[str] = Field(default_factory=list, max_length=5)  # conversation ids
+    at: AwareDatetime = Field(default_factory=utcnow)
+
+
 class DeadLetter(Model):
     """A message that failed processing MaxDeliver times (stream DLQ)."""
 

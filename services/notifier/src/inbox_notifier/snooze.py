@@ -49,6 +49,8 @@ async def reopen_snoozed(queue: Queue, publisher: EventPublisher, limit: int = 5
         )
         if updated is None:  # the customer or an agent changed it meanwhile
             continue
+        before = {**updated, "status": PENDING, "sla": doc.get("sla") or {}}
+        await queue.count_changes([(before, updated)])
         event = Event(
             id=f"conversation.updated:{updated['_id']}:v{updated.get('version', 0)}",
             type="conversation.updated",
