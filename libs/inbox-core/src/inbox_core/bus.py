@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import nats
@@ -113,7 +114,20 @@ class Outgoing:
         msg_id: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Outgoing:
-        return cls(subject, model.to_json(), msg_id, headers)
+        """Made inside a message's span (`message_span`), it carries that message's trace."""
+        return cls(subject, model.to_json(), msg_id, inject_headers(dict(headers or {})))
+
+
+@contextlib.contextmanager
+def message_span(consumer: str, msg: Msg) -> Iterator[None]:
+    """The span of one message handled inside a batch, continuing the trace it came with."""
+    with tracer().start_as_current_span(
+        f"handle {consumer}",
+        context=extract_context(msg.headers),
+        kind=trace.SpanKind.CONSUMER,
+        attributes={"messaging.destination": msg.subject},
+    ):
+        yield
 
 
 _PREFIX_STREAM = {
@@ -301,7 +315,8 @@ class Bus:
         hdrs = dict(item.headers or {})
         if item.msg_id:
             hdrs["Nats-Msg-Id"] = item.msg_id
-        inject_headers(hdrs)
+        if "traceparent" not in hdrs:
+            inject_headers(hdrs)
         if not self.connected or self.nc is None:
             return BusUnavailable("bus disconnected")
         if len(item.payload) > self.nc.max_payload:

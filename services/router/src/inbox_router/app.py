@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,7 +10,8 @@ from aiohttp import web
 from nats.aio.msg import Msg
 
 from inbox_core import subjects
-from inbox_core.bus import ORDER_KEY_HEADER
+from inbox_core.batched import BatchedDatabase
+from inbox_core.bus import ORDER_KEY_HEADER, Outgoing, message_span, order_rounds
 from inbox_core.calendar import BusinessCalendar
 from inbox_core.errors import PermanentError
 from inbox_core.logging import get_logger
@@ -39,29 +41,62 @@ class Router:
         self.runtime = runtime
         self.rules = rules if isinstance(rules, RuleSource) else RuleSource.fixed(rules)
         self.calendar = calendar or DEFAULT_CALENDAR
+        # The messages of a batch are routed concurrently; their store calls at the same
+        # step go out together (one $in query, one bulk write per collection).
+        self.db = BatchedDatabase(runtime.store.db)
         self.resolver = ConversationResolver(
-            runtime.store.db,
+            self.db,
             reopen_window=settings.reopen_window,
             subject_channels=settings.subject_channels,
         )
 
+    async def handle_batch(self, msgs: list[Msg]) -> list[BaseException | None]:
+        """Route a fetched batch: round by round (a thread's messages in stream order), the
+        messages of a round concurrently; then publish every routed message with the PubAcks
+        in flight together. Returns each message's outcome for the consumer to settle."""
+        outcome: dict[int, BaseException | None] = {}
+        follow: list[tuple[int, Outgoing]] = []
+        position = {id(m): i for i, m in enumerate(msgs)}
+        for round_ in order_rounds(msgs):
+            results = await asyncio.gather(
+                *(self._route_one(m) for m in round_), return_exceptions=True
+            )
+            for msg, result in zip(round_, results, strict=True):
+                i = position[id(msg)]
+                outcome[i] = result if isinstance(result, BaseException) else None
+                if isinstance(result, Outgoing):
+                    follow.append((i, result))
+        follow.sort(key=lambda f: f[0])  # stream order, so a thread's routed stay in order
+        acks = await self.runtime.bus.publish_many([o for _, o in follow])
+        for (i, _), ack in zip(follow, acks, strict=True):
+            if isinstance(ack, BaseException):
+                outcome[i] = ack  # its writes are idempotent: the redelivery publishes again
+        return [outcome[i] for i in range(len(msgs))]
+
     async def handle(self, msg: Msg) -> None:
-        message = InboundMessage.from_json(msg.data)
-        if message.schema_version > SCHEMA_VERSION:
-            raise PermanentError(f"schema_version {message.schema_version} is newer than ours")
-        routed = await self.route(message)
-        if routed is None:
-            return
-        await self.runtime.bus.publish_model(
-            subjects.routed(message.channel, message.account),
-            routed,
-            msg_id=f"routed:{message.dedup_id}",
-            headers={ORDER_KEY_HEADER: routed.conversation_id},
-        )
+        """One message on its own (the batch path with a batch of one)."""
+        (outcome,) = await self.handle_batch([msg])
+        if outcome is not None:
+            raise outcome
+
+    async def _route_one(self, msg: Msg) -> Outgoing | None:
+        with message_span("router", msg):
+            message = InboundMessage.from_json(msg.data)
+            if message.schema_version > SCHEMA_VERSION:
+                raise PermanentError(f"schema_version {message.schema_version} is newer than ours")
+            routed = await self.route(message)
+            if routed is None:
+                return None
+            return Outgoing.of(
+                subjects.routed(message.channel, message.account),
+                routed,
+                msg_id=f"routed:{message.dedup_id}",
+                headers={ORDER_KEY_HEADER: routed.conversation_id},
+            )
 
     async def route(self, message: InboundMessage) -> RoutedMessage | None:
         rules = self.rules.current  # one rule set for the whole message, even across a reload
-        db = self.runtime.store.db
+        db = self.db
         flags = message.flags
         if flags.auto_reply or flags.bounce or flags.list_mail:
             # Rule 5: automatic mail creates no customer and no conversation.
@@ -95,7 +130,7 @@ class Router:
 
     async def _keep_aside(self, message: InboundMessage) -> None:
         """Automatic mail without a known conversation is kept (never lost), not routed."""
-        await self.runtime.store.db[IGNORED].update_one(
+        await self.db[IGNORED].update_one(
             {"_id": message.dedup_id},
             {
                 "$setOnInsert": {
@@ -122,8 +157,8 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
         source.install_sighup()
         if settings.rules_poll_s > 0:
             runtime.spawn(source.watch(settings.rules_poll_s), "rules-watch")
-        await runtime.bus.consumer(
-            stream=subjects.STREAM_INBOUND, durable="router", handler=router.handle
+        await runtime.bus.batch_consumer(
+            stream=subjects.STREAM_INBOUND, durable="router", handler=router.handle_batch
         ).start()
         try:
             yield

@@ -28,12 +28,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from pymongo import DESCENDING, IndexModel
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from inbox_core.batched import BatchedDatabase
 from inbox_core.errors import TransientError
 from inbox_core.logging import get_logger
 from inbox_core.schema import ConversationStatus, Direction, InboundMessage, utcnow
@@ -57,7 +57,8 @@ MAX_SUCCESSORS: Final = 8  # a chain of superseded conversations longer than thi
 OPEN_STATUSES: Final = (ConversationStatus.OPEN.value, ConversationStatus.PENDING.value)
 _NAMESPACE: Final = uuid.UUID("0c6f1f9e-55a2-4a57-b8a4-8f0f6f3d2a71")
 
-Db = AsyncDatabase[dict[str, Any]]
+# Concurrent calls of a batch's messages go out together.
+Db: TypeAlias = BatchedDatabase
 
 
 def minted_conversation_id(message: InboundMessage) -> str:
@@ -257,7 +258,7 @@ class ConversationResolver:
     # --- store access -----------------------------------------------------------------------
 
     async def _thread_docs(self, keys: list[str]) -> dict[str, Any]:
-        return {d["_id"]: d async for d in self.db[THREADS].find({"_id": {"$in": keys}})}
+        return {d["_id"]: d for d in await self.db[THREADS].find_in("_id", keys)}
 
     async def _conversation(self, conversation_id: str) -> dict[str, Any] | None:
         return await self.db[CONVERSATIONS].find_one(

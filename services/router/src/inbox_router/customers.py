@@ -13,12 +13,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
-from pymongo import DESCENDING
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from inbox_core.batched import BatchedDatabase
 from inbox_core.errors import TransientError
 from inbox_core.schema import InboundMessage, utcnow
 from inbox_core.store import CONVERSATIONS, CUSTOMER_KEYS, CUSTOMERS
@@ -27,7 +26,8 @@ from inbox_router.normalise import normalise_phone
 
 _NAMESPACE: Final = uuid.UUID("6f1c3a52-3f5e-4d43-9a53-2b8f7d0c9e11")
 
-Db = AsyncDatabase[dict[str, Any]]
+# Concurrent calls of a batch's messages go out together.
+Db: TypeAlias = BatchedDatabase
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,8 @@ async def _repoint(db: Db, lock_id: str, old: str, new: str) -> str:
 
 async def _owners(db: Db, lock_ids: dict[str, str]) -> dict[str, str]:
     """Lock id → customer id, for the keys already claimed."""
-    query = {"_id": {"$in": list(lock_ids.values())}}
-    return {str(d["_id"]): str(d["customer_id"]) async for d in db[CUSTOMER_KEYS].find(query)}
+    docs = await db[CUSTOMER_KEYS].find_in("_id", list(lock_ids.values()))
+    return {str(d["_id"]): str(d["customer_id"]) for d in docs}
 
 
 async def _legacy(db: Db, keys: CustomerKeys) -> str | None:
@@ -201,12 +201,15 @@ async def customer_facts(
         return CustomerFacts()
     if customer.new:
         return CustomerFacts(id=customer.id)
-    others = {"customer_id": customer.id, "_id": {"$ne": conversation_id}}
-    latest = await db[CONVERSATIONS].find_one(
-        others, {"last_message_at": 1}, sort=[("last_message_at", DESCENDING)]
-    )
-    count = await db[CONVERSATIONS].count_documents(others) if latest else 0
-    last: datetime | None = latest.get("last_message_at") if latest else None
+    # The customer's conversations (by the indexed customer_id, with the other messages of
+    # the batch), counted and compared here rather than with a sorted query and a count.
+    mine = await db[CONVERSATIONS].find_in("customer_id", [customer.id], {"last_message_at": 1})
+    others = [d for d in mine if d["_id"] != conversation_id]
+    times = [t for d in others if (t := d.get("last_message_at")) is not None]
+    last: datetime | None = max(times) if times else None
     return CustomerFacts(
-        id=customer.id, vip=customer.vip, earlier_conversations=count, last_other_contact_at=last
+        id=customer.id,
+        vip=customer.vip,
+        earlier_conversations=len(others),
+        last_other_contact_at=last,
     )

@@ -141,6 +141,56 @@ async def test_unreadable_message_goes_to_dead_letters(bus: Bus) -> None:
         assert b"InvalidPayload" in letter.data
 
 
+async def test_a_batch_routes_every_thread_in_order_in_few_round_trips(bus: Bus) -> None:
+    """Forty messages waiting when the router starts are taken as one batch: every thread's
+    two messages reach one conversation, routed in the order they came; an unreadable one in
+    the same batch goes to the dead letters alone; the batch costs fewer store round trips
+    than it has messages."""
+    from inbox_core import metrics
+    from inbox_core.bus import ORDER_KEY_HEADER
+
+    def round_trips() -> float:
+        return sum(
+            s.value for s in metrics.STORE_COMMANDS.collect()[0].samples if "_total" in s.name
+        )
+
+    threads = 20
+    for turn in range(2):
+        for t in range(threads):
+            message = InboundMessage(
+                channel="kakao",
+                account="shop",
+                external_id=f"k{t}-{turn}",
+                thread_keys=[f"kakao:shop:user-{t}"],
+                customer=Customer(id=f"user-{t}", name="박지훈"),
+                text=f"배송 문의 {turn}",
+            )
+            await bus.publish_model(
+                subjects.inbound("kakao", "shop"),
+                message,
+                msg_id=message.dedup_id,
+                headers={ORDER_KEY_HEADER: message.thread_keys[0]},
+            )
+        if turn == 0:
+            await bus.publish("inbox.in.kakao.shop", b"{not json", msg_id="bad-in-batch")
+    before = round_trips()
+    async with serve(create_app(RouterSettings())):
+        got = await collect(bus.js, "inbox.routed.kakao.shop", 2 * threads, timeout=30)
+        [letter] = await collect(bus.js, "inbox.dlq.>", 1)
+    spent = round_trips() - before
+    assert b"InvalidPayload" in letter.data
+    routed = [RoutedMessage.from_json(m.data) for m in got]
+    by_thread: dict[str, list[RoutedMessage]] = {}
+    for r in routed:
+        by_thread.setdefault(r.message.thread_keys[0], []).append(r)
+    assert len(by_thread) == threads
+    for thread in by_thread.values():
+        assert [r.message.external_id[-1] for r in thread] == ["0", "1"]  # stream order
+        assert len({r.conversation_id for r in thread}) == 1
+        assert [r.conversation_created for r in thread] == [True, False]
+    assert spent < 2 * threads, f"{spent} store round trips for {2 * threads} messages"
+
+
 # --- reloading the rules while messages flow ------------------------------------------------
 
 RULES = (
