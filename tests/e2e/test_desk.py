@@ -165,3 +165,51 @@ async def test_bulk_reply_answers_fifty_conversations_and_fifty_mails_are_delive
         convs[0]["id"], lambda d: d["messages"][-1]["delivery"]["status"] == "sent"
     )
     assert detail["messages"][-1]["direction"] == "out"
+
+
+async def test_after_a_merge_the_customer_s_next_mail_lands_in_the_merged_conversation(
+    stack: Any, api: Api, smtp_sink: tuple[SmtpSink, int]
+) -> None:
+    sink, _ = smtp_sink
+    tag = uuid.uuid4().hex[:8]
+    sender = f"이서연 <seoyeon.{tag}@example.com>"
+    await asyncio.to_thread(
+        send_mail, stack.smtp_port, f"코트 배송 문의 {tag}", "언제 오나요?", sender
+    )
+    [first] = await api.search(f"코트 배송 문의 {tag}")
+    # A new mail instead of a reply: a second conversation for the same case.
+    second_id = await asyncio.to_thread(
+        send_mail, stack.smtp_port, f"주문 변경 {tag}", "사이즈를 M으로 바꿔 주세요", sender
+    )
+    [second] = await api.search(f"주문 변경 {tag}")
+    assert second["id"] != first["id"]
+    status, body = await api.post(
+        f"/api/conversations/{first['id']}/merge", {"other_id": second["id"]}
+    )
+    assert status == 200, body
+    # The customer answers their second mail: it joins the merged conversation.
+    await asyncio.to_thread(
+        send_mail,
+        stack.smtp_port,
+        f"Re: 주문 변경 {tag}",
+        "빨리 부탁드려요",
+        sender,
+        in_reply_to=second_id,
+    )
+    detail = await api.wait_detail(
+        first["id"], lambda d: any("빨리 부탁드려요" in m["text"] for m in d["messages"])
+    )
+    texts = [m["text"] for m in detail["messages"] if m["direction"] == "in"]
+    assert [t.strip() for t in texts] == [
+        "언제 오나요?",
+        "사이즈를 M으로 바꿔 주세요",
+        "빨리 부탁드려요",
+    ]
+    merged = await api.get(f"/api/conversations/{second['id']}")
+    assert merged["status"] == "merged" and merged["messages"] == []
+    status, _ = await api.post(
+        f"/api/conversations/{first['id']}/reply", {"text": f"M으로 변경했습니다 {tag}"}
+    )
+    assert status == 201
+    [mail] = await _wait_mails(sink, f"M으로 변경했습니다 {tag}", 1)
+    assert f"seoyeon.{tag}@example.com" in str(mail["To"])

@@ -66,6 +66,7 @@ STREAMS: list[StreamSpec] = [
     StreamSpec(subjects.STREAM_EVENTS, [subjects.EVENTS_ALL], 7 * DAY),
     StreamSpec(subjects.STREAM_OUTBOUND, [subjects.OUTBOUND_ALL], 7 * DAY, duplicate_window_s=600),
     StreamSpec(subjects.STREAM_DLQ, [subjects.DLQ_ALL], 30 * DAY),
+    StreamSpec(subjects.STREAM_COMMANDS, [subjects.COMMANDS_ALL], 7 * DAY, duplicate_window_s=600),
 ]
 
 Handler = Callable[[Msg], Awaitable[None]]
@@ -137,6 +138,7 @@ _PREFIX_STREAM = {
     "events": subjects.STREAM_EVENTS,
     "out": subjects.STREAM_OUTBOUND,
     "dlq": subjects.STREAM_DLQ,
+    "cmd": subjects.STREAM_COMMANDS,
 }
 
 

@@ -85,6 +85,7 @@ class ConversationStatus(StrEnum):
     OPEN = "open"
     PENDING = "pending"
     RESOLVED = "resolved"
+    MERGED = "merged"  # merged into another conversation (`merged_into`); agents cannot set it
 
 
 class Customer(Model):

@@ -9,6 +9,7 @@ STREAM_ROUTED: Final = "ROUTED"
 STREAM_EVENTS: Final = "EVENTS"
 STREAM_OUTBOUND: Final = "OUTBOUND"
 STREAM_DLQ: Final = "DLQ"
+STREAM_COMMANDS: Final = "COMMANDS"
 
 INBOUND_ALL: Final = "inbox.in.>"
 ROUTED_ALL: Final = "inbox.routed.>"
@@ -16,6 +17,9 @@ DELIVERY_ALL: Final = "inbox.delivery.>"
 EVENTS_ALL: Final = "inbox.events.>"
 OUTBOUND_ALL: Final = "inbox.out.>"
 DLQ_ALL: Final = "inbox.dlq.>"
+COMMANDS_ALL: Final = "inbox.cmd.>"
+# Commands one service asks of the owner of a collection (one writer per collection).
+THREAD_MOVES: Final = "inbox.cmd.threads.move"  # notifier → router: repoint thread keys
 
 
 def _token(value: str) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from inbox_notifier.api import DESK
+from inbox_notifier.api import DESK, _action_result
 from inbox_notifier.auth import AGENT, is_admin
 from inbox_notifier.bulk import run_bulk
-from inbox_notifier.desk_models import BulkIn, BulkOut
+from inbox_notifier.desk_models import BulkIn, BulkOut, MergeConversationIn
+from inbox_notifier.merge import merge_conversations
+from inbox_notifier.models import ActionResult
 from inbox_notifier.routing import RouteTable
 
 desk_api = RouteTable()
@@ -24,3 +26,18 @@ desk_api = RouteTable()
 async def bulk(request: web.Request, body: BulkIn) -> BulkOut:
     results = await run_bulk(request.app[DESK], body, request[AGENT], admin=is_admin(request))
     return BulkOut(results=results)
+
+
+@desk_api.add(
+    "POST",
+    "/api/conversations/{conversation_id}/merge",
+    body=MergeConversationIn,
+    response=ActionResult,
+    errors=(404, 409, 503),
+    summary="Merge another conversation into this one (its messages, notes and thread keys)",
+)
+async def merge(request: web.Request, body: MergeConversationIn) -> ActionResult:
+    conv = await merge_conversations(
+        request.app[DESK], request.match_info["conversation_id"], body.other_id, request[AGENT]
+    )
+    return _action_result(conv)

@@ -53,9 +53,14 @@ class Desk:
             raise not_found(f"conversation {conv_id}")
         return dict(doc)
 
-    async def _latest_customer_message(self, conv_id: str) -> dict[str, Any] | None:
+    async def _latest_customer_message(
+        self, conv_id: str, channel: str | None = None
+    ) -> dict[str, Any] | None:
+        query = {"conversation_id": conv_id, "direction": "in", "kind": "message"}
+        if channel:
+            query["channel"] = channel
         doc = await self.db[MESSAGES].find_one(
-            {"conversation_id": conv_id, "direction": "in", "kind": "message"},
+            query,
             sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
         )
         return dict(doc) if doc else None
@@ -134,7 +139,18 @@ class Desk:
             body.text if body.text is not None else await self.canned_text(body.canned_id or "")
         )
         text, _ = await self.render_text(conv, template, author)
-        latest = await self._latest_customer_message(conv_id) or {}
+        latest = await self._latest_customer_message(conv_id, body.channel) or {}
+        if body.channel and not latest:
+            raise ApiError(
+                422,
+                "channel_not_in_conversation",
+                f"the customer has not written on {body.channel} in this conversation",
+                [{"field": "channel", "message": "no customer message on this channel"}],
+            )
+        # Where the customer last wrote (or the channel the agent chose): after a merge the
+        # conversation may span channels.
+        channel = latest.get("channel") or conv["channel"]
+        account = latest.get("account") or conv["account"]
         now = utcnow()
         reply_id = new_id()
         doc = {
@@ -142,8 +158,8 @@ class Desk:
             "dedup_id": f"reply:{reply_id}",
             "reply_id": reply_id,
             "conversation_id": conv_id,
-            "channel": conv["channel"],
-            "account": conv["account"],
+            "channel": channel,
+            "account": account,
             "direction": "out",
             "kind": "message",
             "author": author,
@@ -154,12 +170,12 @@ class Desk:
             "delivery": {"status": DeliveryStatus.QUEUED.value, "error": None, "at": now},
         }
         await self.db[MESSAGES].insert_one(doc)
-        customer = conv.get("customer") or {}
+        customer = latest.get("customer") or conv.get("customer") or {}
         reply = OutboundReply(
             id=reply_id,
             conversation_id=conv_id,
-            channel=conv["channel"],
-            account=conv["account"],
+            channel=channel,
+            account=account,
             customer=Customer(
                 **{
                     k: customer.get(k)
@@ -183,7 +199,7 @@ class Desk:
         )
         try:
             await self.publisher.runtime.bus.publish_model(
-                subjects.outbound(conv["channel"], conv["account"]),
+                subjects.outbound(channel, account),
                 reply,
                 msg_id=f"reply:{reply_id}",
             )

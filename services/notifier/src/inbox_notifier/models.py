@@ -76,6 +76,8 @@ class ConversationOut(BaseModel):
     updated_at: datetime | None = None
     last_message_at: datetime | None = None
     resolved_at: datetime | None = None
+    merged_into: str | None = Field(None, description="status merged: where it went")
+    merged_from: list[str] = Field(default_factory=list, description="conversations merged in")
     snoozed_until: datetime | None = Field(
         None, description="a snoozed (pending) conversation reopens by itself at this time"
     )
@@ -222,6 +224,12 @@ class ReplyIn(ApiModel):
         None, max_length=100, description="ignored: the author is always the token's agent"
     )
     canned_id: str | None = None
+    channel: str | None = Field(
+        None,
+        max_length=50,
+        description="send on this channel of the conversation (after a merge it may have "
+        "several); default: where the customer last wrote",
+    )
 
     @field_validator("text")
     @classmethod
@@ -268,6 +276,13 @@ class StatusIn(ApiModel):
         description="snooze: with status pending, reopen by itself at this time (ISO 8601 "
         "with an offset); earlier when the customer writes",
     )
+
+    @field_validator("status")
+    @classmethod
+    def _not_merged(cls, value: ConversationStatus) -> ConversationStatus:
+        if value == ConversationStatus.MERGED:
+            raise ValueError("merged is set by POST /api/conversations/{id}/merge")
+        return value
 
     @model_validator(mode="after")
     def _until_only_when_pending(self) -> StatusIn:

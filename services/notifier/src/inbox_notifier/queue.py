@@ -103,6 +103,8 @@ def conversation_view(doc: dict[str, Any]) -> dict[str, Any]:
         "updated_at": doc.get("updated_at"),
         "last_message_at": doc.get("last_message_at"),
         "resolved_at": doc.get("resolved_at"),
+        "merged_into": doc.get("merged_into"),
+        "merged_from": doc.get("merged_from", []),
         "snoozed_until": doc.get("snoozed_until")
         if doc.get("status") == ConversationStatus.PENDING
         else None,

@@ -17,6 +17,7 @@ from inbox_core.errors import PermanentError
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, InboundMessage, RoutedMessage
+from inbox_router.commands import command_handler
 from inbox_router.conversations import INDEXES, ConversationResolver
 from inbox_router.customers import customer_facts, find_customer, link_customer
 from inbox_router.facts import DEFAULT_CALENDAR, ConversationFacts, MatchFacts
@@ -159,6 +160,12 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
             runtime.spawn(source.watch(settings.rules_poll_s), "rules-watch")
         await runtime.bus.batch_consumer(
             stream=subjects.STREAM_INBOUND, durable="router", handler=router.handle_batch
+        ).start()
+        await runtime.bus.consumer(
+            stream=subjects.STREAM_COMMANDS,
+            durable="router-commands",
+            handler=command_handler(runtime.store.db),
+            filter_subject=subjects.THREAD_MOVES,
         ).start()
         try:
             yield

@@ -160,6 +160,13 @@ class ConversationResolver:
         verdict, how, number = _Verdict.JOIN, found_by, None
         for _ in range(MAX_SUCCESSORS):
             conversation = await self._conversation(target)
+            if conversation is not None and conversation.get("merged_into"):
+                # An agent merged it: the conversation it went into takes its messages (its
+                # keys are repointed by the notifier's ThreadMove; this covers the meantime).
+                superseded.append(target)
+                target = str(conversation["merged_into"])
+                found_by = f"{found_by}, merged into {target}"
+                continue
             verdict, how = self._classify(message, conversation, found_by)
             number = conversation.get("number") if conversation else None
             if verdict is not _Verdict.SUPERSEDE:
@@ -263,7 +270,7 @@ class ConversationResolver:
     async def _conversation(self, conversation_id: str) -> dict[str, Any] | None:
         return await self.db[CONVERSATIONS].find_one(
             {"_id": conversation_id},
-            {"status": 1, "resolved_at": 1, "number": 1, "customer_id": 1},
+            {"status": 1, "resolved_at": 1, "number": 1, "customer_id": 1, "merged_into": 1},
         )
 
     async def _by_number(self, number: int, customer_id: str | None) -> str | None:
