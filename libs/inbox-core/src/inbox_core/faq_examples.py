@@ -4,12 +4,15 @@ labelled set: auto precision, coverage and top-3 accuracy."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pymongo.asynchronous.database import AsyncDatabase
 
+from inbox_core.faq import FAQ
 from inbox_core.faq_matcher import FaqMatcher
 
 NO_ENTRY = "-"
@@ -90,3 +93,38 @@ def evaluate(matcher: FaqMatcher, rows: list[tuple[str, str]]) -> tuple[Figures,
         elif label != NO_ENTRY:
             mistakes.append(f"not auto {label}: {text} -> {result.matches[:2]}")
     return Figures(len(rows), with_entry, auto, auto_correct, top3), mistakes
+
+
+def example_docs(now: datetime) -> list[dict[str, Any]]:
+    """The example entries as `faq` documents (the key is the id)."""
+    docs = []
+    for e in example_entries():
+        doc: dict[str, Any] = {
+            "_id": e["key"],
+            "question": e["question"],
+            "examples": e["examples"],
+            "answer": e["answer"],
+            "channels": e.get("channels"),
+            "auto_answer": e.get("auto_answer", True),
+            "active_from": _when(e.get("active_from")),
+            "active_until": _when(e.get("active_until")),
+            "created_at": now,
+            "updated_at": now,
+        }
+        docs.append(doc)
+    return docs
+
+
+async def seed_examples(db: AsyncDatabase[dict[str, Any]], now: datetime) -> int:
+    """Load the example entries into an empty FAQ (the demo); returns how many."""
+    if await db[FAQ].find_one({}) is not None:
+        return 0
+    docs = example_docs(now)
+    await db[FAQ].insert_many(docs)
+    return len(docs)
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))

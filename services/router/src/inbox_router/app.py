@@ -14,9 +14,11 @@ from inbox_core.batched import BatchedDatabase
 from inbox_core.bus import ORDER_KEY_HEADER, Outgoing, message_span, order_rounds
 from inbox_core.calendar import BusinessCalendar
 from inbox_core.errors import PermanentError
+from inbox_core.faq import FaqCatalog
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, InboundMessage, RoutedMessage
+from inbox_router.bot import decide_bot_answer, with_bot_answer
 from inbox_router.commands import command_handler
 from inbox_router.conversations import INDEXES, ConversationResolver
 from inbox_router.customers import customer_facts, find_customer, link_customer
@@ -50,6 +52,7 @@ class Router:
             reopen_window=settings.reopen_window,
             subject_channels=settings.subject_channels,
         )
+        self.faq = FaqCatalog(lambda: runtime.store.db)  # the FAQ bot's entries
 
     async def handle_batch(self, msgs: list[Msg]) -> list[BaseException | None]:
         """Route a fetched batch: round by round (a thread's messages in stream order), the
@@ -118,6 +121,8 @@ class Router:
             calendar=self.calendar,
         )
         decision = rules.decide(message, facts)
+        answer = decide_bot_answer(self.faq.snapshot, message, resolution)
+        decision = with_bot_answer(decision, answer)
         decision.reasons.insert(0, f"conversation: {resolution.how}")
         return RoutedMessage(
             message=message,
@@ -158,6 +163,7 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
         source.install_sighup()
         if settings.rules_poll_s > 0:
             runtime.spawn(source.watch(settings.rules_poll_s), "rules-watch")
+        runtime.spawn(router.faq.watch(), "faq-entries")
         await runtime.bus.batch_consumer(
             stream=subjects.STREAM_INBOUND, durable="router", handler=router.handle_batch
         ).start()
