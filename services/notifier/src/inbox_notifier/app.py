@@ -16,7 +16,7 @@ from inbox_core.faq import FaqCatalog
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, RoutedMessage
-from inbox_notifier import __version__
+from inbox_notifier import __version__, audit
 from inbox_notifier.api import DESK, TOKENS, api
 from inbox_notifier.api_desk import desk_api
 from inbox_notifier.api_faq import FAQ_CATALOG, faq_api
@@ -71,12 +71,13 @@ class Notifier:
 
 def create_app(settings: NotifierSettings | None = None) -> web.Application:
     settings = settings or NotifierSettings()
-    runtime = Runtime("notifier", settings, indexes=dict(INDEXES))
+    runtime = Runtime("notifier", settings, indexes={**INDEXES, **audit.INDEXES})
     notifier = Notifier(runtime, settings)
     app = create_base_app(runtime)
     app.middlewares.append(error_middleware)
     identities = load_identities(settings.data_dir)
     app.middlewares.append(auth_middleware(identities))
+    app.middlewares.append(audit.audit_middleware)  # after auth: it knows the agent
     app[TOKENS] = {token: identity.name for token, identity in identities.items()}
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
@@ -84,9 +85,10 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     api.install(app)
     desk_api.install(app)
     faq_api.install(app)
+    audit.routes.install(app)
     app[FAQ_CATALOG] = notifier.faq
     spec = openapi(
-        RouteTable([*api.routes, *desk_api.routes, *faq_api.routes]),
+        RouteTable([*api.routes, *desk_api.routes, *faq_api.routes, *audit.routes.routes]),
         title="Omnichannel inbox agent API",
         version=__version__,
     )
