@@ -76,7 +76,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     app = create_base_app(runtime)
     app.middlewares.append(error_middleware)
     identities = load_identities(settings.data_dir)
-    app.middlewares.append(auth_middleware(identities))
+    app.middlewares.append(auth_middleware(identities, settings.auth_failures_per_minute))
     app.middlewares.append(audit.audit_middleware)  # after auth: it knows the agent
     app[TOKENS] = {token: identity.name for token, identity in identities.items()}
     app[SETTINGS] = settings

@@ -8,8 +8,11 @@ admin-only routes call `require_admin(request)` first."""
 from __future__ import annotations
 
 import hmac
+import math
 import os
 import secrets
+import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,9 +106,54 @@ def unauthorized() -> web.Response:
     )
 
 
+class FailureLimiter:
+    """Wrong tokens per address in a sliding window: after `limit` of them the address gets
+    429 until the oldest leaves the window. Only failures count, so a valid token is never
+    slowed, even from an address that is being refused. Bounded: the least recently failing
+    addresses are forgotten first."""
+
+    def __init__(self, limit: int, window_s: float = 60.0, max_addresses: int = 10_000) -> None:
+        self.limit, self.window_s, self.max_addresses = limit, window_s, max_addresses
+        self.failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, address: str, now: float | None = None) -> int:
+        """Seconds until `address` may try again; 0 when it may now."""
+        now = time.monotonic() if now is None else now
+        times = self.failures.get(address)
+        if not times:
+            return 0
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if len(times) < self.limit:
+            return 0
+        return max(1, math.ceil(times[0] + self.window_s - now))
+
+    def fail(self, address: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        times = self.failures.pop(address, None) or deque(maxlen=self.limit)
+        times.append(now)
+        self.failures[address] = times
+        while len(self.failures) > self.max_addresses:
+            self.failures.popitem(last=False)
+
+
+def too_many(retry_after: int) -> web.Response:
+    return web.json_response(
+        {
+            "code": "too_many_failures",
+            "message": f"too many wrong tokens from this address; retry in {retry_after} s",
+            "errors": [],
+        },
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def auth_middleware(
-    identities: dict[str, Identity],
+    identities: dict[str, Identity], failures_per_minute: int = 10
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
+    limiter = FailureLimiter(failures_per_minute)
+
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -114,6 +162,12 @@ def auth_middleware(
             return await handler(request)
         identity = identify(identities, _presented_token(request))
         if identity is None:
+            # The peer address: behind a reverse proxy that is the proxy's (limit there too).
+            address = request.remote or "unknown"
+            wait = limiter.retry_after(address)
+            if wait:
+                return too_many(wait)
+            limiter.fail(address)
             return unauthorized()
         request[AGENT] = identity.name
         request[ROLE] = identity.role
