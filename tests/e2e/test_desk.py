@@ -213,3 +213,46 @@ async def test_after_a_merge_the_customer_s_next_mail_lands_in_the_merged_conver
     assert status == 201
     [mail] = await _wait_mails(sink, f"M으로 변경했습니다 {tag}", 1)
     assert f"seoyeon.{tag}@example.com" in str(mail["To"])
+
+
+async def test_after_a_split_the_customer_s_reply_to_the_split_part_follows_it(
+    stack: Any, api: Api
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    sender = f"박지훈 <jihoon.{tag}@example.com>"
+    first_id = await asyncio.to_thread(
+        send_mail, stack.smtp_port, f"코트 배송 {tag}", "코트 언제 오나요?", sender
+    )
+    [conv] = await api.search(f"코트 배송 {tag}")
+    # The customer reuses the thread for a new topic.
+    refund_id = await asyncio.to_thread(
+        send_mail,
+        stack.smtp_port,
+        f"Re: 코트 배송 {tag}",
+        "그리고 니트 환불은 어떻게 되나요?",
+        sender,
+        in_reply_to=first_id,
+    )
+    detail = await api.wait_detail(conv["id"], lambda d: d["message_count"] == 2)
+    refund = next(m for m in detail["messages"] if "환불" in m["text"])
+    status, body = await api.post(
+        f"/api/conversations/{conv['id']}/split", {"message_ids": [refund["id"]]}
+    )
+    assert status == 201, body
+    new_id = body["conversation"]["id"]
+    await asyncio.to_thread(
+        send_mail,
+        stack.smtp_port,
+        f"Re: 코트 배송 {tag}",
+        "환불 계좌는 국민은행입니다",
+        sender,
+        in_reply_to=refund_id,
+    )
+    split_part = await api.wait_detail(new_id, lambda d: d["message_count"] == 2)
+    assert [m["text"].strip() for m in split_part["messages"] if m["direction"] == "in"] == [
+        "그리고 니트 환불은 어떻게 되나요?",
+        "환불 계좌는 국민은행입니다",
+    ]
+    original = await api.get(f"/api/conversations/{conv['id']}")
+    assert original["message_count"] == 1
+    assert new_id in [c["id"] for c in original["linked_conversations"]]

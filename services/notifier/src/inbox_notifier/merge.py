@@ -45,6 +45,7 @@ async def merge_conversations(
     was_open = other.get("status") == OPEN
     other_sla = dict(other.get("sla") or {})
     if other.get("status") != MERGED:
+        before = other
         other = await desk._update(
             other_id,
             {"version": other.get("version", 0)},
@@ -62,6 +63,7 @@ async def merge_conversations(
             "conflict",
             "conversation #{number} changed while merging; retry",
         )
+        await desk.queue.count_changes([(before, other)])
         await desk._emit(other, [])
     # The other's customer stays on its messages: a reply to them (e.g. on another channel)
     # goes to that identity, not to this conversation's.
@@ -109,6 +111,7 @@ async def merge_conversations(
     if other.get("last_message_at"):
         update["$max"] = {"last_message_at": other["last_message_at"]}
     updated = await desk._update(conv_id, {}, update, "conflict", "conversation changed")
+    await desk.queue.count_changes([(target, updated)])
     try:
         await desk.publisher.runtime.bus.publish_model(
             subjects.THREAD_MOVES,
