@@ -150,6 +150,13 @@ class SlaState(Model):
     first_response_due: AwareDatetime | None = None
     next_response_due: AwareDatetime | None = None
     breached: bool = False
+    # [first, next] response targets in business minutes for every priority, so the notifier
+    # can follow the new priority's policy when an agent changes it.
+    priority_minutes: dict[str, list[int]] = Field(default_factory=dict)
+    # A deadline the platform itself enforces (wall clock), e.g. Coupang closes an unanswered
+    # call-center inquiry after 24 hours: the first response is never due after it.
+    platform_due: AwareDatetime | None = None
+    platform_reason: str | None = None
 
 
 # The routing categories the shipped rules and model use; rule files may add more.

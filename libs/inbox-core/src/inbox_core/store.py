@@ -32,6 +32,8 @@ CURSORS: Final = "cursors"  # pollers: per account and board
 COUNTERS: Final = "counters"  # monotonic numbers (conversation number)
 RAW: Final = "raw_messages"  # connectors: raw payloads kept as received
 SETTINGS_DOC: Final = "settings"
+ROUTING_STATE: Final = "routing_state"  # router: category table, current model version
+ROUTING_CORRECTIONS: Final = "routing_corrections"  # notifier: agents' team/category changes
 
 
 # Commands that touch data; the driver's own (hello, ping, endSessions…) are not counted.

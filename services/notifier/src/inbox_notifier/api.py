@@ -242,7 +242,7 @@ async def set_status(request: web.Request, body: StatusIn) -> ActionResult:
     summary="Add and remove tags",
 )
 async def tags(request: web.Request, body: TagsIn) -> ActionResult:
-    conv = await _desk(request).tag(request.match_info["conversation_id"], body)
+    conv = await _desk(request).tag(request.match_info["conversation_id"], body, request[AGENT])
     return _action_result(conv)
 
 

@@ -20,6 +20,7 @@ from inbox_notifier import __version__, audit
 from inbox_notifier.api import DESK, TOKENS, api
 from inbox_notifier.api_desk import desk_api
 from inbox_notifier.api_faq import FAQ_CATALOG, faq_api
+from inbox_notifier.api_routing import routing_api
 from inbox_notifier.auth import auth_middleware, load_identities
 from inbox_notifier.bot_answers import apply_bot_answer
 from inbox_notifier.console import install_console
@@ -83,12 +84,21 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     app[SHUTDOWN] = asyncio.Event()
     app[DESK] = Desk(notifier.queue, notifier.publisher)
     api.install(app)
+    routing_api.install(app)
     desk_api.install(app)
     faq_api.install(app)
     audit.routes.install(app)
     app[FAQ_CATALOG] = notifier.faq
     spec = openapi(
-        RouteTable([*api.routes, *desk_api.routes, *faq_api.routes, *audit.routes.routes]),
+        RouteTable(
+            [
+                *api.routes,
+                *desk_api.routes,
+                *faq_api.routes,
+                *audit.routes.routes,
+                *routing_api.routes,
+            ]
+        ),
         title="Omnichannel inbox agent API",
         version=__version__,
     )

@@ -24,6 +24,7 @@ from inbox_core.schema import (
 )
 from inbox_core.store import CONVERSATIONS, MESSAGES
 from inbox_notifier import sla as sla_clock
+from inbox_notifier.desk_routing import RoutingDesk
 from inbox_notifier.events import EventPublisher
 from inbox_notifier.models import AssignIn, ReplyIn, StatusIn, TagsIn
 from inbox_notifier.queue import CANNED, Queue, conversation_view, message_view
@@ -38,7 +39,7 @@ TRANSITIONS: dict[ConversationStatus, set[ConversationStatus]] = {
 }
 
 
-class Desk:
+class Desk(RoutingDesk):
     def __init__(self, queue: Queue, publisher: EventPublisher) -> None:
         self.queue = queue
         self.publisher = publisher
@@ -329,7 +330,7 @@ class Desk:
         await self._emit(updated, [])
         return updated
 
-    async def tag(self, conv_id: str, body: TagsIn) -> dict[str, Any]:
+    async def tag(self, conv_id: str, body: TagsIn, agent: str = "unknown") -> dict[str, Any]:
         conv = await self.conversation(conv_id)
         tags = [t for t in conv.get("tags", []) if t not in body.remove]
         tags += [t for t in dict.fromkeys(body.add) if t not in tags]
@@ -340,5 +341,7 @@ class Desk:
             "conflict",
             "conversation #{number} changed while tagging; retry",
         )
+        # A category tag (배송, 재입고, ...) sets the category and is a routing correction.
+        updated = await self.category_from_tags(conv, body.add, agent) or updated
         await self._emit(updated, [])
         return updated

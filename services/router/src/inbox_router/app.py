@@ -8,17 +8,19 @@ from typing import Any
 
 from aiohttp import web
 from nats.aio.msg import Msg
+from pymongo.errors import PyMongoError
 
 from inbox_core import subjects
 from inbox_core.batched import BatchedDatabase
 from inbox_core.bus import ORDER_KEY_HEADER, Outgoing, message_span, order_rounds
 from inbox_core.calendar import BusinessCalendar
-from inbox_core.errors import PermanentError
+from inbox_core.errors import InboxError, PermanentError
 from inbox_core.faq import FaqCatalog
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, InboundMessage, RoutedMessage
 from inbox_router.bot import decide_bot_answer, with_bot_answer
+from inbox_router.category_table import publish_category_table
 from inbox_router.commands import command_handler
 from inbox_router.conversations import INDEXES, ConversationResolver
 from inbox_router.customers import customer_facts, find_customer, link_customer
@@ -76,6 +78,19 @@ class Router:
             if isinstance(ack, BaseException):
                 outcome[i] = ack  # its writes are idempotent: the redelivery publishes again
         return [outcome[i] for i in range(len(msgs))]
+
+    async def keep_state(self, every_s: float) -> None:
+        """Publish the category table for the notifier now and whenever the rules change."""
+        published: RuleSet | None = None
+        while True:
+            rules = self.rules.current
+            if rules is not published:
+                try:
+                    await publish_category_table(self.runtime.store.db, rules)
+                    published = rules
+                except (InboxError, PyMongoError) as err:
+                    log.warning("category table not published", error=str(err))
+            await asyncio.sleep(every_s)
 
     async def handle(self, msg: Msg) -> None:
         """One message on its own (the batch path with a batch of one)."""
@@ -161,6 +176,7 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
 
     async def consume(app: web.Application) -> AsyncIterator[None]:
         source.install_sighup()
+        runtime.spawn(router.keep_state(max(settings.rules_poll_s, 1.0)), "routing-state")
         if settings.rules_poll_s > 0:
             runtime.spawn(source.watch(settings.rules_poll_s), "rules-watch")
         runtime.spawn(router.faq.watch(), "faq-entries")

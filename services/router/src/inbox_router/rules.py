@@ -158,6 +158,14 @@ class RuleSet(Strict):
             facts.calendar,
             new_conversation=facts.conversation.created,
         )
+        if (
+            decision.sla.platform_due
+            and decision.sla.platform_due == decision.sla.first_response_due
+        ):
+            decision.reasons.append(
+                f"SLA: first response due {decision.sla.platform_due.isoformat()}, before the "
+                f"business-hours target: {decision.sla.platform_reason}"
+            )
         self._render(decision, matched, message, facts)
         return decision
 

@@ -10,9 +10,15 @@ In the rules file:
       low: 24h
       overrides:                 # first match wins, before the per-priority targets
         - {name: kakao-chat, channel: [kakao], priority: [high, normal], first_response: 2h}
+      platform_deadlines:        # wall clock: the platform acts itself after this
+        - {name: coupang-call-center, channel: [coupang], board: [callcenter], within: 24h}
 
 A number is hours (`urgent: 1`), a string is `30m`, `4h` or `1h30m`. Every target is business
 time: "urgent 1h" is one open hour, so an urgent mail on Friday 17:30 is due Monday 09:30.
+
+A platform deadline is wall-clock time (nights and holidays count): where a platform closes or
+answers an inquiry itself when the shop has not (Coupang's call-center inquiries after 24 h),
+the first response is due at that deadline whenever it is earlier than the business-time target.
 """
 
 from __future__ import annotations
@@ -97,6 +103,32 @@ class SlaOverride(_Strict):
         )
 
 
+class PlatformDeadline(_Strict):
+    name: str = Field(min_length=1)
+    channel: Annotated[list[str] | None, BeforeValidator(_listify)] = None
+    account: Annotated[list[str] | None, BeforeValidator(_listify)] = None
+    # The board the connector names in the message context (`context.board`).
+    board: Annotated[list[str] | None, BeforeValidator(_listify)] = None
+    within: Duration  # wall clock from the message's arrival
+    reason: str | None = None  # shown in the routing reasons
+
+    def applies(self, message: InboundMessage) -> bool:
+        return (
+            (self.channel is None or message.channel in self.channel)
+            and (self.account is None or message.account in self.account)
+            and (self.board is None or str(message.context.get("board")) in self.board)
+        )
+
+
+COUPANG_CALL_CENTER: Final = PlatformDeadline(
+    name="coupang-call-center",
+    channel=["coupang"],
+    board=["callcenter"],
+    within=timedelta(hours=24),
+    reason="쿠팡은 24시간 안에 답하지 않은 콜센터 문의를 직접 종료합니다",
+)
+
+
 DEFAULT_TARGETS: Final = {
     Priority.URGENT: timedelta(hours=1),
     Priority.HIGH: timedelta(hours=4),
@@ -111,6 +143,9 @@ class SlaPolicies(_Strict):
     normal: Targets = Targets(first_response=DEFAULT_TARGETS[Priority.NORMAL])
     low: Targets = Targets(first_response=DEFAULT_TARGETS[Priority.LOW])
     overrides: list[SlaOverride] = Field(default_factory=list)
+    platform_deadlines: list[PlatformDeadline] = Field(
+        default_factory=lambda: [COUPANG_CALL_CENTER]
+    )
 
     def targets_for(self, priority: Priority, team: str, channel: str) -> tuple[str, Targets]:
         """The policy name and its targets: the first override that applies, else by priority."""
@@ -139,12 +174,32 @@ class SlaPolicies(_Strict):
         """
         policy, targets = self.targets_for(priority, team, message.channel)
         start = message.received_at
+        first_due = calendar.add_business_time(start, targets.first_response)
+        platform = next((d for d in self.platform_deadlines if d.applies(message)), None)
+        platform_due = start + platform.within if platform else None
+        platform_reason = None
+        if platform is not None and platform_due is not None:
+            hours = platform.within.total_seconds() / 3600
+            platform_reason = f"platform deadline {platform.name}: {hours:g} h wall clock" + (
+                f" ({platform.reason})" if platform.reason else ""
+            )
+            if platform_due < first_due:
+                first_due = platform_due
+                policy = f"{policy}+{platform.name}"
+        by_priority = {
+            p.value: [minutes(t.first_response), minutes(t.next)]
+            for p in Priority
+            for t in [self.targets_for(p, team, message.channel)[1]]
+        }
         return SlaState(
             policy=policy,
             first_response_minutes=minutes(targets.first_response),
             next_response_minutes=minutes(targets.next),
-            first_response_due=calendar.add_business_time(start, targets.first_response),
+            first_response_due=first_due,
             next_response_due=(
                 None if new_conversation else calendar.add_business_time(start, targets.next)
             ),
+            priority_minutes=by_priority,
+            platform_due=platform_due,
+            platform_reason=platform_reason,
         )

@@ -16,7 +16,7 @@ from inbox_core import subjects
 from inbox_core.bus import Bus
 from inbox_core.schema import Customer, InboundMessage, MessageFlags, RoutedMessage
 from inbox_core.settings import CoreSettings
-from inbox_core.store import Store
+from inbox_core.store import ROUTING_STATE, Store
 from inbox_core.testing.http import collect, serve
 from inbox_router.app import IGNORED, Router, create_app
 from inbox_router.rules import load_rules
@@ -278,3 +278,19 @@ async def test_sighup_reloads_rules_and_a_bad_file_keeps_the_old_ones(
         teams = await _teams(bus, 10)
     assert {teams[i] for i in kept} == {"team-a"}
     assert {teams[i] for i in reloaded} == {"team-b"}
+
+
+async def test_router_publishes_its_category_table_for_the_notifier(bus: Bus) -> None:
+    async with serve(create_app(RouterSettings())):
+        store = Store(CoreSettings())
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    doc = await store.db[ROUTING_STATE].find_one({"_id": "categories"})
+                    if doc is not None:
+                        break
+                    await asyncio.sleep(0.1)
+        finally:
+            await store.close()
+    assert doc["teams"]["returns"] == ["refund_return_exchange"]
+    assert doc["tags"]["불량·누락·오배송"] == "defect_missing_wrong"

@@ -508,3 +508,27 @@ def test_empty_rules_file_routes_everything_to_the_default(tmp_path: Path) -> No
     decision = load_rules(path).decide(_message("배송"))
     assert (decision.team, decision.priority) == ("general", Priority.NORMAL)
     assert decision.sla.first_response_minutes == 8 * 60
+
+
+def test_coupang_call_center_deadline_is_explained_in_the_reasons() -> None:
+    friday_1730 = datetime(2025, 9, 26, 8, 30, tzinfo=UTC)
+    message = _message(
+        "문의드립니다", channel="coupang", at=friday_1730, context={"board": "callcenter"}
+    )
+    decision = DEFAULT.decide(message)
+    assert decision.sla.first_response_due == friday_1730 + timedelta(hours=24)
+    assert any("coupang-call-center" in r and "24시간" in r for r in decision.reasons)
+
+
+def test_category_table_of_the_shipped_rules_names_each_teams_categories() -> None:
+    from inbox_router.category_table import category_table
+
+    table = category_table(DEFAULT)
+    assert table["teams"]["product"] == ["restock", "product"]
+    assert table["teams"]["claims"] == ["defect_missing_wrong"]
+    assert table["teams"]["general"] == ["general"]
+    assert table["tags"]["재입고"] == "restock" and table["tags"]["배송"] == "shipping"
+    assert set(table["categories"]) == {
+        "shipping", "refund_return_exchange", "restock", "product", "defect_missing_wrong",
+        "identity", "app", "general",
+    }  # fmt: skip

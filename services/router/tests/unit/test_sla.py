@@ -117,3 +117,59 @@ def test_overrides_by_team_and_channel_come_first(
 def test_unknown_sla_section_field_is_refused() -> None:
     with pytest.raises(ValidationError, match="critical"):
         SlaPolicies.model_validate({"critical": "1h"})
+
+
+def _coupang(board: str, at: datetime = FRIDAY_1730) -> InboundMessage:
+    message = _message("coupang", at)
+    return message.model_copy(update={"context": {"board": board}})
+
+
+def test_coupang_call_center_inquiry_is_due_at_the_platforms_24_hour_deadline() -> None:
+    """Friday 17:30: 8 business hours end Monday 16:30, but Coupang closes the inquiry
+    itself on Saturday 17:30 — nights and weekends count."""
+    state = SlaPolicies().state(
+        _coupang("callcenter"), Priority.NORMAL, "product", CAL, new_conversation=True
+    )
+    assert state.first_response_due == FRIDAY_1730 + timedelta(hours=24)
+    assert state.platform_due == FRIDAY_1730 + timedelta(hours=24)
+    assert state.policy == "normal+coupang-call-center"
+    assert "24 h wall clock" in (state.platform_reason or "")
+
+
+def test_platform_deadline_does_not_apply_when_business_hours_are_earlier() -> None:
+    tuesday_1000 = datetime(2025, 9, 30, 1, 0, tzinfo=UTC)
+    state = SlaPolicies().state(
+        _coupang("callcenter", tuesday_1000), Priority.NORMAL, "product", CAL,
+        new_conversation=True,
+    )  # fmt: skip
+    assert state.first_response_due == datetime(2025, 9, 30, 9, 0, tzinfo=UTC)  # 18:00 Seoul
+    assert state.policy == "normal"
+
+
+def test_coupang_product_questions_and_other_boards_follow_business_hours() -> None:
+    state = SlaPolicies().state(
+        _coupang("online"), Priority.NORMAL, "product", CAL, new_conversation=True
+    )
+    assert state.platform_due is None
+    assert state.first_response_due == datetime(2025, 9, 29, 7, 30, tzinfo=UTC)  # Mon 16:30
+
+
+def test_platform_deadlines_are_configurable_per_channel_and_board() -> None:
+    policies = SlaPolicies.model_validate(
+        {"platform_deadlines": [{"name": "11st-qna", "channel": "elevenst", "within": "12h"}]}
+    )
+    eleven = policies.state(
+        _message("elevenst"), Priority.NORMAL, "product", CAL, new_conversation=True
+    )
+    assert eleven.first_response_due == FRIDAY_1730 + timedelta(hours=12)
+    coupang = policies.state(
+        _coupang("callcenter"), Priority.NORMAL, "product", CAL, new_conversation=True
+    )
+    assert coupang.platform_due is None  # the file's list replaces the built-in one
+
+
+def test_sla_state_carries_every_prioritys_targets_for_the_notifier() -> None:
+    state = SlaPolicies().state(_message(), Priority.NORMAL, "general", CAL, new_conversation=True)
+    assert state.priority_minutes == {
+        "urgent": [60, 60], "high": [240, 240], "normal": [480, 480], "low": [1440, 1440],
+    }  # fmt: skip
