@@ -149,12 +149,13 @@ class FaqCatalog:
     """The current FaqSnapshot of the store's entries, reloaded when they change."""
 
     def __init__(self, db: Callable[[], AsyncDatabase[dict[str, Any]]]) -> None:
-        self._db = db
+        self.db = db
         self.snapshot = FaqSnapshot()
+        self.loaded = False  # the entries were read at least once
         self._fingerprint: tuple[Any, ...] | None = None
 
     async def refresh(self) -> FaqSnapshot:
-        docs = [d async for d in self._db()[FAQ].find({}, sort=[("_id", 1)])]
+        docs = [d async for d in self.db()[FAQ].find({}, sort=[("_id", 1)])]
         fingerprint = tuple((d["_id"], d.get("updated_at")) for d in docs)
         if fingerprint != self._fingerprint:
             entries = []
@@ -165,6 +166,7 @@ class FaqCatalog:
                     log.warning("faq entry skipped", faq_id=doc.get("_id"), error=str(err))
             self.snapshot = FaqSnapshot.of(entries)
             self._fingerprint = fingerprint
+        self.loaded = True
         return self.snapshot
 
     async def watch(self, every_s: float = REFRESH_S) -> None:

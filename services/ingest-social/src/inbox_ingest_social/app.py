@@ -8,6 +8,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from inbox_core.connector import Channel
+from inbox_core.faq import FaqCatalog
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_ingest_social import echo_ledger
 from inbox_ingest_social.channels.facebook import Facebook, Instagram, MetaConfig
@@ -67,18 +68,19 @@ def create_app(
     sender = kakao_sender or sender_from_settings(settings)
     talktalk = TalkTalkConfig.from_settings(settings)
     ledger = EchoLedger(lambda: runtime.store.db)
+    faq = FaqCatalog(lambda: runtime.store.db)  # the FAQ bot answers in the Kakao skill
     talktalk_account = settings.naver_talktalk_account
 
     factories: dict[str, Callable[[str], Channel]] = {
         Facebook.name: lambda account: Facebook(account, meta),
         Instagram.name: lambda account: Instagram(account, meta),
-        Kakao.name: lambda account: Kakao(account, kakao, sender=sender),
+        Kakao.name: lambda account: Kakao(account, kakao, sender=sender, faq=faq),
         NaverTalkTalk.name: lambda account: NaverTalkTalk(account, talktalk, ledger=ledger),
     }
     for meta_type in (Facebook, Instagram):
         webhook = meta_type(WEBHOOK_ACCOUNT, meta, profiles=meta_type.profile_lookup(meta))
         connector.mount(app, webhook)
-    connector.mount(app, Kakao(WEBHOOK_ACCOUNT, kakao, sender=sender))
+    connector.mount(app, Kakao(WEBHOOK_ACCOUNT, kakao, sender=sender, faq=faq))
     connector.mount(app, NaverTalkTalk(talktalk_account, talktalk, ledger=ledger))
 
     paths = {ch.path: ch.name for ch in (Facebook, Instagram, Kakao, NaverTalkTalk)}
@@ -86,6 +88,7 @@ def create_app(
     app.middlewares.append(webhook_guard(paths, allow_lists))
 
     async def outbound(_: web.Application) -> AsyncIterator[None]:
+        runtime.spawn(faq.watch(), "faq-entries")
         for name, factory in factories.items():
             await connector.start_outbound(AnyAccount(factory), name)
         yield  # the connector stops the consumers before closing its HTTP session
@@ -115,5 +118,10 @@ def create_app(
 
     runtime.extra_checks["meta"] = meta_config
     runtime.extra_checks["kakao"] = kakao_config
+
+    async def faq_config() -> dict[str, Any]:
+        return {"loaded": faq.loaded, "entries": len(faq.snapshot.entries)}
+
+    runtime.extra_checks["faq"] = faq_config
     runtime.extra_checks["naver_talktalk"] = talktalk_config
     return app

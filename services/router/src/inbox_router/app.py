@@ -172,6 +172,11 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
     calendar = BusinessCalendar.from_env()  # CalendarError here: bad hours refuse to start
     router = Router(runtime, source, settings, calendar)
     runtime.extra_checks["rules"] = source.health
+
+    async def faq_health() -> dict[str, Any]:
+        return {"loaded": router.faq.loaded, "entries": len(router.faq.snapshot.entries)}
+
+    runtime.extra_checks["faq"] = faq_health
     app = create_base_app(runtime)
 
     async def consume(app: web.Application) -> AsyncIterator[None]:

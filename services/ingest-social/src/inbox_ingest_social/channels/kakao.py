@@ -13,6 +13,12 @@ context as `kakao_callback_url`, with `kakao_callback_expires_at`. A reply publi
 `inbox.out.kakao.<bot id>` whose context carries both (the router's automatic answer, or an
 agent quicker than a minute) is POSTed there while it is valid.
 
+FAQ bot: when an FAQ entry answers the utterance with no agent (inbox_core.faq.bot_answer),
+the answer goes in the SkillResponse itself, the fastest way back to the customer, and rides
+on the message as context `bot_answer` (the router records it as the bot's delivered answer).
+Not into a conversation an agent has (open or pending), never when a person is asked for.
+`faq_checked` tells the router this check was made, so it sends no second answer later.
+
 Outbound otherwise (§7, §8): Kakao has no free push to a channel user. Replies go through
 a pluggable `KakaoSender` (상담톡 dealer API), and without one they are refused with a
 reason the agent sees in the delivery report.
@@ -38,9 +44,10 @@ from aiohttp import web
 
 from inbox_core.connector import RawRequest, SendResult, WebhookChannel
 from inbox_core.errors import AuthError, InvalidPayload, PermanentError, TransientError
+from inbox_core.faq import FaqCatalog, bot_answer
 from inbox_core.logging import get_logger
 from inbox_core.schema import Customer, InboundMessage, OutboundReply, utcnow
-from inbox_ingest_social import metrics
+from inbox_ingest_social import faq_lookup, metrics
 from inbox_ingest_social.channels.kakao_senders import KakaoSender
 from inbox_ingest_social.channels.outbound import Action, action_for_status, call_json
 from inbox_ingest_social.channels.payload import (
@@ -142,11 +149,13 @@ class Kakao(WebhookChannel):
         *,
         sender: KakaoSender | None = None,
         clock: Callable[[], datetime] = utcnow,
+        faq: FaqCatalog | None = None,
     ) -> None:
         super().__init__(account)
         self.config = config
         self.sender = sender
         self.clock = clock
+        self.faq = faq
 
     # -- inbound ------------------------------------------------------------------------------
 
@@ -242,8 +251,35 @@ class Kakao(WebhookChannel):
         expires = received_at + CALLBACK_VALIDITY - CALLBACK_MARGIN
         return {"kakao_callback_url": url, "kakao_callback_expires_at": expires.isoformat()}
 
+    async def prepare(
+        self, messages: list[InboundMessage], http: aiohttp.ClientSession
+    ) -> list[InboundMessage]:
+        """The FAQ bot's answer, when there is one, rides on the message (see the docstring)."""
+        if self.faq is None or not self.faq.loaded:
+            return messages  # no entries read yet: the router decides
+        for message in messages:
+            try:
+                if await faq_lookup.agent_has_thread(self.faq, message):
+                    message.context["faq_checked"] = True
+                    continue
+            except Exception as err:  # the store is away: the router decides later
+                log.warning("kakao: conversation state unknown", error=repr(err))
+                continue
+            answer = bot_answer(self.faq.snapshot, message, now=self.clock())
+            message.context["faq_checked"] = True
+            if answer is not None:
+                message.context["bot_answer"] = answer.model_dump(
+                    mode="json", include={"faq_id", "score", "text"}
+                )
+                metrics.KAKAO_REPLY_ROUTE.labels("faq_skill_response").inc()
+        return messages
+
     def acknowledge(self, request: RawRequest, messages: list[InboundMessage]) -> web.Response:
-        """The SkillResponse: `useCallback` when a callback URL is kept, else the text."""
+        """The SkillResponse: the bot's answer; else `useCallback` when a callback URL is
+        kept; else the acknowledgement text."""
+        answers = [m.context["bot_answer"]["text"] for m in messages if "bot_answer" in m.context]
+        if answers:
+            return web.json_response(skill_response("\n\n".join(answers)))
         if any(m.context.get("kakao_callback_url") for m in messages):
             body: dict[str, Any] = {
                 "version": SKILL_VERSION,
