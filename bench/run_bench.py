@@ -32,7 +32,8 @@ import nats
 from nats.js.api import StreamConfig
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
-from store_bound import store_bound  # bench/ is on sys.path when this script runs
+from queue_page import queue_page_bench  # bench/ is on sys.path when this script runs
+from store_bound import store_bound
 
 from inbox_core.embedded import free_port, start_nats
 from inbox_core.testing.stack import TOKEN, StackHarness, running_stack
@@ -419,8 +420,11 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=90)
     parser.add_argument("--soak", type=float, default=0, help="run a soak of this many seconds")
     parser.add_argument("--soak-rate", type=float, default=5)
+    parser.add_argument("--page-n", type=int, default=100_000, help="(d): 0 skips it")
     args = parser.parse_args()
     asyncio.run(soak(args) if args.soak else run_bench(args))
+    if args.page_n and not args.soak:
+        asyncio.run(queue_page_bench(args.page_n))
 
 
 if __name__ == "__main__":

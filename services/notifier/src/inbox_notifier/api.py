@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +46,7 @@ from inbox_notifier.models import (
     TagsIn,
 )
 from inbox_notifier.queue import CANNED, conversation_view, message_view
+from inbox_notifier.queue_page import PageFilter, QueuePage, sort_key
 from inbox_notifier.routing import ApiError, RouteTable, not_found
 from inbox_notifier.stream import SETTINGS, stream_events
 from inbox_notifier.templates import render, unknown_placeholders, values_for
@@ -75,7 +76,8 @@ def _encode_cursor(due: datetime, conv_id: str) -> str:
 def _decode_cursor(raw: str) -> tuple[datetime, str]:
     try:
         due, conv_id = orjson.loads(base64.urlsafe_b64decode(raw.encode()))
-        return datetime.fromisoformat(due), str(conv_id)
+        at = datetime.fromisoformat(due)
+        return (at if at.tzinfo else at.replace(tzinfo=UTC)), str(conv_id)
     except (ValueError, TypeError) as err:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API gave out") from err
 
@@ -96,40 +98,20 @@ def _values(raw: str | None) -> list[str]:
 )
 async def list_conversations(request: web.Request, query: ConversationQuery) -> ConversationPage:
     db = request.app[RUNTIME].store.db
-    filters: dict[str, Any] = {}
+    values: dict[str, list[str | None]] = {}
     for name in ("status", "team", "channel", "account", "assignee", "priority"):
-        values: list[str | None] = list(_values(getattr(query, name)))
+        given: list[str | None] = list(_values(getattr(query, name)))
         if name == "assignee":  # ?assignee=none lists the unassigned
-            values = [None if v == "none" else v for v in values]
-        if values:
-            filters[name] = values[0] if len(values) == 1 else {"$in": values}
-    if query.tag:
-        filters["tags"] = query.tag
-    if query.q and query.q.strip():
-        filters["search"] = {"$regex": re.escape(query.q.strip()), "$options": "i"}
-    if query.cursor:
-        due, conv_id = _decode_cursor(query.cursor)
-        filters = {
-            "$and": [
-                filters,
-                {
-                    "$or": [
-                        {"sort_due": {"$gt": due}},
-                        {"sort_due": due, "_id": {"$gt": conv_id}},
-                    ]
-                },
-            ]
-        }
-    docs = [
-        d
-        async for d in db[CONVERSATIONS].find(
-            filters, {"search": 0}, sort=[("sort_due", 1), ("_id", 1)], limit=query.limit + 1
-        )
-    ]
+            given = [None if v == "none" else v for v in given]
+        if given:
+            values[name] = given
+    page_filter = PageFilter(values, query.tag or None, (query.q or "").strip() or None)
+    after = _decode_cursor(query.cursor) if query.cursor else None
+    docs = await QueuePage(db[CONVERSATIONS], page_filter).read(after, query.limit + 1)
     next_cursor = None
     if len(docs) > query.limit:
         docs = docs[: query.limit]
-        next_cursor = _encode_cursor(docs[-1]["sort_due"], docs[-1]["_id"])
+        next_cursor = _encode_cursor(*sort_key(docs[-1]))
     return ConversationPage.model_validate(
         {"items": [conversation_view(d) for d in docs], "next_cursor": next_cursor}
     )

@@ -16,6 +16,7 @@ from inbox_core.faq import FaqCatalog
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, RoutedMessage
+from inbox_core.store import CONVERSATIONS
 from inbox_notifier import __version__, audit
 from inbox_notifier.api import DESK, TOKENS, api
 from inbox_notifier.api_desk import desk_api
@@ -27,6 +28,7 @@ from inbox_notifier.console import install_console
 from inbox_notifier.desk import Desk
 from inbox_notifier.events import EventPublisher
 from inbox_notifier.queue import INDEXES, Queue
+from inbox_notifier.queue_page import drop_obsolete_indexes
 from inbox_notifier.routing import RouteTable, error_middleware, json_response, openapi
 from inbox_notifier.settings import NotifierSettings
 from inbox_notifier.snooze import reopen_snoozed
@@ -110,6 +112,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     install_console(app)
 
     async def consume(app: web.Application) -> AsyncIterator[None]:
+        await drop_obsolete_indexes(runtime.store.db[CONVERSATIONS])
         await runtime.bus.consumer(
             stream=subjects.STREAM_ROUTED, durable="notifier", handler=notifier.handle
         ).start()

@@ -30,6 +30,7 @@ from inbox_core.schema import (
 from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, THREADS, Store
 from inbox_core.text import normalise_subject
 from inbox_notifier import sla as sla_clock
+from inbox_notifier.queue_page import PAGE_INDEXES
 from inbox_notifier.report_counters import REPORT_COUNTERS, counter_ops, product_of
 from inbox_notifier.sla import NO_DUE, BusinessClock, Clock
 
@@ -40,13 +41,7 @@ CANNED: Final = "canned_responses"
 INDEXES = {
     CONVERSATIONS: [
         IndexModel([("number", ASCENDING)], unique=True),
-        IndexModel([("sort_due", ASCENDING), ("_id", ASCENDING)]),
-        IndexModel([("status", ASCENDING), ("sort_due", ASCENDING)]),
-        IndexModel([("team", ASCENDING), ("sort_due", ASCENDING)]),
-        IndexModel([("channel", ASCENDING), ("sort_due", ASCENDING)]),
-        IndexModel([("account", ASCENDING), ("sort_due", ASCENDING)]),
-        IndexModel([("assignee", ASCENDING), ("sort_due", ASCENDING)]),
-        IndexModel([("priority", ASCENDING), ("sort_due", ASCENDING)]),
+        *PAGE_INDEXES,  # the queue page: (sort_due, _id) and (filter, sort_due, _id)
         IndexModel([("tags", ASCENDING)]),
         IndexModel([("customer_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("linked_conversation_id", ASCENDING)]),

@@ -1,0 +1,233 @@
+"""A page of the queue read from an index, on the embedded store and on `mongod` alike.
+
+The queue is ordered by `(sort_due, _id)`. The embedded store plans an indexed range but
+materialises every document in it before applying a limit, and it reads the whole collection
+for `$or` or for a sort it cannot walk. So a page is read as a few **bounded range scans**
+along that order, each a shape both servers answer from an index:
+
+- due windows `{prefix, sort_due: {$gt|$gte: lo, $lt: hi}}` on a grid around now, narrow
+  where deadlines crowd (just overdue, due soon) and wider away from now (x4 per step), read
+  in order until the page is full;
+- ties on one due value (every conversation without a running deadline has `NO_DUE`) are
+  walked in `_id` windows `{prefix, sort_due: d, _id: {$gt|$gte: a, $lt: b}}`, widening over
+  the 128-bit space of our hex ids (any other id still lands in exactly one window).
+
+`prefix` is one filter value (`team: "shipping"`) served by a compound index
+`(field, sort_due, _id)`; a filter with several values is one scan per value, merged. The other
+filters (and `tag`, `q`) are checked here on the few documents a window returns, since the
+store would drop back to reading the whole collection for a filter its index does not cover.
+A page thus costs a few queries over the documents of the windows it touches, which grows
+with how many conversations are due near its position, not with the size of the collection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, Protocol
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import OperationFailure
+
+from inbox_core.schema import utcnow
+from inbox_notifier.sla import NO_DUE
+
+SORT: Final = [("sort_due", ASCENDING), ("_id", ASCENDING)]
+# Filters that can lead an index, most selective first: the scan is driven by one of them.
+INDEXED_FILTERS: Final = ("assignee", "team", "channel", "account", "priority", "status")
+# Due windows are a grid around now, fine where deadlines crowd (just overdue, due soon) and
+# coarse far away: now ± 15 min, 1 h, 4 h, ... up to ± 15 min x 4^8 (about 680 days).
+GRID_STEP: Final = timedelta(minutes=15)
+GRID_CELLS: Final = 8
+GROWTH: Final = 4
+ID_SPACE: Final = 1 << 128  # our ids are uuid hex
+FIRST_ID_SPAN: Final = ID_SPACE >> 12  # about 25 of 100,000 random ids
+_HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+PAGE_INDEXES: Final = [
+    IndexModel(SORT),
+    *(IndexModel([(name, ASCENDING), *SORT]) for name in INDEXED_FILTERS),
+]
+# Earlier key patterns that page scans no longer use (each one costs every write).
+OBSOLETE_INDEXES: Final = tuple(f"{name}_1_sort_due_1" for name in INDEXED_FILTERS)
+
+Key = tuple[datetime, str]
+
+
+async def drop_obsolete_indexes(collection: Any) -> None:
+    """Drop index patterns an earlier version created for the page (written for nothing)."""
+    names = {ix["name"] async for ix in await collection.list_indexes()}
+    for name in sorted(names & set(OBSOLETE_INDEXES)):
+        with contextlib.suppress(OperationFailure):  # another replica dropped it first
+            await collection.drop_index(name)
+
+
+class Finder(Protocol):
+    """The part of a collection a page reads through (a recording wrapper in tests)."""
+
+    def find(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PageFilter:
+    """What the agent asked for: allowed values per field, a tag, a search text."""
+
+    values: dict[str, list[str | None]] = field(default_factory=dict)
+    tag: str | None = None
+    q: str | None = None
+
+    def driver(self) -> str | None:
+        """The filter that leads the index: single-valued first, then the fewest values."""
+        present = [name for name in INDEXED_FILTERS if self.values.get(name)]
+        if not present:
+            return None
+        return min(present, key=lambda name: (len(self.values[name]) > 1, len(self.values[name])))
+
+    def residual(self, driver: str | None) -> _Residual | None:
+        checks = {k: v for k, v in self.values.items() if v and k != driver}
+        if not checks and not self.tag and not self.q:
+            return None
+        pattern = re.compile(re.escape(self.q), re.IGNORECASE) if self.q else None
+        return _Residual(checks, self.tag, pattern)
+
+
+@dataclass(frozen=True)
+class _Residual:
+    """The filters not in the index prefix, as the store would match them."""
+
+    values: dict[str, list[str | None]]
+    tag: str | None
+    pattern: re.Pattern[str] | None
+
+    def __call__(self, doc: dict[str, Any]) -> bool:
+        for name, allowed in self.values.items():
+            if doc.get(name) not in allowed:  # a missing field is None, as `null` matches
+                return False
+        if self.tag is not None:
+            tags = doc.get("tags")
+            if not (tags == self.tag or (isinstance(tags, list) and self.tag in tags)):
+                return False
+        if self.pattern is not None:
+            texts = doc.get("search") or []
+            texts = [texts] if isinstance(texts, str) else texts
+            if not any(isinstance(t, str) and self.pattern.search(t) for t in texts):
+                return False
+        return True
+
+
+def due_grid(now: datetime) -> list[datetime]:
+    """Upper bounds of the due windows, in order; the last one is NO_DUE (exclusive)."""
+    steps = [GRID_STEP * GROWTH**k for k in range(GRID_CELLS + 1)]
+    return [*(now - s for s in reversed(steps)), now, *(now + s for s in steps), NO_DUE]
+
+
+def sort_key(doc: dict[str, Any]) -> Key:
+    return doc["sort_due"], doc["_id"]
+
+
+def _id_after(lo: str | None, span: int) -> str | None:
+    """The upper bound of an `_id` window starting at `lo`; None: unbounded."""
+    if lo is None:
+        return format(span, "032x")
+    if not _HEX_ID.fullmatch(lo):
+        return None
+    upper = int(lo, 16) + span
+    return format(upper, "032x") if upper < ID_SPACE else None
+
+
+class QueuePage:
+    """Reads one page: `await QueuePage(collection, page_filter).read(after, limit)`."""
+
+    def __init__(self, collection: Finder, page_filter: PageFilter) -> None:
+        self.collection = collection
+        self.filter = page_filter
+        self.driver = page_filter.driver()
+        self.residual = page_filter.residual(self.driver)
+        # `search` is heavy: read it only to match `q`.
+        self.projection = None if page_filter.q else {"search": 0}
+
+    async def read(self, after: Key | None, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` conversations after `after`, in queue order."""
+        prefixes: Sequence[dict[str, Any]] = [{}]
+        if self.driver is not None:
+            prefixes = [{self.driver: v} for v in self.filter.values[self.driver]]
+        scans: list[list[dict[str, Any]]] = []
+        until: Key | None = None
+        for prefix in prefixes:
+            found = await self._scan(prefix, after, limit, until)
+            scans.append(found)
+            merged = list(heapq.merge(*scans, key=sort_key))[:limit]
+            if len(merged) == limit:
+                # A full page: the next value's scan need not look past its last entry.
+                until = sort_key(merged[-1])
+        return list(heapq.merge(*scans, key=sort_key))[:limit]
+
+    async def _scan(
+        self, prefix: dict[str, Any], after: Key | None, need: int, until: Key | None
+    ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if after is not None:
+            await self._walk_ties(prefix, after[0], after[1], out, need)
+        lo = after[0] if after is not None else None
+        inclusive = False
+        for hi in due_grid(utcnow()):
+            if len(out) >= need or (until is not None and lo is not None and lo > until[0]):
+                return out[:need]
+            if lo is not None and hi <= lo:
+                continue  # the page starts further on
+            bounds: dict[str, Any] = {"$lt": hi}
+            if lo is not None:
+                bounds["$gte" if inclusive else "$gt"] = lo
+            await self._find({**prefix, "sort_due": bounds}, out, need)
+            lo, inclusive = hi, True
+        past_ties = after is not None and after[0] >= NO_DUE
+        if len(out) < need and not past_ties and (until is None or until[0] >= NO_DUE):
+            await self._walk_ties(prefix, NO_DUE, None, out, need)
+        return out[:need]
+
+    async def _walk_ties(
+        self,
+        prefix: dict[str, Any],
+        due: datetime,
+        after_id: str | None,
+        out: list[dict[str, Any]],
+        need: int,
+    ) -> None:
+        """Conversations due exactly at `due`, in `_id` order after `after_id`."""
+        lo, inclusive, span = after_id, False, FIRST_ID_SPAN
+        while len(out) < need:
+            hi = _id_after(lo, span)
+            bounds: dict[str, Any] = {}
+            if lo is not None:
+                bounds["$gte" if inclusive else "$gt"] = lo
+            if hi is not None:
+                bounds["$lt"] = hi
+            query = {**prefix, "sort_due": due}
+            if bounds:
+                query["_id"] = bounds
+            await self._find(query, out, need)
+            if hi is None:
+                return
+            lo, inclusive, span = hi, True, span * GROWTH
+
+    async def _find(self, query: dict[str, Any], out: list[dict[str, Any]], need: int) -> None:
+        # Without residual filters the server may stop at the limit (mongod does).
+        limit = 0 if self.residual else need - len(out)
+        docs = await self.collection.find(query, self.projection, sort=SORT, limit=limit).to_list()
+        out.extend(d for d in docs if self.residual is None or self.residual(d))
+
+
+__all__ = [
+    "OBSOLETE_INDEXES",
+    "PAGE_INDEXES",
+    "SORT",
+    "Key",
+    "PageFilter",
+    "QueuePage",
+    "drop_obsolete_indexes",
+    "sort_key",
+]
