@@ -21,6 +21,7 @@ from inbox_notifier import __version__, audit
 from inbox_notifier.api import DESK, TOKENS, api
 from inbox_notifier.api_desk import desk_api
 from inbox_notifier.api_faq import FAQ_CATALOG, faq_api
+from inbox_notifier.api_reports import reports_api
 from inbox_notifier.api_routing import routing_api
 from inbox_notifier.auth import auth_middleware, load_identities
 from inbox_notifier.bot_answers import apply_bot_answer
@@ -32,6 +33,7 @@ from inbox_notifier.queue_page import drop_obsolete_indexes
 from inbox_notifier.routing import RouteTable, error_middleware, json_response, openapi
 from inbox_notifier.settings import NotifierSettings
 from inbox_notifier.snooze import reopen_snoozed
+from inbox_notifier.spikes import SpikeRule, SpikeWatch
 from inbox_notifier.stream import SETTINGS, SHUTDOWN
 from inbox_notifier.timers import fire_due
 
@@ -90,6 +92,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     desk_api.install(app)
     faq_api.install(app)
     audit.routes.install(app)
+    reports_api.install(app)
     app[FAQ_CATALOG] = notifier.faq
     spec = openapi(
         RouteTable(
@@ -99,6 +102,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
                 *faq_api.routes,
                 *audit.routes.routes,
                 *routing_api.routes,
+                *reports_api.routes,
             ]
         ),
         title="Omnichannel inbox agent API",
@@ -141,6 +145,9 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
             ),
             "snooze-timers",
         )
+        rule = SpikeRule(settings.spike_window_s, settings.spike_factor, settings.spike_min)
+        spikes = SpikeWatch(runtime, rule)
+        runtime.spawn(notifier.every(settings.spike_tick_s, spikes.tick, "spikes"), "spikes")
         yield
 
     async def stop_streams(app: web.Application) -> None:

@@ -88,10 +88,12 @@ async def apply_bot_answer(
         )
         update["$addToSet"] = {"tags": BOT_TAG}
     update["$set"] = fields
+    before = conv
     conv = await db[CONVERSATIONS].find_one_and_update(
         {"_id": conv_id}, update, return_document=ReturnDocument.AFTER
     )
     assert conv is not None
+    await queue.count_changes([(before, conv)])  # resolved by the bot: reports count it once
     view = conversation_view(conv)
     events = [
         Event(

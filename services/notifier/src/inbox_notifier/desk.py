@@ -341,7 +341,11 @@ class Desk(RoutingDesk):
             "conflict",
             "conversation #{number} changed while tagging; retry",
         )
+        await self.queue.count_changes([(conv, updated)])  # the bot_answered tag is counted
         # A category tag (배송, 재입고, ...) sets the category and is a routing correction.
-        updated = await self.category_from_tags(conv, body.add, agent) or updated
+        recategorised = await self.category_from_tags(conv, body.add, agent)
+        if recategorised is not None:
+            await self.queue.count_changes([(updated, recategorised)])  # reports follow it
+            updated = recategorised
         await self._emit(updated, [])
         return updated

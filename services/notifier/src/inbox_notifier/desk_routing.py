@@ -92,6 +92,7 @@ class RoutingDesk:
             "conflict",
             "conversation #{number} changed while moving it; retry",
         )
+        await self.queue.count_changes([(conv, updated)])  # reports follow team and category
         await record_correction(
             self.db,
             conv,
@@ -125,6 +126,7 @@ class RoutingDesk:
             "conflict",
             "conversation #{number} changed while changing its priority; retry",
         )
+        await self.queue.count_changes([(conv, updated)])  # a breach may end with the new SLA
         await self._emit(updated, [])
         return updated
 

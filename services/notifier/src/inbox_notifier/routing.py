@@ -180,7 +180,8 @@ def openapi(table: RouteTable, *, title: str, version: str) -> dict[str, Any]:
             for name in _path_params(route.path)
         ]
         if route.query is not None:
-            for name, info in route.query.model_fields.items():
+            for field_name, info in route.query.model_fields.items():
+                name = info.alias or field_name  # e.g. `from`, a Python keyword
                 schema = route.query.model_json_schema()["properties"][name]
                 params.append(
                     {"name": name, "in": "query", "required": info.is_required(), "schema": schema}

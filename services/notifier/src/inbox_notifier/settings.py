@@ -21,3 +21,9 @@ class NotifierSettings(ServiceSettings):
     auth_failures_per_minute: int = Field(
         10, ge=1, validation_alias="INBOX_AUTH_FAILURES_PER_MINUTE"
     )
+    # Spike alerts (spikes.py): arrivals of one category or product in the last window
+    # against the usual for that hour; a floor keeps quiet shops from being alarmed.
+    spike_window_s: int = Field(900, ge=60, validation_alias="INBOX_SPIKE_WINDOW_S")
+    spike_factor: float = Field(3.0, gt=1, validation_alias="INBOX_SPIKE_FACTOR")
+    spike_min: int = Field(10, ge=1, validation_alias="INBOX_SPIKE_MIN")
+    spike_tick_s: float = Field(30.0, gt=0, validation_alias="INBOX_SPIKE_TICK_S")
