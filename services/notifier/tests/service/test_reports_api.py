@@ -92,6 +92,13 @@ async def test_summary_and_live_follow_the_queue(notifier: NotifierHarness) -> N
     }
     assert live["arrivals_last_hour"] == 3 and live["open"] == 2
 
+    # An agent moves c3 to the refund team: the figures move with it.
+    status, _ = await notifier.post("/api/conversations/c3/team", {"team": "refund"})
+    assert status == 200
+    body = await notifier.get("/api/reports/summary")
+    assert {k: v["created"] for k, v in body["by_team"].items()} == {"shipping": 1, "refund": 2}
+    assert body["backlog"]["by_team"]["refund"]["open"] == 1
+
     # The rebuild from the stored conversations and messages gives the same figures.
     store = Store(CoreSettings())
     try:
