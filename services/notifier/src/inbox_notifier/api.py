@@ -19,6 +19,7 @@ from inbox_core.errors import BusUnavailable
 from inbox_core.runtime import RUNTIME
 from inbox_core.schema import DeadLetter, new_id, utcnow
 from inbox_core.store import CONVERSATIONS, CUSTOMER_KEYS, CUSTOMERS, MESSAGES
+from inbox_notifier.api_faq import FAQ_CATALOG
 from inbox_notifier.auth import AGENT, ROLE, is_admin, require_admin
 from inbox_notifier.desk import Desk
 from inbox_notifier.models import (
@@ -49,6 +50,7 @@ from inbox_notifier.queue import CANNED, conversation_view, message_view
 from inbox_notifier.queue_page import PageFilter, QueuePage, sort_key
 from inbox_notifier.routing import ApiError, RouteTable, not_found
 from inbox_notifier.stream import SETTINGS, stream_events
+from inbox_notifier.suggestions import suggestions
 from inbox_notifier.templates import render, unknown_placeholders, values_for
 
 DESK = web.AppKey("desk", Desk)
@@ -144,8 +146,14 @@ async def get_conversation(request: web.Request) -> ConversationDetail:
         for query in queries
         async for c in db[CONVERSATIONS].find(query, {"search": 0})
     ]
+    faq = suggestions(request.app[FAQ_CATALOG].snapshot, doc, messages, request[AGENT])
     return ConversationDetail.model_validate(
-        {**conversation_view(doc), "messages": messages, "linked_conversations": linked}
+        {
+            **conversation_view(doc),
+            "messages": messages,
+            "linked_conversations": linked,
+            "suggestions": faq,
+        }
     )
 
 

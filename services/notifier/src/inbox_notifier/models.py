@@ -120,9 +120,18 @@ class MessageOut(BaseModel):
     created_at: datetime | None = None
 
 
+class SuggestionOut(BaseModel):
+    faq_id: str
+    score: float
+    answer: str = Field(description="the entry's answer rendered for this conversation")
+
+
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut] = Field(default_factory=list)
     linked_conversations: list[ConversationOut] = Field(default_factory=list)
+    suggestions: list[SuggestionOut] = Field(
+        default_factory=list, description="FAQ answers for the latest customer message (≤ 3)"
+    )
 
 
 class ConversationPage(BaseModel):

@@ -141,3 +141,15 @@ async def test_bot_answer_resolves_and_the_next_message_reopens_for_agents(
     conv = await notifier.wait_for("/api/conversations/c1", lambda b: b["status"] == "open")
     assert conv["sla"]["first_response_due"] is not None
     assert conv["message_count"] == 3
+
+
+async def test_conversation_detail_suggests_rendered_answers(notifier: NotifierHarness) -> None:
+    _, shipping = await _request(notifier, "POST", "/api/faq", SHIPPING)
+    await _request(notifier, "POST", "/api/faq", COUPON)
+    await notifier.publish(notifier.routed(1, "c1", text="배송 보통 며칠 걸려요?"))
+    conv = await notifier.wait_for("/api/conversations/c1", lambda b: b["message_count"] == 1)
+    assert 1 <= len(conv["suggestions"]) <= 3
+    best = conv["suggestions"][0]
+    assert best["faq_id"] == shipping["id"]
+    assert best["answer"] == "김민수님, 결제 후 1~3일 안에 받아보실 수 있어요."
+    assert conv["status"] == "open"  # mail: a suggestion for the agent, never a bot answer

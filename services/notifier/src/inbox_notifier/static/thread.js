@@ -5,6 +5,7 @@
 import { $, fill, formatTime, h, parseTime } from "./dom.js";
 import { label, t } from "./i18n.js";
 import { channelBadge, slaState } from "./queue.js";
+import { SuggestionStrip } from "./suggestions.js";
 
 const STATUSES = ["open", "pending", "resolved"];
 const SAFE_URL = /^https?:\/\//i;
@@ -45,6 +46,7 @@ export class Thread {
     this.loading = 0;
     this.mode = "reply";
     this.drafts = new Map(); // conversation id → unsent text
+    this.suggestionStrip = new SuggestionStrip((answer) => this.useSuggestion(answer));
     this.composer = this.buildComposer();
     this.headSlot = h("div", { class: "thread-head-slot" });
     this.messagesEl = h("ol", { class: "messages" });
@@ -69,6 +71,7 @@ export class Thread {
       this.textarea.value = this.drafts.get(id) || "";
       this.cannedSelect.value = "";
       this.updatePreview();
+      this.suggestionStrip.show(detail.suggestions);
       this.render();
       this.scrollToEnd();
       this.loadCustomer();
@@ -102,7 +105,28 @@ export class Thread {
     if (known) Object.assign(this.detail, known);
     if (body.message) this.upsertMessage(body.message);
     this.render();
-    if (body.message?.direction === "in" && type === "message.created") this.loadCustomer();
+    if (body.message?.direction === "in" && type === "message.created") {
+      this.loadCustomer();
+      this.refreshSuggestions();
+    }
+  }
+
+  /** A suggested FAQ answer goes in the reply box; the agent still sends it. */
+  useSuggestion(answer) {
+    this.setMode("reply");
+    this.textarea.value = answer;
+    this.updatePreview();
+    this.textarea.focus();
+  }
+
+  async refreshSuggestions() {
+    const id = this.detail?.id;
+    try {
+      const detail = await this.app.api.conversation(id);
+      if (this.detail?.id === id) this.suggestionStrip.show(detail.suggestions);
+    } catch {
+      // The strip keeps what it showed; the thread itself reports errors.
+    }
   }
 
   applyResult(result) {
@@ -250,6 +274,7 @@ export class Thread {
     const form = h(
       "form",
       { class: "composer" },
+      this.suggestionStrip.el,
       h("div", { class: "composer-bar" }, this.tabs.reply, this.tabs.note, this.cannedSelect),
       this.textarea,
       this.previewBox,
