@@ -136,3 +136,49 @@ def test_one_click_puts_the_suggested_answer_in_the_reply_box_and_the_agent_send
     expect(page.locator(".msg-out .msg-text").last).to_contain_text("이하늘님, 결제 완료 후")
     sink, _ = smtp_sink
     sink.wait_for_text("haneul@example.com", "평일 기준 1~3일 안에 받아보실 수 있어요")
+
+
+MILITARY = [
+    "군부대로도 배송 되나요?",
+    "군부대 택배 받을 수 있어요?",
+    "군부대 배송 가능?",
+    "군부대도 택배 가나요",
+]
+MILITARY_ANSWER = "네, 군부대로도 배송돼요. 주소에 부대명과 받는 분 성함을 꼭 적어주세요."
+
+
+def test_an_admin_turns_a_repeated_new_question_into_an_entry_with_one_click(
+    page: Page, stack: Any
+) -> None:
+    for n, question in enumerate(MILITARY):
+        send_mail(stack, question, question, f"고객{n} <soldier{n}@example.com>")
+    api = page.request
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def military() -> list[dict[str, Any]]:
+        items = api.get(f"{stack.api}/api/conversations?q=부대&limit=20", headers=headers).json()
+        return list(items["items"])
+
+    deadline = time.monotonic() + 30
+    while len(military()) < len(MILITARY) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for conv in military()[:3]:  # agents answered them the same way
+        resp = api.post(
+            f"{stack.api}/api/conversations/{conv['id']}/reply",
+            data={"text": MILITARY_ANSWER},
+            headers=headers,
+        )
+        assert resp.status == 201, resp.text()
+
+    page.locator("#faq-candidates-button").click()
+    found = page.locator("#faq-candidates .faq-candidate").first
+    expect(found.locator("h3")).to_contain_text("군부대")
+    expect(found.locator(".faq-candidate-count")).to_have_text("4건")
+    expect(found.locator(".faq-candidate-answer")).to_contain_text(MILITARY_ANSWER)
+    found.locator("button.faq-candidate-create").click()
+    expect(found.locator(".faq-candidate-status")).to_have_text("FAQ 항목을 만들었습니다")
+    entries = api.get(f"{stack.api}/api/faq", headers=headers).json()["items"]
+    made = [e for e in entries if "군부대" in e["question"]]
+    assert len(made) == 1
+    assert (made[0]["answer"], made[0]["auto_answer"]) == (MILITARY_ANSWER, False)
+    assert set(made[0]["examples"]) <= set(MILITARY)

@@ -3,19 +3,34 @@ entries found in the queue."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Any, Final
 
 from aiohttp import web
 
 from inbox_core.faq import FAQ, FaqCatalog, FaqEntry
+from inbox_core.faq_candidates import Asked, candidates
 from inbox_core.runtime import RUNTIME
 from inbox_core.schema import new_id, utcnow
+from inbox_core.store import CONVERSATIONS, MESSAGES
 from inbox_notifier.auth import require_admin
-from inbox_notifier.faq_models import FaqIn, FaqList, MatchIn, MatchOut, MatchResultOut
+from inbox_notifier.faq_models import (
+    CandidateOut,
+    CandidatesOut,
+    CandidatesQuery,
+    FaqIn,
+    FaqList,
+    MatchIn,
+    MatchOut,
+    MatchResultOut,
+)
 from inbox_notifier.routing import ApiError, RouteTable, not_found
 from inbox_notifier.templates import unknown_placeholders
 
 FAQ_CATALOG = web.AppKey("faq_catalog", FaqCatalog)
+
+CANDIDATE_CONVERSATIONS: Final = 5000  # the most recent ones of the window
+NOT_AGENTS: Final = frozenset({"bot", "router"})  # authors whose answers are not the agents'
 
 faq_api = RouteTable()
 
@@ -63,6 +78,59 @@ async def create_faq(request: web.Request, body: FaqIn) -> FaqEntry:
     await _db(request)[FAQ].insert_one(doc)
     await _changed(request)
     return FaqEntry.from_doc(doc)
+
+
+@faq_api.add(
+    "GET",
+    "/api/faq/candidates",
+    query=CandidatesQuery,
+    response=CandidatesOut,
+    errors=(403,),
+    tag="faq",
+    summary="Questions of the last N days that no entry covers, clustered, most asked first "
+    "(admin)",
+)
+async def faq_candidates(request: web.Request, query: CandidatesQuery) -> CandidatesOut:
+    require_admin(request)
+    db = _db(request)
+    since = utcnow() - timedelta(days=query.days)
+    # Indexed: conversations by created_at, their messages by conversation_id.
+    convs = [
+        c["_id"]
+        async for c in db[CONVERSATIONS].find(
+            {"created_at": {"$gte": since}},
+            {"_id": 1},
+            sort=[("created_at", -1)],
+            limit=CANDIDATE_CONVERSATIONS,
+        )
+    ]
+    asked = await _first_question_and_answer(db, convs)
+    found = candidates(
+        request.app[FAQ_CATALOG].snapshot, asked, min_count=query.min_count, limit=query.limit
+    )
+    items = [CandidateOut.model_validate(c, from_attributes=True) for c in found]
+    return CandidatesOut(items=items)
+
+
+async def _first_question_and_answer(db: Any, conv_ids: list[str]) -> list[Asked]:
+    first_in: dict[str, dict[str, Any]] = {}
+    first_out: dict[str, str] = {}
+    for start in range(0, len(conv_ids), 500):
+        chunk = conv_ids[start : start + 500]
+        async for m in db[MESSAGES].find(
+            {"conversation_id": {"$in": chunk}, "kind": "message"},
+            {"conversation_id": 1, "direction": 1, "author": 1, "text": 1, "created_at": 1},
+            sort=[("conversation_id", 1), ("created_at", 1)],
+        ):
+            cid = m["conversation_id"]
+            if m.get("direction") == "in":
+                first_in.setdefault(cid, m)
+            elif m.get("author") not in NOT_AGENTS and (m.get("text") or "").strip():
+                first_out.setdefault(cid, m["text"])
+    return [
+        Asked(cid, m.get("text") or "", first_out.get(cid), m.get("created_at"))
+        for cid, m in first_in.items()
+    ]
 
 
 @faq_api.add(

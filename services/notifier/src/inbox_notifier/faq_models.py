@@ -52,8 +52,9 @@ class MatchResultOut(BaseModel):
 
 
 class CandidatesQuery(BaseModel):
-    days: int = Field(30, ge=1, le=365)
+    days: int = Field(30, ge=1, le=365, description="look at conversations of the last N days")
     limit: int = Field(20, ge=1, le=100)
+    min_count: int = Field(3, ge=2, le=1000, description="smallest cluster shown")
 
 
 class CandidateOut(BaseModel):

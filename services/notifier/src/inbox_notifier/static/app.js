@@ -4,6 +4,7 @@
 
 import { Api, EventStream } from "./api.js";
 import { $, h } from "./dom.js";
+import { installFaqCandidates } from "./faq_candidates.js";
 import { getLang, label, setLang, t } from "./i18n.js";
 import { Queue } from "./queue.js";
 import { Thread } from "./thread.js";
@@ -108,6 +109,7 @@ class Console {
     });
     this.stream.start();
     this.loadCanned();
+    installFaqCandidates(this);
     setInterval(() => this.tick(), 1000);
 
     // #/c/<id> reopens the conversation that was open before a reload.

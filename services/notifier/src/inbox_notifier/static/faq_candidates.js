@@ -1,0 +1,130 @@
+// FAQ candidates (admins): questions customers keep asking that no FAQ entry covers, found in
+// the queue by GET /api/faq/candidates. One click turns a candidate into an entry (with the
+// agents' most common answer; suggested to agents, not answered by the bot until an admin
+// switches auto_answer on).
+
+import { h } from "./dom.js";
+import { getLang } from "./i18n.js";
+
+const STRINGS = {
+  ko: {
+    button: "FAQ 후보",
+    title: "FAQ 후보 — 최근 30일, 항목이 없는 반복 질문",
+    count: "{count}건",
+    answer: "상담원이 가장 많이 한 답변",
+    no_answer: "상담원 답변이 아직 없습니다",
+    create: "FAQ 항목으로 만들기",
+    created: "FAQ 항목을 만들었습니다",
+    empty: "반복되는 새 질문이 없습니다.",
+    close: "닫기",
+  },
+  en: {
+    button: "FAQ candidates",
+    title: "FAQ candidates — last 30 days, repeated questions with no entry",
+    count: "{count} conversations",
+    answer: "The agents' most common answer",
+    no_answer: "No agent answer yet",
+    create: "Make an FAQ entry",
+    created: "FAQ entry created",
+    empty: "No new repeated questions.",
+    close: "Close",
+  },
+};
+
+function say(key, vars = {}) {
+  const text = (STRINGS[getLang()] ?? STRINGS.ko)[key];
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+export async function installFaqCandidates(app) {
+  let me;
+  try {
+    me = await app.api.me();
+  } catch {
+    return;
+  }
+  if (me.role !== "admin") return;
+  const list = h("div", { class: "faq-candidates-list" });
+  const dialog = h(
+    "dialog",
+    { id: "faq-candidates", class: "faq-candidates" },
+    h("h2", {}, say("title")),
+    list,
+    h("form", { method: "dialog" }, h("button", { class: "primary" }, say("close"))),
+  );
+  document.body.append(dialog);
+  const button = h(
+    "button",
+    {
+      id: "faq-candidates-button",
+      type: "button",
+      onclick: async () => {
+        dialog.showModal();
+        await load(app, list);
+      },
+    },
+    say("button"),
+  );
+  document.querySelector("#help-button")?.before(button);
+}
+
+async function load(app, list) {
+  let found;
+  try {
+    found = (await app.api.request("GET", "/api/faq/candidates?days=30")).items;
+  } catch (err) {
+    app.showError(err);
+    return;
+  }
+  if (!found.length) {
+    list.replaceChildren(h("p", { class: "muted" }, say("empty")));
+    return;
+  }
+  list.replaceChildren(...found.map((c) => candidate(app, c)));
+}
+
+function candidate(app, c) {
+  const status = h("span", { class: "faq-candidate-status", role: "status" });
+  const create = h(
+    "button",
+    {
+      type: "button",
+      class: "primary faq-candidate-create",
+      disabled: !c.answer,
+      onclick: async () => {
+        create.disabled = true;
+        try {
+          await app.api.request("POST", "/api/faq", {
+            question: c.question,
+            examples: c.examples,
+            answer: c.answer,
+            auto_answer: false,
+          });
+          status.textContent = say("created");
+        } catch (err) {
+          create.disabled = false;
+          app.showError(err);
+        }
+      },
+    },
+    say("create"),
+  );
+  return h(
+    "article",
+    { class: "faq-candidate" },
+    h(
+      "h3",
+      {},
+      c.question,
+      " ",
+      h("span", { class: "faq-candidate-count" }, say("count", { count: c.count })),
+    ),
+    h("ul", {}, ...c.examples.map((e) => h("li", {}, e))),
+    h(
+      "p",
+      { class: "faq-candidate-answer" },
+      c.answer ? `${say("answer")}: ${c.answer}` : say("no_answer"),
+    ),
+    h("div", {}, create, " ", status),
+  );
+}
