@@ -88,6 +88,7 @@ CONTRACT_ENV = (
     "OTEL_TRACES_EXPORTER",
     "OTEL_SERVICE_NAME",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "INBOX_INSECURE_WEBHOOKS",
 )
 # Read by inbox_core.settings.CoreSettings but not part of the contract: operational tuning.
 TUNING_ENV = (

@@ -166,7 +166,10 @@ def stack(
             "INBOX_ROUTER_PORT": str(free_port()),
             "INBOX_AGENT_TOKENS": f"e2e:{TOKEN}:admin",
             "INBOX_MAIL_DOMAINS": "shop.example",
+            # Webhooks are closed without their secrets: open every one, for local callers.
             "FACEBOOK_APP_SECRET": APP_SECRET,
+            "KAKAO_SKILL_TOKEN": "e2e-skill-token",
+            "NAVER_TALKTALK_ALLOWED_IPS": "127.0.0.1/32",
             "FACEBOOK_VERIFY_TOKEN": "e2e-verify",
             "NAVER_COMMERCE_URL": f"{sim_url}/external",
             "NAVER_COMMERCE_CLIENT_ID": client_id,

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 DEMO_APP_SECRET = "demo-app-secret"
 DEMO_PAGE_ID = "104233512345678"
+SIMULATORS = ("naver", "meta", "kakao", "talktalk", "coupang", "elevenst")
+# The Kakao simulator's 상담톡 dealer send API (the sender POSTs the reply to this URL itself).
+KAKAO_SENDER_PATH = "/v1/chat/write"
 
 CUSTOMERS = [
     ("김민수", "minsu.kim@example.com"),
@@ -104,138 +107,9 @@ class Demo:
     def prepare(self) -> None:
         """Start the simulators and point the connectors at them (env for the services)."""
         env = self.stack.env
-        social = f"http://127.0.0.1:{env.get('INBOX_SOCIAL_PORT', '8081')}"
-        ports = {
-            name: free_port()
-            for name in ("naver", "meta", "kakao", "talktalk", "coupang", "elevenst")
-        }
-
-        client_id = env.setdefault("NAVER_COMMERCE_CLIENT_ID", "demo-client")
-        secret_file = self.stack.data_dir / "demo-naver-secret"
-        if "NAVER_COMMERCE_CLIENT_SECRET" not in env:
-            if not secret_file.exists():
-                import bcrypt  # installed with ingest-marketplace
-
-                secret_file.write_text(bcrypt.gensalt(4).decode())
-            env["NAVER_COMMERCE_CLIENT_SECRET"] = secret_file.read_text().strip()
-        self._start(
-            "sim-naver-commerce",
-            ports["naver"],
-            [
-                find_binary("inbox-sim-naver-commerce"),
-                "--port",
-                str(ports["naver"]),
-                "--client-id",
-                client_id,
-                "--client-secret",
-                env["NAVER_COMMERCE_CLIENT_SECRET"],
-                "--seed",
-            ],
-        )
-        self.urls["naver"] = f"http://127.0.0.1:{ports['naver']}"
-        env["NAVER_COMMERCE_URL"] = self.urls["naver"] + "/external"
-        env.setdefault("INBOX_MARKET_POLL_S", "5")
-
-        env.setdefault("FACEBOOK_APP_SECRET", DEMO_APP_SECRET)
-        env.setdefault("FACEBOOK_VERIFY_TOKEN", "demo-verify-token")
-        env.setdefault("FACEBOOK_PAGE_TOKEN", "demo-page-token")
-        self._start(
-            "sim-meta",
-            ports["meta"],
-            [
-                find_binary("inbox-sim-meta"),
-                "--port",
-                str(ports["meta"]),
-                "--app-secret",
-                env["FACEBOOK_APP_SECRET"],
-                "--page-token",
-                env["FACEBOOK_PAGE_TOKEN"],
-            ],
-        )
-        env["META_GRAPH_URL"] = f"http://127.0.0.1:{ports['meta']}/v21.0"
-
-        env.setdefault("KAKAO_SKILL_TOKEN", "demo-skill-token")
-        env.setdefault("KAKAO_SENDER_CLIENT_ID", "demo-dealer")
-        env.setdefault("KAKAO_SENDER_KEY", "demo-dealer-key")
-        env.setdefault("KAKAO_SENDER_PROFILE_KEY", "demo-profile")
-        env.setdefault("KAKAO_CALLBACK_HOSTS", "127.0.0.1")
-        self.urls["kakao"] = f"http://127.0.0.1:{ports['kakao']}"
-        env["KAKAO_SENDER_URL"] = self.urls["kakao"]
-        self._start(
-            "sim-kakao",
-            ports["kakao"],
-            [
-                find_binary("inbox-sim-kakao"),
-                "--port",
-                str(ports["kakao"]),
-                "--webhook",
-                f"{social}/webhooks/kakao",
-                "--skill-token",
-                env["KAKAO_SKILL_TOKEN"],
-                "--client-id",
-                env["KAKAO_SENDER_CLIENT_ID"],
-                "--client-secret",
-                env["KAKAO_SENDER_KEY"],
-                "--sender-key",
-                env["KAKAO_SENDER_PROFILE_KEY"],
-            ],
-        )
-
-        env.setdefault("NAVER_TALKTALK_TOKEN", "demo-talktalk-token")
-        self.urls["talktalk"] = f"http://127.0.0.1:{ports['talktalk']}"
-        env["NAVER_TALKTALK_URL"] = self.urls["talktalk"] + "/chatbot/v1/event"
-        self._start(
-            "sim-naver-talktalk",
-            ports["talktalk"],
-            [
-                find_binary("inbox-sim-naver-talktalk"),
-                "--port",
-                str(ports["talktalk"]),
-                "--token",
-                env["NAVER_TALKTALK_TOKEN"],
-                "--webhook",
-                f"{social}/webhooks/naver-talktalk",
-            ],
-        )
-
-        env.setdefault("COUPANG_ACCESS_KEY", "demo-access-key")
-        env.setdefault("COUPANG_SECRET_KEY", "demo-secret-key")
-        env.setdefault("COUPANG_VENDOR_ID", "A00012345")
-        self.urls["coupang"] = f"http://127.0.0.1:{ports['coupang']}"
-        env["COUPANG_URL"] = self.urls["coupang"]
-        self._start(
-            "sim-coupang",
-            ports["coupang"],
-            [
-                find_binary("inbox-sim-coupang"),
-                "--port",
-                str(ports["coupang"]),
-                "--access-key",
-                env["COUPANG_ACCESS_KEY"],
-                "--secret-key",
-                env["COUPANG_SECRET_KEY"],
-                "--vendor-id",
-                env["COUPANG_VENDOR_ID"],
-                "--seed",
-            ],
-        )
-
-        env.setdefault("ELEVENST_API_KEY", "demo-11st-key")
-        self.urls["elevenst"] = f"http://127.0.0.1:{ports['elevenst']}"
-        env["ELEVENST_URL"] = self.urls["elevenst"]
-        self._start(
-            "sim-elevenst",
-            ports["elevenst"],
-            [
-                find_binary("inbox-sim-elevenst"),
-                "--port",
-                str(ports["elevenst"]),
-                "--api-key",
-                env["ELEVENST_API_KEY"],
-                "--seed",
-            ],
-        )
-
+        ports = {name: free_port() for name in SIMULATORS}
+        for name, port, cmd in self.configure(ports):
+            self._start(name, port, cmd)
         if not env.get("SMTP_RELAY_URL"):
             sink_port = free_port()
             self._start(
@@ -259,6 +133,157 @@ class Demo:
             "demo: simulators up for SmartStore, Coupang, 11st, Meta, Kakao, TalkTalk "
             f"(logs in {self.stack.log_dir})"
         )
+
+    def configure(self, ports: dict[str, int]) -> list[tuple[str, int, list[str]]]:
+        """Set the services' env for simulators on `ports`; the simulators to start."""
+        env = self.stack.env
+        social = f"http://127.0.0.1:{env.get('INBOX_SOCIAL_PORT', '8081')}"
+        plan: list[tuple[str, int, list[str]]] = []
+
+        client_id = env.setdefault("NAVER_COMMERCE_CLIENT_ID", "demo-client")
+        secret_file = self.stack.data_dir / "demo-naver-secret"
+        if "NAVER_COMMERCE_CLIENT_SECRET" not in env:
+            if not secret_file.exists():
+                import bcrypt  # installed with ingest-marketplace
+
+                secret_file.write_text(bcrypt.gensalt(4).decode())
+            env["NAVER_COMMERCE_CLIENT_SECRET"] = secret_file.read_text().strip()
+        plan.append(
+            (
+                "sim-naver-commerce",
+                ports["naver"],
+                [
+                    find_binary("inbox-sim-naver-commerce"),
+                    "--port",
+                    str(ports["naver"]),
+                    "--client-id",
+                    client_id,
+                    "--client-secret",
+                    env["NAVER_COMMERCE_CLIENT_SECRET"],
+                    "--seed",
+                ],
+            )
+        )
+        self.urls["naver"] = f"http://127.0.0.1:{ports['naver']}"
+        env["NAVER_COMMERCE_URL"] = self.urls["naver"] + "/external"
+        env.setdefault("INBOX_MARKET_POLL_S", "5")
+
+        env.setdefault("FACEBOOK_APP_SECRET", DEMO_APP_SECRET)
+        env.setdefault("FACEBOOK_VERIFY_TOKEN", "demo-verify-token")
+        env.setdefault("FACEBOOK_PAGE_TOKEN", "demo-page-token")
+        plan.append(
+            (
+                "sim-meta",
+                ports["meta"],
+                [
+                    find_binary("inbox-sim-meta"),
+                    "--port",
+                    str(ports["meta"]),
+                    "--app-secret",
+                    env["FACEBOOK_APP_SECRET"],
+                    "--page-token",
+                    env["FACEBOOK_PAGE_TOKEN"],
+                ],
+            )
+        )
+        env["META_GRAPH_URL"] = f"http://127.0.0.1:{ports['meta']}/v21.0"
+
+        env.setdefault("KAKAO_SKILL_TOKEN", "demo-skill-token")
+        env.setdefault("KAKAO_SENDER_CLIENT_ID", "demo-dealer")
+        env.setdefault("KAKAO_SENDER_KEY", "demo-dealer-key")
+        env.setdefault("KAKAO_SENDER_PROFILE_KEY", "demo-profile")
+        env.setdefault("KAKAO_CALLBACK_HOSTS", "127.0.0.1")
+        # The simulator's callback URLs are plain http on this machine, which only a
+        # simulator may use: a real callback is https on Kakao's hosts.
+        env.setdefault("KAKAO_CALLBACK_ALLOW_LOCAL", "1")
+        self.urls["kakao"] = f"http://127.0.0.1:{ports['kakao']}"
+        env["KAKAO_SENDER_URL"] = self.urls["kakao"] + KAKAO_SENDER_PATH
+        plan.append(
+            (
+                "sim-kakao",
+                ports["kakao"],
+                [
+                    find_binary("inbox-sim-kakao"),
+                    "--port",
+                    str(ports["kakao"]),
+                    "--webhook",
+                    f"{social}/webhooks/kakao",
+                    "--skill-token",
+                    env["KAKAO_SKILL_TOKEN"],
+                    "--client-id",
+                    env["KAKAO_SENDER_CLIENT_ID"],
+                    "--client-secret",
+                    env["KAKAO_SENDER_KEY"],
+                    "--sender-key",
+                    env["KAKAO_SENDER_PROFILE_KEY"],
+                ],
+            )
+        )
+
+        env.setdefault("NAVER_TALKTALK_TOKEN", "demo-talktalk-token")
+        # The simulator calls from this machine, not from Naver's ranges.
+        env.setdefault("NAVER_TALKTALK_ALLOWED_IPS", "127.0.0.1/32")
+        self.urls["talktalk"] = f"http://127.0.0.1:{ports['talktalk']}"
+        env["NAVER_TALKTALK_URL"] = self.urls["talktalk"] + "/chatbot/v1/event"
+        plan.append(
+            (
+                "sim-naver-talktalk",
+                ports["talktalk"],
+                [
+                    find_binary("inbox-sim-naver-talktalk"),
+                    "--port",
+                    str(ports["talktalk"]),
+                    "--token",
+                    env["NAVER_TALKTALK_TOKEN"],
+                    "--webhook",
+                    f"{social}/webhooks/naver-talktalk",
+                ],
+            )
+        )
+
+        env.setdefault("COUPANG_ACCESS_KEY", "demo-access-key")
+        env.setdefault("COUPANG_SECRET_KEY", "demo-secret-key")
+        env.setdefault("COUPANG_VENDOR_ID", "A00012345")
+        self.urls["coupang"] = f"http://127.0.0.1:{ports['coupang']}"
+        env["COUPANG_URL"] = self.urls["coupang"]
+        plan.append(
+            (
+                "sim-coupang",
+                ports["coupang"],
+                [
+                    find_binary("inbox-sim-coupang"),
+                    "--port",
+                    str(ports["coupang"]),
+                    "--access-key",
+                    env["COUPANG_ACCESS_KEY"],
+                    "--secret-key",
+                    env["COUPANG_SECRET_KEY"],
+                    "--vendor-id",
+                    env["COUPANG_VENDOR_ID"],
+                    "--seed",
+                ],
+            )
+        )
+
+        env.setdefault("ELEVENST_API_KEY", "demo-11st-key")
+        self.urls["elevenst"] = f"http://127.0.0.1:{ports['elevenst']}"
+        env["ELEVENST_URL"] = self.urls["elevenst"]
+        plan.append(
+            (
+                "sim-elevenst",
+                ports["elevenst"],
+                [
+                    find_binary("inbox-sim-elevenst"),
+                    "--port",
+                    str(ports["elevenst"]),
+                    "--api-key",
+                    env["ELEVENST_API_KEY"],
+                    "--seed",
+                ],
+            )
+        )
+
+        return plan
 
     # --- traffic -------------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from inbox_core.connector import Channel
+from inbox_core.connector import Channel, WebhookChannel
 from inbox_core.faq import FaqCatalog
+from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_ingest_social import echo_ledger
 from inbox_ingest_social.channels.facebook import Facebook, Instagram, MetaConfig
@@ -19,6 +20,8 @@ from inbox_ingest_social.connector import SocialConnector
 from inbox_ingest_social.echo_ledger import EchoLedger
 from inbox_ingest_social.settings import SocialSettings
 from inbox_ingest_social.webhook_guard import webhook_guard
+
+log = get_logger(__name__)
 
 SERVICE: Final = "ingest-social"
 # A Meta or Kakao webhook serves every page / bot; the account is only known per event.
@@ -77,13 +80,35 @@ def create_app(
         Kakao.name: lambda account: Kakao(account, kakao, sender=sender, faq=faq),
         NaverTalkTalk.name: lambda account: NaverTalkTalk(account, talktalk, ledger=ledger),
     }
-    for meta_type in (Facebook, Instagram):
-        webhook = meta_type(WEBHOOK_ACCOUNT, meta, profiles=meta_type.profile_lookup(meta))
-        connector.mount(app, webhook)
-    connector.mount(app, Kakao(WEBHOOK_ACCOUNT, kakao, sender=sender, faq=faq))
-    connector.mount(app, NaverTalkTalk(talktalk_account, talktalk, ledger=ledger))
+    webhooks: list[WebhookChannel] = [
+        meta_type(WEBHOOK_ACCOUNT, meta, profiles=meta_type.profile_lookup(meta))
+        for meta_type in (Facebook, Instagram)
+    ]
+    webhooks.append(Kakao(WEBHOOK_ACCOUNT, kakao, sender=sender, faq=faq))
+    webhooks.append(NaverTalkTalk(talktalk_account, talktalk, ledger=ledger))
+    # Closed by default: a webhook whose secret is missing is not mounted (404).
+    missing = settings.missing_webhook_secrets()
+    closed = {}
+    for webhook in webhooks:
+        variable = missing.get(webhook.name)
+        if variable is None:
+            connector.mount(app, webhook)
+        elif settings.insecure_webhooks:
+            connector.mount(app, webhook, authenticated=False)
+        else:
+            closed[webhook.name] = variable
+            log.warning(
+                f"webhook {webhook.path} is closed (404): set {variable} to open it",
+                channel=webhook.name,
+            )
+    if settings.insecure_webhooks:
+        log.warning(
+            "INBOX_INSECURE_WEBHOOKS=1: webhooks without a secret accept anyone; "
+            "for local development only, never on a reachable address",
+            open_without_secret=sorted(missing),
+        )
 
-    paths = {ch.path: ch.name for ch in (Facebook, Instagram, Kakao, NaverTalkTalk)}
+    paths = {w.path: w.name for w in webhooks if w.name not in closed}
     allow_lists = {NaverTalkTalk.name: settings.talktalk_networks()}
     app.middlewares.append(webhook_guard(paths, allow_lists))
 
@@ -95,9 +120,15 @@ def create_app(
 
     app.cleanup_ctx.append(outbound)
 
+    def _webhook_state(name: str) -> str:
+        if name in closed:
+            return f"closed: {closed[name]} not set"
+        return "open without a secret (insecure)" if name in missing else "mounted"
+
     # Presence only, never the values.
     async def meta_config() -> dict[str, Any]:
         return {
+            "webhook": _webhook_state(Facebook.name),
             "app_secret": meta.app_secret is not None,
             "verify_token": meta.verify_token is not None,
             "page_token": meta.page_token is not None,
@@ -105,12 +136,14 @@ def create_app(
 
     async def kakao_config() -> dict[str, Any]:
         return {
+            "webhook": _webhook_state(Kakao.name),
             "skill_token": kakao.skill_token is not None,
             "sender": sender.kind if sender is not None else None,
         }
 
     async def talktalk_config() -> dict[str, Any]:
         return {
+            "webhook": _webhook_state(NaverTalkTalk.name),
             "token": talktalk.token is not None,
             "account": talktalk_account,
             "allowed_networks": len(allow_lists[NaverTalkTalk.name]),

@@ -24,8 +24,11 @@ from aiohttp import web
 
 from inbox_core.connector import Connector, WebhookChannel
 from inbox_core.errors import BusUnavailable
+from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime
 from inbox_core.schema import InboundMessage
+
+log = get_logger(__name__)
 
 
 @runtime_checkable
@@ -39,10 +42,25 @@ class SocialConnector(Connector):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
         self._webhooks: dict[str, WebhookChannel] = {}
+        self._unauthenticated: set[str] = set()
 
-    def mount(self, app: web.Application, channel: WebhookChannel) -> None:
+    def mount(
+        self, app: web.Application, channel: WebhookChannel, *, authenticated: bool = True
+    ) -> None:
+        """`authenticated=False` (INBOX_INSECURE_WEBHOOKS, no secret): anyone may call, so
+        what cannot be read is answered 400 but not kept."""
         self._webhooks[channel.name] = channel
+        if not authenticated:
+            self._unauthenticated.add(channel.name)
         super().mount(app, channel)
+
+    async def keep_raw(self, channel: str, account: str | None, body: bytes, error: str) -> None:
+        if channel in self._unauthenticated:
+            log.warning(
+                "unreadable webhook from an unauthenticated caller: not kept", channel=channel
+            )
+            return
+        await super().keep_raw(channel, account, body, error)
 
     async def publish(self, messages: list[InboundMessage]) -> None:
         if not messages:

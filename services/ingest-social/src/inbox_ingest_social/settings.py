@@ -18,6 +18,8 @@ DEFAULT_KAKAO_ACK_TEXT: Final = "문의가 접수되었습니다. 순서대로 �
 DEFAULT_KAKAO_CALLBACK_HOSTS: Final = "kakao.com"
 DEFAULT_NAVER_TALKTALK_URL: Final = "https://gw.talk.naver.com/chatbot/v1/event"
 DEFAULT_NAVER_TALKTALK_ACCOUNT: Final = "talktalk"
+# Naver's documented source ranges of TalkTalk webhook calls (shared/channels/naver-talktalk.md §2).
+NAVER_TALKTALK_RANGES: Final = "211.249.40.0/27,211.249.68.0/27,220.230.168.0/27"
 KAKAO_TEXT_LIMIT: Final = 1000  # simpleText.text
 
 
@@ -63,10 +65,15 @@ class SocialSettings(ServiceSettings):
     naver_talktalk_account: str = Field(
         DEFAULT_NAVER_TALKTALK_ACCOUNT, validation_alias="NAVER_TALKTALK_ACCOUNT"
     )
-    # CIDRs allowed to call the webhook (comma-separated); unset: any address.
+    # CIDRs allowed to call the webhook (comma-separated); unset: Naver's documented ranges.
     naver_talktalk_allowed_ips: str | None = Field(
         None, validation_alias="NAVER_TALKTALK_ALLOWED_IPS"
     )
+
+    # Mount webhooks whose secret is missing, open to anyone (local development only).
+    insecure_webhooks: bool = Field(False, validation_alias="INBOX_INSECURE_WEBHOOKS")
+    # Kakao callback URLs on http, any port, loopback or private addresses (simulators only).
+    kakao_callback_allow_local: bool = Field(False, validation_alias="KAKAO_CALLBACK_ALLOW_LOCAL")
 
     max_body_bytes: int = Field(
         DEFAULT_MAX_BODY_BYTES, ge=1024, validation_alias="INBOX_SOCIAL_MAX_BODY_BYTES"
@@ -114,11 +121,23 @@ class SocialSettings(ServiceSettings):
         return value
 
     def talktalk_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        """The allow-list as networks; empty means every address may call."""
-        return [
-            ipaddress.ip_network(part, strict=False)
-            for part in _csv(self.naver_talktalk_allowed_ips or "")
-        ]
+        """The allow-list as networks: the configured one, else Naver's documented ranges;
+        empty (every address) only with INBOX_INSECURE_WEBHOOKS and no list configured."""
+        if self.naver_talktalk_allowed_ips is None and self.insecure_webhooks:
+            return []
+        raw = self.naver_talktalk_allowed_ips or NAVER_TALKTALK_RANGES
+        return [ipaddress.ip_network(part, strict=False) for part in _csv(raw)]
+
+    def missing_webhook_secrets(self) -> dict[str, str]:
+        """Webhook channel → the variable whose absence keeps it closed (not mounted)."""
+        missing = {}
+        if self.facebook_app_secret is None:
+            missing["facebook"] = missing["instagram"] = "FACEBOOK_APP_SECRET"
+        if self.kakao_skill_token is None:
+            missing["kakao"] = "KAKAO_SKILL_TOKEN"
+        if self.naver_talktalk_token is None and self.naver_talktalk_allowed_ips is None:
+            missing["naver_talktalk"] = "NAVER_TALKTALK_TOKEN or NAVER_TALKTALK_ALLOWED_IPS"
+        return missing
 
     def kakao_callback_host_list(self) -> list[str]:
         return [h.lower().lstrip(".") for h in _csv(self.kakao_callback_hosts)]

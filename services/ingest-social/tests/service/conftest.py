@@ -126,6 +126,9 @@ async def start_service(
                     "kakao_callback_hosts": "127.0.0.1",
                     "naver_talktalk_token": TALKTALK_TOKEN,
                     "naver_talktalk_url": f"{talktalk_sim}/chatbot/v1/event",
+                    # The simulators call from and listen on this machine.
+                    "naver_talktalk_allowed_ips": "127.0.0.1/32",
+                    "kakao_callback_allow_local": True,
                     **overrides,
                 }
             )

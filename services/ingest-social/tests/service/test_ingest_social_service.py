@@ -206,11 +206,17 @@ async def test_healthz_is_ok_and_shows_meta_config_presence(
     async with http.get(f"{service.url}/healthz") as resp:
         assert resp.status == 200
         body = await resp.json()
-    assert body["checks"]["meta"] == {"app_secret": True, "verify_token": True, "page_token": True}
+    assert body["checks"]["meta"] == {
+        "webhook": "mounted",
+        "app_secret": True,
+        "verify_token": True,
+        "page_token": True,
+    }
     assert body["checks"]["naver_talktalk"] == {
+        "webhook": "mounted",
         "token": True,
         "account": "talktalk",
-        "allowed_networks": 0,
+        "allowed_networks": 1,
     }
     assert "svc-app-secret" not in json.dumps(body) and "ct_svc" not in json.dumps(body)
 

@@ -224,5 +224,9 @@ async def test_healthz_shows_kakao_config_presence(
 ) -> None:
     service = await start_service(**kakao_sender)
     body = await sim_get(http, f"{service.url}/healthz")
-    assert body["checks"]["kakao"] == {"skill_token": True, "sender": "consult_talk"}
+    assert body["checks"]["kakao"] == {
+        "webhook": "mounted",
+        "skill_token": True,
+        "sender": "consult_talk",
+    }
     assert SKILL_TOKEN not in json.dumps(body)

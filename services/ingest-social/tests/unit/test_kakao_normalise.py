@@ -107,7 +107,9 @@ def test_without_callback_the_arrival_second_tells_them_apart(raw_request: RawFa
 
 def test_callback_hosts_are_configurable(raw_request: RawFactory) -> None:
     payload = build_skill_payload("재입고 문의", callback_url="http://127.0.0.1:9082/v1/cb/x")
-    [kept] = _kakao(callback_hosts=("127.0.0.1",)).normalise(_request(raw_request, payload))
+    [kept] = _kakao(callback_hosts=("127.0.0.1",), allow_local=True).normalise(
+        _request(raw_request, payload)
+    )
     [ignored] = _kakao().normalise(_request(raw_request, payload))
     assert kept.context["kakao_callback_url"] == "http://127.0.0.1:9082/v1/cb/x"
     assert "kakao_callback_url" not in ignored.context

@@ -105,7 +105,12 @@ def test_kakao_and_talktalk_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sender_from_settings(settings) is None
     assert settings.naver_talktalk_url == "https://gw.talk.naver.com/chatbot/v1/event"
     assert settings.naver_talktalk_account == "talktalk"
-    assert settings.talktalk_networks() == []
+    # Naver's documented ranges unless told otherwise (shared/channels/naver-talktalk.md §2).
+    assert [str(n) for n in settings.talktalk_networks()] == [
+        "211.249.40.0/27",
+        "211.249.68.0/27",
+        "220.230.168.0/27",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,10 @@ class StackHarness:
                 "INBOX_MARKET_PORT": str(free_port()),
                 "INBOX_ROUTER_PORT": str(free_port()),
                 "INBOX_AGENT_TOKENS": f"fault:{TOKEN}:admin",
+                # Webhooks are closed without their secrets: open every one, for local callers.
                 "FACEBOOK_APP_SECRET": APP_SECRET,
+                "KAKAO_SKILL_TOKEN": "test-skill-token",
+                "NAVER_TALKTALK_ALLOWED_IPS": "127.0.0.1/32",
                 "INBOX_LOG_LEVEL": "WARNING",
                 "INBOX_NAK_DELAY_S": "0.2",
                 "INBOX_NAK_MAX_DELAY_S": "2",

@@ -31,8 +31,11 @@ simpleText 1000 characters, 1–3 outputs; loop guard: Kakao sends no echoes.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import ipaddress
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -86,6 +89,8 @@ class KakaoConfig:
     skill_token: str | None = field(default=None, repr=False)
     ack_text: str = "문의가 접수되었습니다. 순서대로 답변드릴게요."
     callback_hosts: tuple[str, ...] = ("kakao.com",)
+    # KAKAO_CALLBACK_ALLOW_LOCAL: http, any port, this machine (simulators only).
+    allow_local: bool = False
 
     @classmethod
     def from_settings(cls, settings: SocialSettings) -> KakaoConfig:
@@ -94,18 +99,60 @@ class KakaoConfig:
             skill_token=(token.get_secret_value() or None) if token is not None else None,
             ack_text=settings.kakao_ack_text,
             callback_hosts=tuple(settings.kakao_callback_host_list()),
+            allow_local=settings.kakao_callback_allow_local,
         )
 
     def callback_allowed(self, url: str) -> bool:
-        """Only http(s) URLs on a configured host (or its subdomains) are ever POSTed to."""
+        """A callback URL comes from the request body, so it is only ever POSTed to when it is
+        `https` on the default port, on a configured host (or its subdomains), with no
+        user info and no loopback, private or link-local address literal. The names it
+        resolves to are checked before each call (`callback_resolves_public`)."""
         try:
             parts = urlsplit(url)
+            port = parts.port
         except ValueError:
             return False
         host = (parts.hostname or "").lower()
-        return parts.scheme in ("https", "http") and any(
+        if not any(
             host == allowed or host.endswith("." + allowed) for allowed in self.callback_hosts
-        )
+        ):
+            return False
+        if self.allow_local:
+            return parts.scheme in ("https", "http")
+        if parts.scheme != "https" or port not in (None, 443) or "@" in parts.netloc:
+            return False
+        try:
+            return is_public(ipaddress.ip_address(host))
+        except ValueError:
+            return True  # a name: its addresses are checked before the call
+
+    async def callback_resolves_public(self, url: str) -> bool:
+        """Whether every address the callback's host resolves to is public (DNS can point
+        an allowed name at this machine or the private network)."""
+        if self.allow_local:
+            return True
+        host = urlsplit(url).hostname or ""
+        try:
+            infos = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, 443, type=socket.SOCK_STREAM), 5
+            )
+        except (OSError, TimeoutError):
+            return False
+        addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
+        return bool(addresses) and all(is_public(a) for a in addresses)
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+    )
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT, parts: int = MAX_OUTPUTS) -> list[str] | None:
@@ -247,7 +294,7 @@ class Kakao(WebhookChannel):
 
     def _callback_context(self, url: str, received_at: datetime) -> dict[str, Any]:
         if not self.config.callback_allowed(url):
-            return {"kakao_callback_ignored": "host not in KAKAO_CALLBACK_HOSTS"}
+            return {"kakao_callback_ignored": "not https on a host in KAKAO_CALLBACK_HOSTS"}
         expires = received_at + CALLBACK_VALIDITY - CALLBACK_MARGIN
         return {"kakao_callback_url": url, "kakao_callback_expires_at": expires.isoformat()}
 
@@ -299,6 +346,9 @@ class Kakao(WebhookChannel):
         url = reply.context.get("kakao_callback_url")
         if isinstance(url, str) and url:
             problem = self._callback_problem(url, reply)
+            if problem is None and not await self.config.callback_resolves_public(url):
+                problem = "the chatbot callback URL resolves to a private or local address"
+                log.warning("kakao callback refused: private or local address")
             if problem is None:
                 try:
                     result = await self._post_callback(url, reply.text, http)
@@ -319,7 +369,10 @@ class Kakao(WebhookChannel):
     def _callback_problem(self, url: str, reply: OutboundReply) -> str | None:
         """Why the callback cannot carry this reply, or None when it can."""
         if not self.config.callback_allowed(url):
-            return "the chatbot callback URL is not on a host in KAKAO_CALLBACK_HOSTS"
+            return (
+                "the chatbot callback URL is not https on a host in KAKAO_CALLBACK_HOSTS "
+                "(default port, public address)"
+            )
         expires = _parse_when(reply.context.get("kakao_callback_expires_at"))
         if expires is None or self.clock() >= expires:
             return "the chatbot callback (valid one minute after the customer wrote) expired"
