@@ -5,22 +5,72 @@ the answer in the skill response itself; the conversation is resolved and tagged
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from inbox_core.embedded import ManagedProcess, find_binary, free_port, port_open, wait_until
 from inbox_core.faq_examples import example_entries
 
 pytestmark = pytest.mark.e2e
 
 AUTH = {"Authorization": "Bearer e2e-agent-token"}  # INBOX_AGENT_TOKENS in conftest
 SKILL_TOKEN = "e2e-skill-token"
+TALK_TOKEN = "e2e-talktalk-token"
 
 
 @pytest.fixture(scope="module")
-def stack_env() -> dict[str, str]:
-    return {"KAKAO_SKILL_TOKEN": SKILL_TOKEN}
+def talktalk_simulator() -> Iterator[str]:
+    """The TalkTalk simulator as its own process; its send API records what the bot sends."""
+    tmp = Path(tempfile.mkdtemp(prefix="inbox-e2e-talktalk-"))
+    port = free_port()
+    proc = ManagedProcess(
+        "sim-talktalk",
+        [find_binary("inbox-sim-naver-talktalk"), "--port", str(port), "--token", TALK_TOKEN],
+        tmp / "sim.log",
+    ).start()
+    try:
+        wait_until(lambda: port_open("127.0.0.1", port), 30, "talktalk simulator", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack_env(talktalk_simulator: str) -> dict[str, str]:
+    return {
+        "KAKAO_SKILL_TOKEN": SKILL_TOKEN,
+        "NAVER_TALKTALK_TOKEN": TALK_TOKEN,
+        "NAVER_TALKTALK_URL": f"{talktalk_simulator}/chatbot/v1/event",
+    }
+
+
+@pytest.fixture(scope="module")
+def faq_entries(stack: Any) -> None:
+    """The example entries, created through the API, once the bot's services have them."""
+    asyncio.run(asyncio.wait_for(_create_entries(stack), timeout=90))
+
+
+async def _create_entries(stack: Any) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        for entry in example_entries():
+            body = {k: v for k, v in entry.items() if k != "key"}
+            async with http.post(f"{stack.api}/api/faq", json=body, headers=AUTH) as r:
+                assert r.status == 201, await r.text()
+
+        async def loaded(url: str) -> bool:
+            async with http.get(f"{url}/healthz") as r:
+                return (await r.json())["checks"]["faq"]["entries"] == len(example_entries())
+
+        router = f"http://127.0.0.1:{stack.env['INBOX_ROUTER_PORT']}"
+        await _until(lambda: loaded(stack.social))
+        await _until(lambda: loaded(router))
 
 
 def skill_request(utterance: str, user: str = "faqUser01") -> dict[str, Any]:
@@ -54,20 +104,10 @@ async def _until(check: Any, timeout: float = 30) -> Any:
 
 
 async def test_kakao_question_answered_in_the_skill_response_then_a_person_is_asked_for(
-    stack: Any,
+    stack: Any, faq_entries: None
 ) -> None:
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        for entry in example_entries():
-            body = {k: v for k, v in entry.items() if k != "key"}
-            async with http.post(f"{stack.api}/api/faq", json=body, headers=AUTH) as r:
-                assert r.status == 201, await r.text()
-
-        async def social_has_entries() -> bool:
-            async with http.get(f"{stack.social}/healthz") as r:
-                return (await r.json())["checks"]["faq"]["entries"] == len(example_entries())
-
-        await _until(social_has_entries)
 
         async def ask(text: str) -> dict[str, Any]:
             async with http.post(
@@ -110,3 +150,41 @@ async def test_kakao_question_answered_in_the_skill_response_then_a_person_is_as
         conv = await _until(lambda: the_conversation("open", 3))
         assert conv["messages"][-1]["text"] == "상담원 연결해주세요"
         assert conv["sla"]["first_response_due"] is not None  # an agent's clock runs
+
+
+async def test_talktalk_question_answered_through_the_send_api(
+    stack: Any, faq_entries: None, talktalk_simulator: str
+) -> None:
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        webhook = {"url": f"{stack.social}/webhooks/naver-talktalk"}
+        async with http.post(f"{talktalk_simulator}/_sim/webhook", json=webhook) as r:
+            assert r.status == 200
+        event = {"event": "send", "user": "talkFaqUser", "text": "배송비 얼마예요?"}
+        async with http.post(f"{talktalk_simulator}/_sim/deliver", json=event) as r:
+            assert (await r.json())["status"] == 200
+
+        async def sent_to_customer() -> list[dict[str, Any]]:
+            async with http.get(f"{talktalk_simulator}/_sim/sent") as r:
+                sent = (await r.json())["messages"]
+            return [m for m in sent if m["user"] == "talkFaqUser" and m["via"] == "send_api"]
+
+        (sent,) = await _until(sent_to_customer)
+        assert sent["content"]["textContent"]["text"].startswith("배송비는 3,000원이고")
+
+        async def answered() -> dict[str, Any] | None:
+            params = {"channel": "naver_talktalk", "status": "resolved"}
+            async with http.get(f"{stack.api}/api/conversations", params=params, headers=AUTH) as r:
+                items = (await r.json())["items"]
+            if not items:
+                return None
+            async with http.get(
+                f"{stack.api}/api/conversations/{items[0]['id']}", headers=AUTH
+            ) as r:
+                conv: dict[str, Any] = await r.json()
+            delivered = conv["messages"][-1].get("delivery") or {}
+            return conv if delivered.get("status") == "sent" else None
+
+        conv = await _until(answered)
+        assert "bot_answered" in conv["tags"]
+        assert conv["messages"][-1]["author"] == "bot"

@@ -22,6 +22,7 @@ from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any
 
 from inbox_core.embedded import ManagedProcess, find_binary, free_port, port_open, wait_until
+from inbox_core.faq_examples import example_entries
 
 if TYPE_CHECKING:
     from inbox_core.stack import Stack
@@ -57,6 +58,9 @@ CHAT_MESSAGES = [
     "교환 신청은 어디서 하나요?",
     "앱에서 로그인이 안 됩니다",
     "주소를 잘못 입력했는데 배송지 변경 가능할까요?",
+    "배송비 얼마예요?",  # the FAQ bot answers these two on chat channels
+    "반품 신청 어떻게 하나요?",
+    "상담원 연결해주세요",  # and hands this one to an agent
 ]
 
 QNA_QUESTIONS = [
@@ -421,7 +425,26 @@ class Demo:
         except OSError:
             return None
 
+    def seed_faq(self, token: str | None) -> None:
+        """The example FAQ entries of a Korean shop (faq_examples.yaml), into an empty FAQ,
+        so the bot answers the demo's chat questions and agents see suggestions."""
+        if token is None:
+            return
+        base = f"http://127.0.0.1:{self.stack.env.get('INBOX_API_PORT', '8080')}/api/faq"
+        auth = {"Authorization": f"Bearer {token}"}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(base, headers=auth), timeout=5) as r:
+                if json.loads(r.read())["items"]:
+                    return
+            for entry in example_entries():
+                _post_json(base, {k: v for k, v in entry.items() if k != "key"}, auth)
+        except (OSError, ValueError) as err:
+            self.stack.say(f"demo: FAQ entries not loaded: {err}")
+            return
+        self.stack.say(f"demo: loaded {len(example_entries())} example FAQ entries")
+
     def _loop(self, token: str | None, stopping: threading.Event) -> None:
+        self.seed_faq(token)
         senders = itertools.cycle(
             [
                 self.send_mail,
