@@ -36,6 +36,7 @@ from pymongo.errors import ConnectionFailure
 from inbox_core import metrics, subjects
 from inbox_core.errors import BusUnavailable, InvalidPayload, PermanentError, TransientError
 from inbox_core.logging import get_logger
+from inbox_core.masking import mask_url_credentials
 from inbox_core.schema import DeadLetter, Model
 from inbox_core.settings import CoreSettings
 from inbox_core.telemetry import extract_context, inject_headers, tracer
@@ -200,7 +201,8 @@ class Bus:
                 break
             except (OSError, nats.errors.Error) as err:
                 if loop.time() + delay > deadline:
-                    raise BusUnavailable(f"cannot reach NATS at {self.settings.nats_url}") from err
+                    where = mask_url_credentials(self.settings.nats_url)
+                    raise BusUnavailable(f"cannot reach NATS at {where}") from err
                 log.warning("nats connect failed, retrying", error=str(err), delay=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

@@ -1,4 +1,5 @@
-"""Masking of personal data (PIPA: phone numbers, e-mail addresses, 주민등록번호, card numbers)."""
+"""Masking of personal data (PIPA: phone numbers, e-mail addresses, 주민등록번호, card numbers)
+and of credentials in URLs (`nats://user:password@nats:4222`, whatever the host)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,17 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# The user info of any URL: from `scheme://` to the last `@` before the host's end. Greedy, so
+# a password with a raw `@` in it is masked whole; no `/`, `?`, `#` or space in between, so
+# an e-mail address later in the text is not taken for user info.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#]*@")
+
+
+def mask_url_credentials(text: str) -> str:
+    """`smtp://relay:s3cret@mail:587` → `smtp://***@mail:587`, for any host."""
+    return _URL_USERINFO.sub(r"\1***@", text)
+
+
 def luhn_ok(number: str) -> bool:
     digits = [int(c) for c in number if c.isdigit()]
     total = 0
@@ -54,6 +66,7 @@ def _card(match: re.Match[str]) -> str:
 
 
 def mask_pii(text: str) -> str:
+    text = mask_url_credentials(text)
     text = _CARD.sub(_card, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)

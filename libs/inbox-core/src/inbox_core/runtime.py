@@ -17,6 +17,7 @@ from pymongo import IndexModel
 
 from inbox_core.bus import Bus
 from inbox_core.logging import configure_logging, get_logger
+from inbox_core.masking import mask_url_credentials
 from inbox_core.settings import ServiceSettings
 from inbox_core.store import Store
 from inbox_core.telemetry import configure_tracing
@@ -62,7 +63,7 @@ class Runtime:
         await self.bus.provision()
         await self.store.wait_ready()
         await self.store.ensure_indexes(self.indexes)
-        log.info("runtime started", nats=self.settings.nats_url)
+        log.info("runtime started", nats=mask_url_credentials(self.settings.nats_url))
 
     async def stop(self) -> None:
         for task in list(self.background):

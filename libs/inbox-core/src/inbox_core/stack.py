@@ -28,6 +28,7 @@ from inbox_core.embedded import (
     start_nats,
     wait_until,
 )
+from inbox_core.masking import mask_url_credentials
 
 READY_MARKER = "INBOX READY"
 
@@ -157,8 +158,8 @@ class Stack:
             "smtp": f"smtp://127.0.0.1:{env.get('INBOX_SMTP_PORT', '2525')}",
             "marketplace": f"http://127.0.0.1:{service_port(SERVICES[4], env)}",
             "router": f"http://127.0.0.1:{service_port(SERVICES[1], env)}",
-            "nats": env["NATS_URL"],
-            "mongodb": env["MONGODB_URL"],
+            "nats": mask_url_credentials(env["NATS_URL"]),
+            "mongodb": mask_url_credentials(env["MONGODB_URL"]),
         }
 
     def dead(self) -> ManagedProcess | None:

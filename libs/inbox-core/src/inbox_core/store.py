@@ -17,6 +17,7 @@ from pymongo.errors import PyMongoError
 from inbox_core import metrics
 from inbox_core.errors import TransientError
 from inbox_core.logging import get_logger
+from inbox_core.masking import mask_url_credentials
 from inbox_core.settings import CoreSettings
 
 log = get_logger(__name__)
@@ -90,7 +91,8 @@ class Store:
         deadline = loop.time() + timeout
         while not await self.ping():
             if loop.time() > deadline:
-                raise TransientError(f"store not reachable at {self.settings.mongodb_url}")
+                where = mask_url_credentials(self.settings.mongodb_url)
+                raise TransientError(f"store not reachable at {where}")
             await asyncio.sleep(0.3)
 
     async def ensure_indexes(self, indexes: dict[str, list[IndexModel]]) -> None:
