@@ -16,8 +16,13 @@ async def _index(_: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers=NO_CACHE)
 
 
+async def _reports(_: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "reports.html", headers=NO_CACHE)
+
+
 def install_console(app: web.Application) -> None:
     if not (STATIC / "index.html").exists():
         return
     app.router.add_get("/", _index)
+    app.router.add_get("/reports", _reports)
     app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
