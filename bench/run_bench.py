@@ -6,7 +6,8 @@
 (c) the whole stack, end to end from "webhook accepted" (HTTP 200 from ingest-social) to
     `conversation.created` on the SSE stream: fixed offered loads, then a burst for capacity;
     peak RSS of every process, store operations per message;
-then which bound (bus or store) holds the pipeline and how close it gets.
+then which bound (bus or store) holds the pipeline and how close it gets;
+(d) the queue page at 100,000 conversations; (e) reports at 1,000,000 conversations.
 
 `make soak` (`--soak SECONDS`) offers a steady load for that long and samples RSS.
 No pass/fail: it prints figures. Everything runs on loopback, bounded in count and time.
@@ -33,6 +34,7 @@ from nats.js.api import StreamConfig
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from queue_page import queue_page_bench  # bench/ is on sys.path when this script runs
+from reports_bench import reports_bench
 from store_bound import store_bound
 
 from inbox_core.embedded import free_port, start_nats
@@ -421,10 +423,13 @@ def main() -> None:
     parser.add_argument("--soak", type=float, default=0, help="run a soak of this many seconds")
     parser.add_argument("--soak-rate", type=float, default=5)
     parser.add_argument("--page-n", type=int, default=100_000, help="(d): 0 skips it")
+    parser.add_argument("--reports-n", type=int, default=1_000_000, help="(e): 0 skips it")
     args = parser.parse_args()
     asyncio.run(soak(args) if args.soak else run_bench(args))
     if args.page_n and not args.soak:
         asyncio.run(queue_page_bench(args.page_n))
+    if args.reports_n and not args.soak:
+        asyncio.run(reports_bench(args.reports_n))
 
 
 if __name__ == "__main__":

@@ -15,10 +15,9 @@ from aiohttp import web
 
 from inbox_core.runtime import RUNTIME
 from inbox_core.schema import utcnow
-from inbox_core.store import CONVERSATIONS
 from inbox_notifier import reports
 from inbox_notifier.auth import is_admin, require_admin
-from inbox_notifier.report_counters import ALL, SEOUL, day_id, day_start, hour_id, hour_start
+from inbox_notifier.report_counters import ALL, SEOUL, day_start
 from inbox_notifier.report_models import (
     LiveOut,
     PeriodQuery,
@@ -27,7 +26,6 @@ from inbox_notifier.report_models import (
     TimeseriesQuery,
 )
 from inbox_notifier.routing import ApiError, RouteTable
-from inbox_notifier.spikes import recent_spikes
 
 MAX_DAYS: Final = 3 * 366
 MAX_HOURLY_DAYS: Final = 31
@@ -164,15 +162,6 @@ async def report_timeseries(request: web.Request, query: TimeseriesQuery) -> Any
     return body
 
 
-async def usual_for_hour(db: Any, now: datetime) -> float:
-    """Mean arrivals in the hour around `now - 30 min` on the previous 14 days."""
-    middle = now - timedelta(minutes=30)
-    ids = [hour_id(hour_start(middle - timedelta(days=d))) for d in range(1, USUAL_DAYS + 1)]
-    docs = db[reports.REPORT_COUNTERS].find({"_id": {"$in": ids}}, {"created": 1})
-    total = sum([int((d.get("created") or {}).get(ALL, 0)) async for d in docs])
-    return round(total / USUAL_DAYS, 2)
-
-
 @reports_api.add(
     "GET",
     "/api/reports/live",
@@ -181,48 +170,4 @@ async def usual_for_hour(db: Any, now: datetime) -> float:
     summary="Now: backlog by team, due within the hour, arrivals vs usual, today's 응대율, spikes",
 )
 async def report_live(request: web.Request) -> Any:
-    db = _db(request)
-    now = utcnow()
-    backlog = await reports.backlog(db)
-    due = {"status": "open", "sla_deadline": {"$gte": now, "$lt": now + timedelta(hours=1)}}
-    due_soon = [
-        {
-            "id": d["_id"],
-            "number": d.get("number"),
-            "subject": d.get("subject"),
-            "team": d.get("team"),
-            "category": d.get("category") or "general",
-            "due": d["sla_deadline"].astimezone(SEOUL).isoformat(),
-        }
-        async for d in db[CONVERSATIONS].find(
-            due,
-            {"number": 1, "subject": 1, "team": 1, "category": 1, "sla_deadline": 1},
-            sort=[("sla_deadline", 1)],
-            limit=10,
-        )
-    ]
-    today_doc = await db[reports.REPORT_COUNTERS].find_one({"_id": day_id(day_start(now))}) or {}
-
-    def today(metric: str) -> int:
-        return int((today_doc.get(metric) or {}).get(ALL, 0))
-
-    created, responded = today("created"), today("responded")
-    return {
-        "now": now.astimezone(SEOUL).isoformat(),
-        "open": backlog["open"],
-        "pending": backlog["pending"],
-        "breached": backlog["breached"],
-        "by_team": backlog["by_team"],
-        "due_within_hour": await db[CONVERSATIONS].count_documents(due),
-        "due_soon": due_soon,
-        "arrivals_last_hour": await reports.arrivals_since(db, now - timedelta(hours=1)),
-        "usual_last_hour": await usual_for_hour(db, now),
-        "today": {
-            "created": created,
-            "responded": responded,
-            "response_rate": round(responded / created, 4) if created else None,
-            "bot_answered": today("bot"),
-            "resolved": today("res"),
-        },
-        "spikes": await recent_spikes(db, now - timedelta(hours=1)),
-    }
+    return await reports.live(_db(request), utcnow())

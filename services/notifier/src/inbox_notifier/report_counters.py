@@ -8,8 +8,9 @@ Every counter is a pure function of the conversation's stored state (`contributi
 - `inbox-reports rebuild` sums `contribution` over the stored conversations and gets the
   same numbers the live updates produced.
 
-Buckets are one document per UTC hour (`h|2026-12-03T05`) and per Asia/Seoul day
-(`d|2026-12-03`), plus one document of current state (`state`: open, pending, breached).
+Buckets are one document per UTC hour (`h|2026-12-03T05`), per Asia/Seoul day
+(`d|2026-12-03`) and per Seoul month (`m|2026-12`), plus one document of current state
+(`state`: open, pending, breached).
 Inside a bucket, `<metric>.<dim>:<key>` counts (`created.category:shipping`, `fr.all`) and
 `<metric>_h.<dim>:<key>.b<n>` histograms of seconds (for medians) live side by side, so one
 conversation change is one upsert per bucket and a month of reports reads ~30 documents.
@@ -21,6 +22,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -91,6 +93,16 @@ def day_start(at: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
+def month_start(at: datetime) -> datetime:
+    """The first of the Seoul month `at` falls in, as aware UTC."""
+    local = at.astimezone(SEOUL)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def next_month(start: datetime) -> datetime:
+    return month_start(month_start(start) + timedelta(days=32))
+
+
 def hour_id(start: datetime) -> str:
     return "h|" + start.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
@@ -99,10 +111,28 @@ def day_id(start: datetime) -> str:
     return "d|" + start.astimezone(SEOUL).strftime("%Y-%m-%d")
 
 
+def month_id(start: datetime) -> str:
+    return "m|" + start.astimezone(SEOUL).strftime("%Y-%m")
+
+
+@lru_cache(maxsize=65536)
+def _bucket_ids(epoch_hour: int) -> tuple[str, str, str]:
+    at = datetime.fromtimestamp(epoch_hour * 3600, UTC)
+    return hour_id(at), day_id(at), month_id(at)
+
+
+def bucket_ids(at: datetime) -> tuple[str, str, str]:
+    """The hour, day and month buckets an instant counts in."""
+    return _bucket_ids(int(at.timestamp()) // 3600)
+
+
+@lru_cache(maxsize=65536)
 def bucket_start(bucket_id: str) -> datetime:
     gran, _, rest = bucket_id.partition("|")
     if gran == "h":
         return datetime.strptime(rest, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    if gran == "m":
+        rest += "-01"
     local = datetime.strptime(rest, "%Y-%m-%d").replace(tzinfo=SEOUL)
     return local.astimezone(UTC)
 
@@ -144,18 +174,21 @@ def _keys(conv: Mapping[str, Any], dims: Iterable[str], agent: str | None) -> li
 
 
 def _add(out: Counts, at: datetime, fields: Mapping[str, int], keys: list[str]) -> None:
-    for bucket in (hour_id(hour_start(at)), day_id(day_start(at))):
+    paths = []
+    for metric, amount in fields.items():
+        base, _, hist = metric.partition("#")
+        for key in keys:
+            paths.append((f"{base}.{key}.{hist}" if hist else f"{base}.{key}", amount))
+    for bucket in bucket_ids(at):
         doc = out[bucket]
-        for metric, amount in fields.items():
-            base, _, hist = metric.partition("#")
-            for key in keys:
-                path = f"{base}.{key}.{hist}" if hist else f"{base}.{key}"
-                doc[path] = doc.get(path, 0) + amount
+        for path, amount in paths:
+            doc[path] = doc.get(path, 0) + amount
 
 
-def contribution(conv: Mapping[str, Any] | None) -> Counts:
-    """Everything one conversation, in this state, adds to the counters."""
-    out: Counts = defaultdict(dict)
+def contribution(conv: Mapping[str, Any] | None, into: Counts | None = None) -> Counts:
+    """Everything one conversation, in this state, adds to the counters (added to `into`
+    when given, as `accumulate` does for many)."""
+    out: Counts = defaultdict(dict) if into is None else into
     if not conv or conv.get("status") == "merged":
         return out
     created = _ms(conv.get("created_at"))
@@ -196,7 +229,8 @@ def contribution(conv: Mapping[str, Any] | None) -> Counts:
         doc = out[STATE_ID]
         for key in _keys(conv, STATE_DIMS, None):
             for metric, amount in state.items():
-                doc[f"{metric}.{key}"] = amount
+                path = f"{metric}.{key}"
+                doc[path] = doc.get(path, 0) + amount
     return out
 
 
@@ -251,10 +285,7 @@ def accumulate(conversations: Iterable[Mapping[str, Any]]) -> dict[str, dict[str
     """Counter documents for a set of conversations, as `rebuild` writes them."""
     totals: Counts = defaultdict(dict)
     for conv in conversations:
-        for bucket, fields in contribution(conv).items():
-            doc = totals[bucket]
-            for f, v in fields.items():
-                doc[f] = doc.get(f, 0) + v
+        contribution(conv, totals)
     return {bucket: to_document(bucket, fields) for bucket, fields in totals.items()}
 
 

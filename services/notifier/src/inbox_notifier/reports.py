@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,8 +24,12 @@ from inbox_notifier.report_counters import (
     hist_value,
     hour_id,
     hour_start,
+    month_id,
+    month_start,
+    next_month,
     split_dim_key,
 )
+from inbox_notifier.spikes import recent_spikes
 
 META: Final = ("_id", "gran", "start")
 Totals = dict[str, dict[str, Any]]  # metric → "dim:key" → count, or histogram {b<n>: count}
@@ -41,27 +45,31 @@ def ceil_hour(at: datetime) -> datetime:
 
 
 def period_buckets(start: datetime, end: datetime) -> list[str]:
-    """Bucket ids covering [start, end) (whole hours): whole Seoul days, hours at the ends."""
+    """Bucket ids covering [start, end) (whole hours): whole Seoul months, then whole days,
+    then hours at the ragged ends (a year is ~12 + 60 + 46 documents at most)."""
     start, end = floor_hour(start), ceil_hour(end)
     ids: list[str] = []
-    days = [d for d in day_range(start, end) if d + timedelta(hours=24) <= end]
     at = start
-    for day in days:
-        while at < day:
+    while at < end:
+        if at == month_start(at) and next_month(at) <= end:
+            ids.append(month_id(at))
+            at = next_month(at)
+        elif at == day_start(at) and at + timedelta(hours=24) <= end:
+            ids.append(day_id(at))
+            at += timedelta(hours=24)  # Seoul keeps no daylight saving time
+        else:
             ids.append(hour_id(at))
             at += timedelta(hours=1)
-        ids.append(day_id(day))
-        at = day + timedelta(hours=24)
-    while at < end:
-        ids.append(hour_id(at))
-        at += timedelta(hours=1)
     return ids
 
 
-async def read_buckets(db: AsyncDatabase[dict[str, Any]], ids: list[str]) -> list[dict[str, Any]]:
+async def read_buckets(
+    db: AsyncDatabase[dict[str, Any]], ids: list[str], fields: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
     if not ids:
         return []
-    return [d async for d in db[REPORT_COUNTERS].find({"_id": {"$in": ids}})]
+    projection = {f: 1 for f in fields} if fields else None
+    return [d async for d in db[REPORT_COUNTERS].find({"_id": {"$in": ids}}, projection)]
 
 
 def merge(docs: Iterable[Mapping[str, Any]]) -> Totals:
@@ -199,7 +207,13 @@ async def summary(
     }
 
 
-METRICS: Final = ("created", "resolved", "first_responses", "first_response_median_s", "within_sla")
+METRIC_FIELDS: Final = {  # what each time-series metric reads from a bucket
+    "created": ("created",),
+    "resolved": ("res",),
+    "first_responses": ("fr",),
+    "first_response_median_s": ("fr_h",),
+    "within_sla": ("fr", "fr_met"),
+}
 
 
 def _metric(totals: Totals, key: str, metric: str) -> float | int | None:
@@ -226,7 +240,7 @@ async def timeseries(
             starts.append(at)
             at += timedelta(hours=1)
         ids = [hour_id(s) for s in starts]
-    docs = {d["_id"]: d for d in await read_buckets(db, ids)}
+    docs = {d["_id"]: d for d in await read_buckets(db, ids, METRIC_FIELDS[metric])}
     buckets = []
     for bucket_start, bucket in zip(starts, ids, strict=True):
         totals = merge([docs[bucket]] if bucket in docs else [])
@@ -244,5 +258,60 @@ async def arrivals_since(db: AsyncDatabase[dict[str, Any]], since: datetime) -> 
     return await db[CONVERSATIONS].count_documents({"created_at": {"$gte": since}})
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+USUAL_DAYS: Final = 14
+
+
+async def usual_for_hour(db: Any, now: datetime) -> float:
+    """Mean arrivals in the hour around `now - 30 min` on the previous 14 days."""
+    middle = now - timedelta(minutes=30)
+    ids = [hour_id(hour_start(middle - timedelta(days=d))) for d in range(1, USUAL_DAYS + 1)]
+    docs = db[REPORT_COUNTERS].find({"_id": {"$in": ids}}, {"created": 1})
+    total = sum([int((d.get("created") or {}).get(ALL, 0)) async for d in docs])
+    return round(total / USUAL_DAYS, 2)
+
+
+async def live(db: AsyncDatabase[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The live board: now, whatever the period."""
+    state = await backlog(db)
+    due = {"status": "open", "sla_deadline": {"$gte": now, "$lt": now + timedelta(hours=1)}}
+    due_soon = [
+        {
+            "id": d["_id"],
+            "number": d.get("number"),
+            "subject": d.get("subject"),
+            "team": d.get("team"),
+            "category": d.get("category") or "general",
+            "due": d["sla_deadline"].astimezone(SEOUL).isoformat(),
+        }
+        async for d in db[CONVERSATIONS].find(
+            due,
+            {"number": 1, "subject": 1, "team": 1, "category": 1, "sla_deadline": 1},
+            sort=[("sla_deadline", 1)],
+            limit=10,
+        )
+    ]
+    today_doc = await db[REPORT_COUNTERS].find_one({"_id": day_id(day_start(now))}) or {}
+
+    def today(metric: str) -> int:
+        return int((today_doc.get(metric) or {}).get(ALL, 0))
+
+    created, responded = today("created"), today("responded")
+    return {
+        "now": now.astimezone(SEOUL).isoformat(),
+        "open": state["open"],
+        "pending": state["pending"],
+        "breached": state["breached"],
+        "by_team": state["by_team"],
+        "due_within_hour": await db[CONVERSATIONS].count_documents(due),
+        "due_soon": due_soon,
+        "arrivals_last_hour": await arrivals_since(db, now - timedelta(hours=1)),
+        "usual_last_hour": await usual_for_hour(db, now),
+        "today": {
+            "created": created,
+            "responded": responded,
+            "response_rate": round(responded / created, 4) if created else None,
+            "bot_answered": today("bot"),
+            "resolved": today("res"),
+        },
+        "spikes": await recent_spikes(db, now - timedelta(hours=1)),
+    }

@@ -212,6 +212,15 @@ async def test_a_part_of_a_day_is_counted_by_whole_hours(db: Any) -> None:
         db, kst("2026-11-27", "12:00"), kst("2026-12-02", "06:00"), with_agents=False
     )
     assert week["created"] == 9 and week["first_response"]["count"] == 3
+    # whole months are read from month buckets: November and December together
+    months = await reports.summary(
+        db, kst("2026-11-01", "00:00"), kst("2027-01-01", "00:00"), with_agents=False
+    )
+    assert reports.period_buckets(kst("2026-11-01", "00:00"), kst("2027-01-01", "00:00")) == [
+        "m|2026-11",
+        "m|2026-12",
+    ]
+    assert months["created"] == 9 and months["resolved"] == 3
 
 
 async def test_timeseries_by_day_and_by_hour(db: Any) -> None:
