@@ -88,6 +88,10 @@ class FaqSnapshot:
         matcher = FaqMatcher((e.id, [e.question, *e.examples]) for e in entries)
         return cls({e.id: e for e in entries}, matcher)
 
+    def answers_on(self, channel: str) -> bool:
+        """Could any entry be answered by the bot on `channel`?"""
+        return any(e.auto_answer and e.answers_on(channel) for e in self.entries.values())
+
     def match(
         self, text: str, channel: str | None = None, now: datetime | None = None
     ) -> FaqResult:
@@ -132,6 +136,8 @@ def bot_answer(
     number: int | None = None,
 ) -> BotAnswer | None:
     """The bot's answer to `message`, or None when an agent should answer (pure)."""
+    if not snapshot.answers_on(message.channel):
+        return None  # mail and market Q&A, unless an entry lists them: no matching at all
     flags = message.flags
     if message.direction != Direction.IN or flags.auto_reply or flags.bounce or flags.echo:
         return None

@@ -10,7 +10,7 @@ new question (Queue._reopen_fields) and reports never count the bot as an agent'
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pymongo import ReturnDocument
@@ -72,13 +72,16 @@ async def apply_bot_answer(
         ).upserted_id is not None
     except DuplicateKeyError:
         inserted = False
-    if not inserted:  # a redelivery: the answer, its resolution and its reply exist already
-        return [], []
+    stored = doc if inserted else await db[MESSAGES].find_one({"dedup_id": doc["dedup_id"]})
     conv = await db[CONVERSATIONS].find_one({"_id": conv_id})
-    if conv is None:
+    if conv is None or stored is None:
         return [], []
+    if not inserted and not _unfinished(conv, stored, m.received_at):
+        return [], []  # a redelivery of an answer fully applied before
     now = utcnow()
-    update: dict[str, Any] = {"$inc": {"message_count": 1, "version": 1}}
+    update: dict[str, Any] = {"$inc": {"version": 1}}
+    if inserted:
+        update["$inc"]["message_count"] = 1
     fields: dict[str, Any] = {"updated_at": now, "preview": answer.text[:200]}
     if answer.resolve:
         sla = sla_clock.on_resolved(conv.get("sla") or {})
@@ -107,11 +110,11 @@ async def apply_bot_answer(
             type="message.created",
             conversation_id=conv_id,
             conversation=view,
-            message=message_view(doc),
+            message=message_view(stored),
         ),
     ]
     replies = []
-    if not answer.delivered:
+    if not answer.delivered and (stored.get("delivery") or {}).get("status") == DeliveryStatus.QUEUED:
         replies.append(
             OutboundReply(
                 id=reply_id,
@@ -133,3 +136,14 @@ async def apply_bot_answer(
             )
         )
     return await queue.save_events(events), replies
+
+
+def _unfinished(conv: dict[str, Any], stored: dict[str, Any], asked_at: datetime) -> bool:
+    """A redelivered answer whose first delivery stopped after storing the message: finish it
+    (resolve, send) unless the customer has written since or it was sent already."""
+    at_ms = asked_at.replace(microsecond=asked_at.microsecond // 1000 * 1000)
+    latest = conv.get("last_message_at")
+    if latest is not None and latest > at_ms:
+        return False  # the customer wrote again: the conversation moved on
+    queued = (stored.get("delivery") or {}).get("status") == DeliveryStatus.QUEUED.value
+    return queued or BOT_TAG not in conv.get("tags", [])

@@ -153,3 +153,15 @@ async def test_conversation_detail_suggests_rendered_answers(notifier: NotifierH
     assert best["faq_id"] == shipping["id"]
     assert best["answer"] == "김민수님, 결제 후 1~3일 안에 받아보실 수 있어요."
     assert conv["status"] == "open"  # mail: a suggestion for the agent, never a bot answer
+
+
+async def test_a_redelivered_bot_answer_is_stored_and_sent_once(notifier: NotifierHarness) -> None:
+    answer = BotAnswer(faq_id="f1", score=0.8, text="배송비는 3,000원이에요.")
+    routed = notifier.routed(1, "c1", channel="naver_talktalk", bot_answer=answer)
+    await notifier.publish(routed)
+    await notifier.wait_for("/api/conversations/c1", lambda b: b["status"] == "resolved")
+    await notifier.publish(routed, msg_id="routed:again")  # the router published it twice
+    await notifier.publish(notifier.routed(2, "c1", created=False, channel="naver_talktalk"))
+    conv = await notifier.wait_for("/api/conversations/c1", lambda b: b["message_count"] == 3)
+    assert [m["author"] for m in conv["messages"]].count("bot") == 1
+    assert conv["status"] == "open"  # the redelivery did not resolve it again
