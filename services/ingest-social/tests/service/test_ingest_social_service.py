@@ -264,14 +264,25 @@ async def test_reply_reaches_send_api_and_is_reported_sent(
     assert sent["message"]["text"] == reply.text and sent["messaging_type"] == "RESPONSE"
 
 
-async def test_reply_outside_24h_window_is_reported_failed(
+async def test_reply_after_24_hours_goes_with_the_human_agent_tag(
     service: Any, meta_sim: str, js: JetStreamContext, http: aiohttp.ClientSession
 ) -> None:
     stale = (datetime.now(UTC) - timedelta(hours=30)).isoformat()
     await _publish_reply(js, _reply(last_customer_message_at=stale))
     report = await _report(js)
+    assert report.status == DeliveryStatus.SENT, report.error
+    [sent] = await _sent(http, meta_sim)
+    assert (sent["messaging_type"], sent["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+
+
+async def test_reply_after_7_days_is_reported_failed_with_the_reason(
+    service: Any, meta_sim: str, js: JetStreamContext, http: aiohttp.ClientSession
+) -> None:
+    stale = (datetime.now(UTC) - timedelta(days=8)).isoformat()
+    await _publish_reply(js, _reply(last_customer_message_at=stale))
+    report = await _report(js)
     assert report.status == DeliveryStatus.FAILED
-    assert report.error is not None and "24-hour messaging window" in report.error
+    assert report.error is not None and "outside Meta's messaging window" in report.error
     assert await _sent(http, meta_sim) == []
 
 

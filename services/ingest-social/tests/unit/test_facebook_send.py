@@ -85,26 +85,33 @@ async def test_instagram_reply_goes_through_me(sim: str, http: aiohttp.ClientSes
     assert sent["node"] == "me" and sent["message"]["text"] == "네, 재입고 예정입니다."
 
 
-async def test_reply_outside_24h_window_is_refused(sim: str, http: aiohttp.ClientSession) -> None:
-    reply = _reply(last_customer_message_at=(NOW - timedelta(hours=25)).isoformat())
-    with pytest.raises(PermanentError, match="24-hour messaging window"):
-        await _facebook(sim).send(reply, http)
-    assert await _sent(sim, http) == []
-
-
-async def test_human_agent_tag_sends_outside_24h_window(
-    sim: str, http: aiohttp.ClientSession
+@pytest.mark.parametrize(
+    ("ago", "sent_as"),
+    [
+        (timedelta(hours=23, minutes=59), ("RESPONSE", None)),
+        (timedelta(hours=25), ("MESSAGE_TAG", "HUMAN_AGENT")),
+        (timedelta(days=3), ("MESSAGE_TAG", "HUMAN_AGENT")),
+        (timedelta(days=6, hours=23), ("MESSAGE_TAG", "HUMAN_AGENT")),
+    ],
+    ids=["inside-24h", "just-after-24h", "3-days", "almost-7-days"],
+)
+async def test_the_connector_picks_the_message_type_from_the_customer_s_last_message(
+    ago: timedelta, sent_as: tuple[str, str | None], sim: str, http: aiohttp.ClientSession
 ) -> None:
-    reply = _reply(last_customer_message_at=NOW - timedelta(days=3), human_agent_tag=True)
+    reply = _reply(last_customer_message_at=(NOW - ago).isoformat())  # nothing else asked
     await _facebook(sim).send(reply, http)
     [sent] = await _sent(sim, http)
-    assert (sent["messaging_type"], sent["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+    assert (sent["messaging_type"], sent["tag"]) == sent_as
 
 
-async def test_human_agent_tag_stops_after_7_days(sim: str, http: aiohttp.ClientSession) -> None:
-    reply = _reply(last_customer_message_at=NOW - timedelta(days=8), human_agent_tag=True)
-    with pytest.raises(PermanentError, match="7-day"):
+async def test_after_7_days_the_reply_is_refused_with_meta_s_rule(
+    sim: str, http: aiohttp.ClientSession
+) -> None:
+    reply = _reply(last_customer_message_at=NOW - timedelta(days=8))
+    with pytest.raises(PermanentError, match="HUMAN_AGENT tag for 7 days") as err:
         await _facebook(sim).send(reply, http)
+    assert "8.0 days ago" in str(err.value)
+    assert await _sent(sim, http) == []
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from inbox_core.schema import OutboundReply
+from inbox_core.testing.http import collect
+
 NotifierHarness = Any  # the `notifier` fixture (conftest.py): minji is admin, junho an agent
 
 
@@ -69,6 +72,11 @@ async def test_the_author_is_the_token_s_agent_whatever_the_body_says(
         "/api/conversations/c1/reply", {"text": "처리했습니다.", "agent": "사장님"}, agent="junho"
     )
     assert status == 201 and reply["message"]["author"] == "junho"
+    [out] = await collect(notifier.bus.js, "inbox.out.mail.cs", 1)
+    sent = OutboundReply.from_json(out.data)
+    assert sent.agent == "junho"
+    # What Meta's connector picks the message type from (RESPONSE / HUMAN_AGENT / refused).
+    assert sent.context["last_customer_message_at"] is not None
     detail = await notifier.get("/api/conversations/c1")
     assert {m["author"] for m in detail["messages"] if m["direction"] == "out"} == {"junho"}
 

@@ -285,27 +285,24 @@ def _with_profile(message: InboundMessage, profile: Profile | None) -> InboundMe
 
 
 def messaging_type(context: Mapping[str, Any], now: datetime) -> dict[str, str]:
-    """RESPONSE inside the 24-hour window; the HUMAN_AGENT tag up to 7 days when allowed.
-
-    `context["last_customer_message_at"]` (ISO 8601 or datetime) says when the customer last
-    wrote; `context["human_agent_tag"]` allows the tag. Outside: PermanentError with a reason.
-    """
+    """The connector picks the message type from when the customer last wrote
+    (`context["last_customer_message_at"]`, ISO 8601 or datetime, set by the notifier):
+    RESPONSE inside the 24-hour window, MESSAGE_TAG with the HUMAN_AGENT tag (a person
+    answering, the tag meant for an inbox) up to 7 days, and after that a PermanentError
+    saying Meta's rule, so the agent sees a `failed` delivery with the reason."""
     last = _parse_when(context.get("last_customer_message_at"))
     if last is None:
         return {"messaging_type": "RESPONSE"}  # unknown: let Meta decide
     age = now - last
     if age <= STANDARD_WINDOW:
         return {"messaging_type": "RESPONSE"}
-    ago = int(age.total_seconds() // 3600)
-    if context.get("human_agent_tag"):
-        if age <= HUMAN_AGENT_WINDOW:
-            return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
-        raise PermanentError(
-            f"outside the 7-day HUMAN_AGENT window: the customer last wrote {ago} hours ago"
-        )
+    if age <= HUMAN_AGENT_WINDOW:
+        return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+    days = age.total_seconds() / 86400
     raise PermanentError(
-        f"outside Meta's 24-hour messaging window: the customer last wrote {ago} hours ago "
-        "(a HUMAN_AGENT tag would allow up to 7 days)"
+        "outside Meta's messaging window: a page may answer for 24 hours after the customer's "
+        "last message, and with the HUMAN_AGENT tag for 7 days; the customer last wrote "
+        f"{days:.1f} days ago. Ask them to write again (e.g. by mail) to reopen it"
     )
 
 
