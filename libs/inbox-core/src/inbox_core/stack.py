@@ -2,8 +2,8 @@
 
 Starts an embedded nats-server unless NATS_URL is set and the Mongo-wire store unless
 MONGODB_URL is set (state under INBOX_DATA_DIR), then the five services; waits until every
-/healthz is 200, prints the URLs and the admin token, and on Ctrl-C (or SIGTERM) stops
-connectors first, then router and notifier, then the store and NATS, leaving no process.
+/healthz is 200, prints the URLs and the admin token, and on Ctrl-C (or SIGTERM) stops the
+services, then the store and NATS, within 10 s, leaving no process.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from inbox_core.embedded import (
     ManagedProcess,
@@ -31,6 +33,10 @@ from inbox_core.embedded import (
 from inbox_core.masking import mask_url_credentials
 
 READY_MARKER = "INBOX READY"
+# Ctrl-C or SIGTERM stops the whole stack within 10 s (the contract); this leaves a margin.
+STOP_DEADLINE_S: Final = 9.0
+# Each service's own drain on SIGTERM, unless set: well inside its group's share.
+SERVICE_GRACE_S: Final = "2.5"
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ class ServiceSpec:
     default_port: int
 
 
-# Start order; stop order is the reverse (connectors stop first so nothing new comes in).
+# Start order (on stop the services stop together, before the store and the bus).
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("notifier", "inbox-notifier", "INBOX_API_PORT", 8080),
     ServiceSpec("router", "inbox-router", "INBOX_ROUTER_PORT", 8084),
@@ -68,6 +74,7 @@ class Stack:
     def __init__(self, data_dir: Path, env: dict[str, str], *, quiet: bool = False) -> None:
         self.data_dir = data_dir
         self.env = env
+        self.env.setdefault("INBOX_SHUTDOWN_GRACE_S", SERVICE_GRACE_S)
         self.quiet = quiet
         self.log_dir = data_dir / "logs"
         self.run_dir = data_dir / "run"
@@ -168,12 +175,23 @@ class Stack:
                 return proc
         return None
 
-    def stop(self) -> None:
-        # Connectors first (reverse start order), then the store and the bus last.
-        for proc in [*reversed(self.extras), *reversed(self.services), *reversed(self.deps)]:
-            if proc.proc is not None:
-                self.say(f"stopping {proc.name}")
-                proc.stop(timeout=15)
+    def stop(self, deadline_s: float = STOP_DEADLINE_S) -> None:
+        """Stop everything within `deadline_s`. The services stop together: connectors stop
+        taking work (webhooks 503, SMTP 451) while the router and the notifier finish what
+        they hold, and whatever is still on the bus stays there for the next start. The store
+        and the bus stop last, once the services no longer need them. A process still running
+        at its group's share of the deadline is killed (unacked work is redelivered)."""
+        start = time.monotonic()
+        groups = [([*self.extras, *self.services], 0.7), (self.deps, 1.0)]
+        for procs, share in groups:
+            live = [p for p in procs if p.proc is not None]
+            if live:
+                self.say("stopping " + ", ".join(p.name for p in live))
+            for proc in live:
+                proc.signal(signal.SIGTERM)
+            until = start + deadline_s * share
+            for proc in live:
+                proc.stop(timeout=max(0.1, until - time.monotonic()))
         for pid_file in self.run_dir.glob("*.pid"):
             pid_file.unlink(missing_ok=True)
 

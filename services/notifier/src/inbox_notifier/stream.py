@@ -10,6 +10,7 @@ or the pipeline.
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Final
 
 import nats.errors
 import orjson
@@ -46,6 +47,25 @@ def _wanted(body: dict[str, object], types: set[str], teams: set[str]) -> bool:
     return True
 
 
+_KEEPALIVE: Final = object()
+
+
+async def _next_or_stop(sub: Any, wait_s: float, stopping: asyncio.Future[Any]) -> Any:
+    """The next event, `_KEEPALIVE` after `wait_s` without one, or None once stopping."""
+    if stopping.done():
+        return None
+    receive = asyncio.ensure_future(sub.next_msg(timeout=wait_s))
+    await asyncio.wait({receive, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not receive.done():
+        receive.cancel()
+        await asyncio.gather(receive, return_exceptions=True)
+        return None
+    try:
+        return receive.result()
+    except nats.errors.TimeoutError:
+        return _KEEPALIVE
+
+
 async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     settings = request.app[SETTINGS]
@@ -72,6 +92,9 @@ async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamR
         }
     )
     await resp.prepare(request)
+    # A stop ends every stream at once (the client resumes by Last-Event-ID from another
+    # replica or after the restart), instead of holding the shutdown for a keep-alive period.
+    stopping = asyncio.ensure_future(shutdown.wait())
     try:
         await resp.write(b"retry: 2000\n\n")
         while not shutdown.is_set():
@@ -79,9 +102,10 @@ async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamR
                 # Too far behind: drop this client; it reconnects with its Last-Event-ID.
                 await resp.write(b"event: overflow\ndata: {}\n\n")
                 break
-            try:
-                msg = await sub.next_msg(timeout=settings.sse_keepalive_s)
-            except nats.errors.TimeoutError:
+            msg = await _next_or_stop(sub, settings.sse_keepalive_s, stopping)
+            if msg is None:
+                break  # stopping
+            if msg is _KEEPALIVE:
                 await resp.write(b": keep-alive\n\n")
                 continue
             try:
@@ -95,11 +119,14 @@ async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamR
                 f"data: {msg.data.decode()}\n\n"
             )
             await asyncio.wait_for(resp.write(frame.encode()), timeout=settings.sse_write_timeout_s)
+        if shutdown.is_set():
+            await resp.write_eof()  # ended before anything else is cleaned up
     except (TimeoutError, ConnectionResetError, nats.errors.ConnectionClosedError):
         pass  # the client went away or is too slow; it resumes with Last-Event-ID
     finally:
+        stopping.cancel()
         try:
-            await sub.unsubscribe()
-        except nats.errors.Error:
-            pass
+            await asyncio.wait_for(sub.unsubscribe(), timeout=2)
+        except (TimeoutError, nats.errors.Error):
+            pass  # the ordered consumer is ephemeral: the server drops it by itself
     return resp
