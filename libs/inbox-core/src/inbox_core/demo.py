@@ -63,6 +63,8 @@ CHAT_MESSAGES = [
     "상담원 연결해주세요",  # and hands this one to an agent
 ]
 
+DEMO_ANSWER = "안녕하세요, 문의 주셔서 감사합니다. 확인 후 바로 안내드리겠습니다."
+
 QNA_QUESTIONS = [
     ("9876543210", "캐시미어 라운드 니트", "키 165에 55kg인데 M 사이즈 괜찮을까요?"),
     ("9876543211", "울 블렌드 코트", "블랙 색상 재입고 언제 되나요?"),
@@ -443,6 +445,23 @@ class Demo:
             return
         self.stack.say(f"demo: loaded {len(example_entries())} example FAQ entries")
 
+    def answer_one(self, token: str | None) -> None:
+        """The demo's own agent: answers the most urgent unanswered open conversation, or
+        resolves one it answered, so the reports page shows response times and 응대율."""
+        if token is None:
+            return
+        base = f"http://127.0.0.1:{self.stack.env.get('INBOX_API_PORT', '8080')}/api/conversations"
+        auth = {"Authorization": f"Bearer {token}"}
+        req = urllib.request.Request(f"{base}?status=open&limit=20", headers=auth)
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            items = json.loads(resp.read())["items"]
+        answered = [c for c in items if (c.get("sla") or {}).get("first_response_at")]
+        waiting = [c for c in items if c not in answered]
+        if answered and (len(answered) > 3 or not waiting):
+            _post_json(f"{base}/{answered[0]['id']}/status", {"status": "resolved"}, auth)
+        elif waiting:
+            _post_json(f"{base}/{waiting[0]['id']}/reply", {"text": DEMO_ANSWER}, auth)
+
     def _loop(self, token: str | None, stopping: threading.Event) -> None:
         self.seed_faq(token)
         senders = itertools.cycle(
@@ -457,12 +476,15 @@ class Demo:
                 self.send_elevenst,
             ]
         )
+        agent_turn = itertools.cycle([False, True, False])  # the demo agent acts every third
         last_line = 0.0
         tty = sys.stdout.isatty()
         while not stopping.wait(1.0 / self.rate):
             sender = next(senders)
             try:
                 sender()
+                if next(agent_turn):
+                    self.answer_one(token)
             except (OSError, ValueError) as err:
                 self.sent["failed"] += 1
                 self.stack.say(f"demo: {sender.__name__} failed: {err}")
