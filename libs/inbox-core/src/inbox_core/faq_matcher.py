@@ -6,8 +6,8 @@ Customers write the same question a hundred ways: "배송 얼마나 걸려요", 
 (`inbox_core.korean_text`: NFKC, case, spacing, known typos), stripped of laughter, crying and
 punctuation, and turned into character n-grams (1–3 syllables or letters) weighted by TF-IDF
 over every entry's question and examples. Character n-grams need no dictionary and survive
-missing spaces and single-syllable typos; kiwipiepy morphemes were not needed for the targets
-(see the README, "FAQ").
+missing spaces and single-syllable typos; kiwipiepy morphemes were not tried, since the
+targets are met without them (see the README, "FAQ and the bot").
 
 An entry's score is its best cosine similarity over its question and examples. `auto` (answer
 with no agent) needs the score above a threshold, a margin over the next entry, and none of
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -188,7 +189,8 @@ def fold(text: str) -> str:
     compact = _REPEAT.sub(r"\1\1", compact)
     for variant, standard in _FAQ_VARIANTS:
         compact = compact.replace(variant, standard)
-    return compact
+    # Removing noise can bring a letter and a combining mark together: compose them again.
+    return unicodedata.normalize("NFKC", compact)
 
 
 def _english(word: str) -> str:
