@@ -68,11 +68,20 @@ class Console {
     localStorage.setItem(TOKEN_KEY, token);
     this.api = api;
     this.me = me.agent;
+    // What the role may do decides what is shown; the API enforces it either way (403).
+    this.role = me.role === "admin" ? "admin" : "agent";
+    document.body.dataset.role = this.role;
     this.warnRatio = me.sla_warn_ratio ?? 0.8;
     $("#login").hidden = true;
     $("#app").hidden = false;
     $("#login-token").value = "";
     this.start();
+  }
+
+  agentLabel() {
+    // The role is shown after the name by the stylesheet (data-role-label).
+    $("#agent").dataset.roleLabel = t(`role.${this.role}`);
+    return t("header.agent", { agent: this.me });
   }
 
   logout() {
@@ -85,7 +94,9 @@ class Console {
   // --- running ------------------------------------------------------------------------
 
   start() {
-    $("#agent").textContent = t("header.agent", { agent: this.me });
+    $("#agent").textContent = this.agentLabel();
+    $("#agent").dataset.role = this.role;
+    $("#agent").title = t(`role.${this.role}`);
     this.assignees.add(this.me);
     this.queue = new Queue(this);
     this.thread = new Thread(this);
@@ -189,6 +200,8 @@ class Console {
         return t("error.changed");
       case "bus_unavailable":
         return t("error.bus_unavailable");
+      case "forbidden":
+        return t("error.forbidden");
       default:
         return t("error.generic", { message: err.message });
     }
@@ -301,7 +314,7 @@ class Console {
     localStorage.setItem(LANG_KEY, next);
     setLang(next);
     if (this.me) {
-      $("#agent").textContent = t("header.agent", { agent: this.me });
+      $("#agent").textContent = this.agentLabel();
       this.renderNotifyButton();
       this.setConnection($("#conn").dataset.state);
       this.queue.renderFilters();

@@ -172,8 +172,14 @@ export class Thread {
         // Show who holds it now (the live stream may not have told us yet).
         const fresh = await this.app.api.conversation(id).catch(() => null);
         if (fresh) this.app.applyResult({ conversation: fresh });
+        const text = t("error.assign_conflict", { assignee: fresh?.assignee || "?" });
+        // Taking over (force) is for admins; an agent is told whom to ask instead.
+        if (this.app.role !== "admin") {
+          this.app.showError(err, { text: `${text} ${t("error.ask_admin")}` });
+          return true;
+        }
         this.app.showError(err, {
-          text: t("error.assign_conflict", { assignee: fresh?.assignee || "?" }),
+          text,
           actions: [
             {
               label: t("error.take_over"),

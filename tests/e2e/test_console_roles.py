@@ -1,0 +1,113 @@
+"""Roles in the console, in a real browser (Debian's Chromium driven by Playwright) over the
+whole stack: an agent who finds a conversation held by someone else is told to ask an admin
+and gets no take-over button; an admin gets the button and takes it over."""
+
+from __future__ import annotations
+
+import smtplib
+import time
+import uuid
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+WAIT_MS = 20_000
+ADMIN, ADMIN_TOKEN = "사장님", "roles-admin-token"
+AGENT, AGENT_TOKEN = "민지", "roles-agent-token"
+
+
+@pytest.fixture(scope="module")
+def stack_env() -> dict[str, str]:
+    return {"INBOX_AGENT_TOKENS": f"{ADMIN}:{ADMIN_TOKEN}:admin,{AGENT}:{AGENT_TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def browser(stack: Any) -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: `apt-get install chromium`")
+    expect.set_options(timeout=WAIT_MS)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _console(browser: Browser, stack: Any, token: str) -> tuple[Page, list[str]]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="ko-KR")
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(f"{stack.api}/")
+    page.fill("#login-token", token)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    return page, errors
+
+
+def _conversation_held_by(page: Page, stack: Any, holder_token: str, holder: str) -> str:
+    needle = uuid.uuid4().hex[:6]
+    mail = EmailMessage()
+    mail["From"] = "최유진 <yujin@example.com>"
+    mail["To"] = "cs@shop.example"
+    mail["Subject"] = f"교환 문의 {needle}"
+    mail["Message-ID"] = f"<{needle}@example.com>"
+    mail.set_content("사이즈 교환 가능할까요?")
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=15) as smtp:
+        smtp.send_message(mail)
+    headers = {"Authorization": f"Bearer {holder_token}"}
+    deadline = time.monotonic() + 30
+    while True:
+        found = page.request.get(
+            f"{stack.api}/api/conversations", params={"q": needle}, headers=headers
+        ).json()["items"]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert found, "the mail never reached the queue"
+    resp = page.request.post(
+        f"{stack.api}/api/conversations/{found[0]['id']}/assign",
+        data={"assignee": holder},
+        headers=headers,
+    )
+    assert resp.ok, resp.text()
+    return needle
+
+
+def test_agent_gets_no_take_over_and_admin_takes_over(browser: Browser, stack: Any) -> None:
+    agent, agent_errors = _console(browser, stack, AGENT_TOKEN)
+    admin, admin_errors = _console(browser, stack, ADMIN_TOKEN)
+    expect(agent.locator("body")).to_have_attribute("data-role", "agent")
+    expect(admin.locator("#agent")).to_have_attribute("data-role", "admin")
+
+    needle = _conversation_held_by(admin, stack, ADMIN_TOKEN, ADMIN)
+    agent.locator("#queue-list > li", has_text=needle).click()
+    expect(agent.locator(".thread-head strong.assignee")).to_have_text(ADMIN)
+    agent.locator(".thread-head button.claim").click()
+    alert = agent.locator("#alerts .alert-error")
+    expect(alert).to_have_attribute("data-code", "assign_conflict")
+    expect(alert).to_contain_text("관리자에게 요청하세요")
+    expect(alert.locator("button", has_text="가져오기")).to_have_count(0)
+    expect(agent.locator(".thread-head strong.assignee")).to_have_text(ADMIN)
+
+    needle = _conversation_held_by(agent, stack, AGENT_TOKEN, AGENT)
+    admin.locator("#queue-list > li", has_text=needle).click()
+    expect(admin.locator(".thread-head strong.assignee")).to_have_text(AGENT)
+    admin.locator(".thread-head button.claim").click()
+    alert = admin.locator("#alerts .alert-error")
+    expect(alert).to_have_attribute("data-code", "assign_conflict")
+    alert.locator("button", has_text="가져오기").click()
+    expect(admin.locator(".thread-head strong.assignee")).to_have_text(ADMIN)
+    assert agent_errors == [] and admin_errors == []
