@@ -15,6 +15,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from inbox_core import subjects
+from inbox_core.schema import BotAnswer
 from inbox_core.settings import CoreSettings
 from inbox_core.store import Store
 from inbox_notifier.report_rebuild import rebuild_counters
@@ -188,3 +189,28 @@ async def test_a_burst_of_one_category_fires_one_spike_on_nats_and_sse(
         assert [s["key"] for s in live["spikes"]] == ["coupon"]
     finally:
         await nc.close()
+
+
+async def test_the_bots_answer_is_not_an_agents_first_response(notifier: NotifierHarness) -> None:
+    bot = BotAnswer(faq_id="faq-shipping-fee", score=0.93, text="배송비는 3,000원입니다.")
+    await notifier.publish(
+        notifier.routed(
+            1, "b1", channel="kakao", account="shop", category="shipping", bot_answer=bot
+        )
+    )
+    await notifier.publish(notifier.routed(2, "b2", channel="kakao", account="shop"))
+    await notifier.wait_for("/api/conversations/b1", lambda b: b["status"] == "resolved")
+    body = await notifier.wait_for("/api/reports/summary", lambda b: b["created"] == 2)
+    assert body["bot_answered"] == {"count": 1, "share": 0.5}
+    assert body["first_response"]["count"] == 0 and body["resolved"] == 1
+    assert body["by_agent"] == []  # the bot is nobody's first response or resolution
+    live = await notifier.get("/api/reports/live")
+    assert live["today"]["responded"] == 0 and live["today"]["bot_answered"] == 1
+    # An agent's answer to the customer's next question is the first response.
+    status, _ = await notifier.post("/api/conversations/b1/status", {"status": "open"})
+    assert status == 200
+    status, _ = await notifier.post("/api/conversations/b1/reply", {"text": "확인했습니다."})
+    assert status == 201
+    body = await notifier.get("/api/reports/summary")
+    assert body["first_response"]["count"] == 1
+    assert [a["agent"] for a in body["by_agent"]] == ["minji"]
