@@ -114,7 +114,10 @@ async def apply_bot_answer(
         ),
     ]
     replies = []
-    if not answer.delivered and (stored.get("delivery") or {}).get("status") == DeliveryStatus.QUEUED:
+    if (
+        not answer.delivered
+        and (stored.get("delivery") or {}).get("status") == DeliveryStatus.QUEUED
+    ):
         replies.append(
             OutboundReply(
                 id=reply_id,

@@ -44,23 +44,52 @@ def ceil_hour(at: datetime) -> datetime:
     return start if start == at else start + timedelta(hours=1)
 
 
-def period_buckets(start: datetime, end: datetime) -> list[str]:
-    """Bucket ids covering [start, end) (whole hours): whole Seoul months, then whole days,
-    then hours at the ragged ends (a year is ~12 + 60 + 46 documents at most)."""
+def _days_of(start: datetime, end: datetime) -> list[datetime]:
+    return [start + timedelta(days=n) for n in range(round((end - start) / timedelta(days=1)))]
+
+
+def period_buckets(start: datetime, end: datetime) -> list[tuple[str, int]]:
+    """Bucket ids covering [start, end) (whole hours), each with the sign it is added with.
+
+    Hours at the ragged ends; whole Seoul days in between, gathered by month: a month covered
+    entirely is its month bucket, one covered mostly is its month bucket minus the days not
+    covered (counters add up, so they also subtract), one covered a little is its days. The
+    last 30 days are then ~7 documents, a year at most ~12 + 30 + 46.
+    """
     start, end = floor_hour(start), ceil_hour(end)
-    ids: list[str] = []
-    at = start
-    while at < end:
-        if at == month_start(at) and next_month(at) <= end:
-            ids.append(month_id(at))
-            at = next_month(at)
-        elif at == day_start(at) and at + timedelta(hours=24) <= end:
-            ids.append(day_id(at))
-            at += timedelta(hours=24)  # Seoul keeps no daylight saving time
-        else:
-            ids.append(hour_id(at))
+    first_day = day_start(start)
+    if first_day < start:
+        first_day = day_start(first_day + timedelta(hours=30))
+    last_day = day_start(end)
+    out: list[tuple[str, int]] = []
+    if first_day >= last_day:  # no whole day: hours only
+        at = start
+        while at < end:
+            out.append((hour_id(at), 1))
             at += timedelta(hours=1)
-    return ids
+        return out
+    at = start
+    while at < first_day:
+        out.append((hour_id(at), 1))
+        at += timedelta(hours=1)
+    month = month_start(first_day)
+    while month < last_day:
+        following = next_month(month)
+        covered = _days_of(max(month, first_day), min(following, last_day))
+        whole = _days_of(month, following)
+        if len(covered) == len(whole):
+            out.append((month_id(month), 1))
+        elif len(covered) * 2 > len(whole):
+            out.append((month_id(month), 1))
+            out.extend((day_id(d), -1) for d in whole if d not in covered)
+        else:
+            out.extend((day_id(d), 1) for d in covered)
+        month = following
+    at = last_day
+    while at < end:
+        out.append((hour_id(at), 1))
+        at += timedelta(hours=1)
+    return out
 
 
 async def read_buckets(
@@ -72,9 +101,11 @@ async def read_buckets(
     return [d async for d in db[REPORT_COUNTERS].find({"_id": {"$in": ids}}, projection)]
 
 
-def merge(docs: Iterable[Mapping[str, Any]]) -> Totals:
+def merge(docs: Iterable[Mapping[str, Any]], signs: Mapping[str, int] | None = None) -> Totals:
+    """Sum bucket documents (`signs`: -1 for a bucket to take away)."""
     totals: Totals = {}
     for doc in docs:
+        sign = signs.get(doc["_id"], 1) if signs else 1
         for metric, per_key in doc.items():
             if metric in META or not isinstance(per_key, dict):
                 continue
@@ -83,9 +114,9 @@ def merge(docs: Iterable[Mapping[str, Any]]) -> Totals:
                 if isinstance(value, dict):
                     hist = out.setdefault(key, {})
                     for b, n in value.items():
-                        hist[b] = hist.get(b, 0) + n
+                        hist[b] = hist.get(b, 0) + sign * n
                 else:
-                    out[key] = out.get(key, 0) + value
+                    out[key] = out.get(key, 0) + sign * value
     return totals
 
 
@@ -170,7 +201,8 @@ async def summary(
     db: AsyncDatabase[dict[str, Any]], start: datetime, end: datetime, *, with_agents: bool
 ) -> dict[str, Any]:
     start, end = floor_hour(start), ceil_hour(end)
-    totals = merge(await read_buckets(db, period_buckets(start, end)))
+    buckets = dict(period_buckets(start, end))
+    totals = merge(await read_buckets(db, list(buckets)), buckets)
     figures = key_figures(totals, ALL)
     created = figures["created"]
     agents = None

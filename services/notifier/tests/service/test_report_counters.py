@@ -217,10 +217,23 @@ async def test_a_part_of_a_day_is_counted_by_whole_hours(db: Any) -> None:
         db, kst("2026-11-01", "00:00"), kst("2027-01-01", "00:00"), with_agents=False
     )
     assert reports.period_buckets(kst("2026-11-01", "00:00"), kst("2027-01-01", "00:00")) == [
-        "m|2026-11",
-        "m|2026-12",
+        ("m|2026-11", 1),
+        ("m|2026-12", 1),
     ]
     assert months["created"] == 9 and months["resolved"] == 3
+    # most of a month is the month minus the days left out: 2 Nov to 1 Dec 14:00
+    buckets = reports.period_buckets(kst("2026-11-02", "00:00"), kst("2026-12-01", "14:00"))
+    assert buckets[:2] == [("m|2026-11", 1), ("d|2026-11-01", -1)]
+    assert buckets[2:] == [(f"h|2026-11-30T{h:02d}", 1) for h in range(15, 24)] + [
+        (f"h|2026-12-01T{h:02d}", 1) for h in range(0, 5)
+    ]
+    most = await reports.summary(
+        db, kst("2026-11-02", "00:00"), kst("2026-12-01", "14:00"), with_agents=True
+    )
+    # c2 (27 Nov) c1 (30 Nov 23:50) c6 (1 Dec 09:00) c7 (11:00); answers: c2, c1 (00:10)
+    assert most["created"] == 4 and most["first_response"]["count"] == 2
+    assert most["resolved"] == 2  # c1 at 10:00, c7 at 11:00 (c6 reopened)
+    assert {a["agent"] for a in most["by_agent"]} == {"minji", "junho"}
 
 
 async def test_timeseries_by_day_and_by_hour(db: Any) -> None:
