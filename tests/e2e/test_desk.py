@@ -256,3 +256,34 @@ async def test_after_a_split_the_customer_s_reply_to_the_split_part_follows_it(
     original = await api.get(f"/api/conversations/{conv['id']}")
     assert original["message_count"] == 1
     assert new_id in [c["id"] for c in original["linked_conversations"]]
+
+
+async def test_a_reply_with_a_file_reaches_the_customer_as_a_mime_part(
+    stack: Any, api: Api, smtp_sink: tuple[SmtpSink, int]
+) -> None:
+    sink, _ = smtp_sink
+    tag = uuid.uuid4().hex[:8]
+    await asyncio.to_thread(
+        send_mail,
+        stack.smtp_port,
+        f"사이즈 문의 {tag}",
+        "코트 사이즈표 있나요?",
+        f"최유진 <yujin.{tag}@example.com>",
+    )
+    [conv] = await api.search(f"사이즈 문의 {tag}")
+    png = b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes * 64
+    form = aiohttp.FormData()
+    form.add_field("file", png, filename="사이즈표.png", content_type="application/octet-stream")
+    async with api.http.post(f"{stack.api}/api/attachments", data=form, headers=AUTH) as r:
+        assert r.status == 201, await r.text()
+        file = await r.json()
+    assert file["content_type"] == "image/png"
+    status, body = await api.post(
+        f"/api/conversations/{conv['id']}/reply",
+        {"text": f"사이즈표 첨부드립니다 {tag}", "attachments": [file["ref"]]},
+    )
+    assert status == 201, body
+    [mail] = await _wait_mails(sink, f"사이즈표 첨부드립니다 {tag}", 1)
+    [part] = list(mail.iter_attachments())
+    assert part.get_filename() == "사이즈표.png" and part.get_content_type() == "image/png"
+    assert part.get_content() == png

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -34,6 +34,8 @@ from opentelemetry import trace
 from pymongo.errors import PyMongoError
 
 from inbox_core import metrics, subjects
+from inbox_core.attachments import reply_file_problem
+from inbox_core.blobs import BlobNotFoundError, get_blob
 from inbox_core.bus import ORDER_KEY_HEADER, Consumer
 from inbox_core.errors import (
     AuthError,
@@ -85,13 +87,42 @@ class SendResult:
     external_id: str | None = None
 
 
+@dataclass(frozen=True)
+class ReplyFile:
+    """A file of an agent reply, read from the store for the channel to send."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+
+BlobReader = Callable[[str], Awaitable[tuple[bytes, str, str]]]
+
+
 class Channel(ABC):
     """One platform account. `name` is the channel id of DESIGN.md (lower snake case)."""
 
     name: ClassVar[str]
+    # Set by the Connector before each send: reads a stored blob (bytes, name, type).
+    blob_reader: BlobReader | None = None
 
     def __init__(self, account: str) -> None:
         self.account = account
+
+    async def reply_files(self, reply: OutboundReply) -> list[ReplyFile]:
+        """The reply's attachments with their bytes; PermanentError when one is gone."""
+        files = []
+        for attachment in reply.attachments:
+            if self.blob_reader is None or not attachment.ref:
+                raise PermanentError(f"{attachment.name}: the file cannot be read here")
+            try:
+                data, name, content_type = await self.blob_reader(attachment.ref)
+            except BlobNotFoundError as err:
+                raise PermanentError(f"{attachment.name}: the stored file is gone") from err
+            files.append(
+                ReplyFile(attachment.name or name, attachment.content_type or content_type, data)
+            )
+        return files
 
     async def send(self, reply: OutboundReply, http: aiohttp.ClientSession) -> SendResult:
         """Deliver an agent reply. Raise TransientError to retry, PermanentError to give up."""
@@ -234,6 +265,11 @@ class Connector:
                 )
                 return
             assert self.http is not None
+            if problem := reply_file_problem(reply.channel, reply.attachments):
+                metrics.OUTBOUND_SENT.labels(channel_name, "failed").inc()
+                await self._report(reply, DeliveryStatus.FAILED, error=problem)
+                return
+            channel.blob_reader = self._read_blob
             try:
                 result = await channel.send(reply, self.http)
             except PermanentError as err:
@@ -260,6 +296,9 @@ class Connector:
         )
         self._outbound.append(consumer)
         await consumer.start()
+
+    async def _read_blob(self, ref: str) -> tuple[bytes, str, str]:
+        return await get_blob(self.runtime.store.db, ref)
 
     async def _report(
         self,

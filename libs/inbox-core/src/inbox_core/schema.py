@@ -226,6 +226,9 @@ class OutboundReply(Model):
     agent: str
     context: dict[str, Any] = Field(default_factory=dict)
     created_at: AwareDatetime = Field(default_factory=utcnow)
+    # Files the agent attached (`ref` names the stored bytes); only for channels that carry
+    # them (inbox_core.attachments.REPLY_FILES): the notifier refuses the others up front.
+    attachments: list[Attachment] = Field(default_factory=list)
 
 
 class DeliveryStatus(StrEnum):

@@ -7,7 +7,8 @@
   lost its headers.
 - Encoding: UTF-8 everywhere. Korean subjects and display names go out as RFC 2047 words
   (the stdlib's `policy.default`); the body is `multipart/alternative` with a text part
-  (quoted-printable when mostly ASCII, else base64) and a simple HTML part.
+  (quoted-printable when mostly ASCII, else base64) and a simple HTML part; files the agent
+  attached follow as parts of a `multipart/mixed` (Korean names per RFC 2231).
 - Automatic replies carry `Auto-Submitted: auto-replied` (RFC 3834); every reply asks
   Exchange not to answer it automatically (`X-Auto-Response-Suppress`).
 - Header injection (CR/LF in any header value we set) is refused, before any I/O.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -33,6 +35,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from inbox_core.connector import ReplyFile
 from inbox_core.errors import PermanentError, TransientError
 from inbox_core.schema import OutboundReply
 from inbox_ingest_mail.settings import RelayConfig
@@ -117,6 +120,7 @@ def compose_reply(
     *,
     sender_name: str | None = None,
     id_domain: str | None = None,
+    files: Sequence[ReplyFile] = (),
 ) -> EmailMessage:
     """The reply as a UTF-8 mail. Raises PermanentError on header injection or no address."""
     to = _address("recipient", reply.customer.email or reply.customer.id, reply.customer.name)
@@ -142,6 +146,13 @@ def compose_reply(
     cte = "quoted-printable" if mostly_ascii else "base64"
     message.set_content(reply.text, charset="utf-8", cte=cte)
     message.add_alternative(_html_body(reply.text), subtype="html", charset="utf-8", cte=cte)
+    for file in files:
+        maintype, _, subtype = file.content_type.partition("/")
+        if not maintype or not subtype or maintype == "multipart":
+            maintype, subtype = "application", "octet-stream"
+        _refuse_line_breaks("attachment name", file.name)
+        # The stdlib writes a Korean name as an RFC 2231 `filename*=utf-8''…` parameter.
+        message.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.name)
     return message
 
 

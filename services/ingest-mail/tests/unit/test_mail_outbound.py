@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from inbox_core.connector import ReplyFile
 from inbox_core.errors import PermanentError
 from inbox_core.schema import Customer, OutboundReply
 from inbox_ingest_mail.channels.mail import MailAccounts, MailChannel
@@ -242,3 +243,34 @@ def test_imap_account_replies_from_its_own_address_and_relay(
         True,
     )
     assert accounts.own_domains() == frozenset({"shop.example", "naver.com"})
+
+
+def test_reply_files_are_mime_parts_with_korean_names_per_rfc_2231() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    files = [
+        ReplyFile("사이즈표.png", "image/png", png),
+        ReplyFile("반품 신청서.pdf", "application/pdf", b"%PDF-1.4\n"),
+    ]
+    message = compose_reply(make_reply(), "cs@shop.example", files=files)
+    wire = message.as_bytes()
+    assert wire.isascii()
+    assert b"filename*=utf-8''%EC%82%AC%EC%9D%B4%EC%A6%88%ED%91%9C.png" in wire
+    parsed = _reparsed(message)
+    assert parsed.get_content_type() == "multipart/mixed"
+    text = parsed.get_body(("plain",))
+    assert text is not None and "교환 접수" in text.get_content()
+    parts = list(parsed.iter_attachments())
+    assert [(p.get_filename(), p.get_content_type()) for p in parts] == [
+        ("사이즈표.png", "image/png"),
+        ("반품 신청서.pdf", "application/pdf"),
+    ]
+    assert parts[0].get_content() == png
+
+
+def test_reply_file_with_a_line_break_in_its_name_is_refused() -> None:
+    with pytest.raises(PermanentError, match="header injection"):
+        compose_reply(
+            make_reply(),
+            "cs@shop.example",
+            files=[ReplyFile("a.pdf\r\nBcc: x@evil.example", "application/pdf", b"%PDF")],
+        )

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from inbox_core.embedded import free_port
 from inbox_core.errors import PermanentError, TransientError
-from inbox_core.schema import Customer, OutboundReply
+from inbox_core.schema import Attachment, Customer, OutboundReply
 from inbox_ingest_social.channels.facebook import Facebook, Instagram, MetaConfig
 from inbox_ingest_social.channels.meta_graph import graph_error
 from inbox_ingest_social.simulators.meta import create_app
@@ -195,3 +195,56 @@ def test_graph_error_table_without_known_code(
     status: int, body: dict[str, Any] | None, kind: type[Exception]
 ) -> None:
     assert type(graph_error(status, body)) is kind
+
+
+async def test_reply_files_go_through_the_attachment_upload_then_the_send_api(
+    sim: str, http: aiohttp.ClientSession
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    pdf = b"%PDF-1.4\n" + bytes(64)
+    blobs = {
+        "gridfs:png": (png, "사이즈표.png", "image/png"),
+        "gridfs:pdf": (pdf, "교환신청서.pdf", "application/pdf"),
+    }
+
+    async def read(ref: str) -> tuple[bytes, str, str]:
+        return blobs[ref]
+
+    reply = _reply(
+        "사이즈표와 신청서 보내드립니다.",
+        last_customer_message_at=(NOW - timedelta(hours=1)).isoformat(),
+    ).model_copy(
+        update={
+            "attachments": [
+                Attachment(name=n, content_type=t, size=len(d), ref=ref)
+                for ref, (d, n, t) in blobs.items()
+            ]
+        }
+    )
+    channel = _facebook(sim)
+    channel.blob_reader = read
+    result = await channel.send(reply, http)
+    async with http.get(f"{sim}/_sim/attachments") as resp:
+        uploads = (await resp.json())["attachments"]
+    assert sorted((u["name"], u["type"], u["size"]) for u in uploads.values()) == [
+        ("교환신청서.pdf", "file", len(pdf)),
+        ("사이즈표.png", "image", len(png)),
+    ]
+    text, *files = await _sent(sim, http)
+    assert result.external_id == text["message_id"] and text["message"]["text"] == reply.text
+    assert [f["message"]["attachment"]["type"] for f in files] == ["image", "file"]
+    assert {f["message"]["attachment"]["payload"]["attachment_id"] for f in files} == set(uploads)
+    assert all(f["recipient_id"] == PSID and f["messaging_type"] == "RESPONSE" for f in files)
+
+
+async def test_send_api_refuses_an_attachment_id_it_never_issued(
+    sim: str, http: aiohttp.ClientSession
+) -> None:
+    body = {
+        "recipient": {"id": PSID},
+        "messaging_type": "RESPONSE",
+        "message": {"attachment": {"type": "image", "payload": {"attachment_id": "123"}}},
+    }
+    async with http.post(f"{sim}/v21.0/me/messages?access_token={TOKEN}", json=body) as resp:
+        assert resp.status == 400
+        assert "attachment_id" in (await resp.json())["error"]["message"]

@@ -19,7 +19,7 @@ from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, RoutedMessage
 from inbox_core.store import CONVERSATIONS
 from inbox_notifier import __version__, audit
 from inbox_notifier.api import DESK, TOKENS, api
-from inbox_notifier.api_desk import desk_api
+from inbox_notifier.api_desk import desk_api, document_desk_routes
 from inbox_notifier.api_faq import FAQ_CATALOG, faq_api
 from inbox_notifier.api_reports import reports_api
 from inbox_notifier.api_routing import routing_api
@@ -108,6 +108,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
         title="Omnichannel inbox agent API",
         version=__version__,
     )
+    document_desk_routes(spec)
 
     async def openapi_json(_: web.Request) -> web.Response:
         return json_response(spec)

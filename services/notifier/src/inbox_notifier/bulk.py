@@ -37,7 +37,7 @@ async def _apply(desk: Desk, conv_id: str, body: BulkIn, agent: str, admin: bool
             raise ApiError(501, "not_available", "team changes are not available yet")
         await set_team(conv_id, body.team, agent)
     else:
-        reply = ReplyIn(text=body.text, canned_id=body.canned_id)
+        reply = ReplyIn(text=body.text, canned_id=body.canned_id, attachments=body.attachments)
         await desk.reply(conv_id, reply, agent)
 
 

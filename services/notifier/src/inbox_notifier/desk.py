@@ -12,8 +12,11 @@ from typing import Any
 from pymongo import DESCENDING, ReturnDocument
 
 from inbox_core import subjects
+from inbox_core.attachments import reply_file_problem
+from inbox_core.blobs import BlobNotFoundError, blob_metadata
 from inbox_core.errors import BusUnavailable
 from inbox_core.schema import (
+    Attachment,
     ConversationStatus,
     Customer,
     DeliveryStatus,
@@ -27,7 +30,7 @@ from inbox_notifier import sla as sla_clock
 from inbox_notifier.desk_routing import RoutingDesk
 from inbox_notifier.events import EventPublisher
 from inbox_notifier.models import AssignIn, ReplyIn, StatusIn, TagsIn
-from inbox_notifier.queue import CANNED, Queue, conversation_view, message_view
+from inbox_notifier.queue import CANNED, Queue, attachment_url, conversation_view, message_view
 from inbox_notifier.routing import ApiError, conflict, not_found
 from inbox_notifier.templates import render, values_for
 
@@ -118,6 +121,29 @@ class Desk(RoutingDesk):
         latest = await self._latest_customer_message(conv["_id"])
         return render(text, values_for(conv, (latest or {}).get("context") or {}, agent))
 
+    async def _reply_files(self, refs: list[str]) -> list[Attachment]:
+        """The uploaded files a reply names; 422 for a ref that names none."""
+        files = []
+        for ref in dict.fromkeys(refs):
+            try:
+                meta = await blob_metadata(self.db, ref)
+            except BlobNotFoundError as err:
+                raise ApiError(
+                    422,
+                    "unknown_attachment",
+                    f"no uploaded file {ref[:80]}",
+                    [{"field": "attachments", "message": "upload it with POST /api/attachments"}],
+                ) from err
+            files.append(
+                Attachment(
+                    name=meta["filename"],
+                    content_type=meta["content_type"],
+                    size=meta["size"],
+                    ref=ref,
+                )
+            )
+        return files
+
     async def canned_text(self, canned_id: str) -> str:
         doc = await self.db[CANNED].find_one({"_id": canned_id})
         if doc is None:
@@ -152,6 +178,10 @@ class Desk(RoutingDesk):
         # conversation may span channels.
         channel = latest.get("channel") or conv["channel"]
         account = latest.get("account") or conv["account"]
+        files = await self._reply_files(body.attachments)
+        if problem := reply_file_problem(channel, files):
+            # Refused before anything is stored or sent.
+            raise ApiError(422, "attachments_not_supported", problem)
         now = utcnow()
         reply_id = new_id()
         doc = {
@@ -166,6 +196,15 @@ class Desk(RoutingDesk):
             "author": author,
             "text": text,
             "canned_id": body.canned_id,
+            "attachments": [
+                {
+                    "name": f.name,
+                    "content_type": f.content_type,
+                    "size": f.size,
+                    "url": attachment_url(f.ref, None),
+                }
+                for f in files
+            ],
             "created_at": now,
             "stored_at": now,
             "delivery": {"status": DeliveryStatus.QUEUED.value, "error": None, "at": now},
@@ -190,6 +229,7 @@ class Desk(RoutingDesk):
             subject=conv.get("subject"),
             text=text,
             agent=author,
+            attachments=files,
             context={
                 **(latest.get("context") or {}),
                 "conversation_number": conv.get("number"),

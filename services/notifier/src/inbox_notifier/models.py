@@ -239,6 +239,12 @@ class ReplyIn(ApiModel):
         description="send on this channel of the conversation (after a merge it may have "
         "several); default: where the customer last wrote",
     )
+    attachments: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="refs from POST /api/attachments; 422 attachments_not_supported when "
+        "the channel cannot carry them",
+    )
 
     @field_validator("text")
     @classmethod

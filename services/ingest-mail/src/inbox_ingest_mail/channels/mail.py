@@ -13,6 +13,7 @@ Checklist (STYLE.md):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from email.message import EmailMessage
 from typing import Any
 
@@ -20,7 +21,7 @@ import aiohttp
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from inbox_core.connector import Channel, SendResult
+from inbox_core.connector import Channel, ReplyFile, SendResult
 from inbox_core.errors import PermanentError, TransientError
 from inbox_core.schema import OutboundReply, utcnow
 from inbox_ingest_mail.headers import message_id
@@ -79,12 +80,13 @@ class MailChannel(Channel):
             return parse_relay_url(self.mailbox.smtp_url)
         return self.settings.relay()
 
-    def compose(self, reply: OutboundReply) -> EmailMessage:
+    def compose(self, reply: OutboundReply, files: Sequence[ReplyFile] = ()) -> EmailMessage:
         return compose_reply(
             reply,
             self.address,
             sender_name=self.mailbox.name if self.mailbox else None,
             id_domain=self.settings.id_domain,
+            files=files,
         )
 
     async def _guard(self, reply: OutboundReply) -> None:
@@ -105,8 +107,9 @@ class MailChannel(Channel):
             )
 
     async def send(self, reply: OutboundReply, http: aiohttp.ClientSession) -> SendResult:
-        message = self.compose(reply)  # PermanentError on header injection, before any I/O
+        self.compose(reply)  # PermanentError on header injection, before any I/O
         await self._guard(reply)
+        message = self.compose(reply, await self.reply_files(reply))
         await deliver(self.relay(), message)
         return SendResult(external_id=message_id(message["Message-ID"]))
 

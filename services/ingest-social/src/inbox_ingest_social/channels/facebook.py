@@ -31,7 +31,12 @@ from inbox_core.errors import AuthError, PermanentError
 from inbox_core.logging import get_logger
 from inbox_core.schema import InboundMessage, OutboundReply, utcnow
 from inbox_ingest_social.channels.meta_events import OUR_METADATA_PREFIX, MetaEvents, postback_id
-from inbox_ingest_social.channels.meta_graph import ProfileLookup, messaging_type, post_message
+from inbox_ingest_social.channels.meta_graph import (
+    ProfileLookup,
+    messaging_type,
+    post_message,
+    upload_attachment,
+)
 
 if TYPE_CHECKING:
     from inbox_ingest_social.settings import SocialSettings
@@ -168,17 +173,38 @@ class Facebook(MetaEvents, WebhookChannel):
                 f"the reply has {len(reply.text)} characters; "
                 f"{self.name} accepts at most {MAX_TEXT_CHARS}"
             )
+        node = self.send_node(reply.account)
+        # Files first go through the Attachment Upload API (nothing reaches the customer
+        # yet, so a failure here sends nothing), then text and files as messages.
+        uploaded = [
+            await upload_attachment(http, self.config.graph_url, node, token, file)
+            for file in await self.reply_files(reply)
+        ]
+        window = messaging_type(reply.context, self.clock())
         body = {
             "recipient": {"id": reply.customer.id},
-            **messaging_type(reply.context, self.clock()),
+            **window,
             "message": {
                 "text": reply.text,
                 "metadata": f"{OUR_METADATA_PREFIX}{reply.id}"[:MAX_METADATA_CHARS],
             },
         }
-        return await post_message(
-            http, self.config.graph_url, self.send_node(reply.account), token, body
-        )
+        result = await post_message(http, self.config.graph_url, node, token, body)
+        for kind, attachment_id in uploaded:
+            await post_message(
+                http,
+                self.config.graph_url,
+                node,
+                token,
+                {
+                    "recipient": {"id": reply.customer.id},
+                    **window,
+                    "message": {
+                        "attachment": {"type": kind, "payload": {"attachment_id": attachment_id}}
+                    },
+                },
+            )
+        return result
 
 
 class Instagram(Facebook):

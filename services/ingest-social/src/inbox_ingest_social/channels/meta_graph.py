@@ -22,8 +22,9 @@ from typing import Any, Final
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from inbox_core.connector import SendResult
+from inbox_core.connector import ReplyFile, SendResult
 from inbox_core.errors import PermanentError, TransientError
 from inbox_core.logging import get_logger
 from inbox_core.schema import InboundMessage
@@ -35,10 +36,12 @@ from inbox_ingest_social.channels.outbound import (
     action_for_status,
     call_json,
 )
+from inbox_ingest_social.channels.payload import json_object
 
 log = get_logger(__name__)
 
 SEND_TIMEOUT_S: Final = 15.0
+UPLOAD_TIMEOUT_S: Final = 60.0  # up to 25 MB
 STANDARD_WINDOW: Final = timedelta(hours=24)
 HUMAN_AGENT_WINDOW: Final = timedelta(days=7)  # §6: unconfirmed, Meta enforces the real one
 PROFILE_TIMEOUT_S: Final = 2.0  # for all lookups of one webhook together
@@ -137,6 +140,44 @@ async def post_message(
             return SendResult(external_id=None)
         return SendResult(external_id=message_id)
     raise graph_error(answer.status, answer.data, rate_limit_wait(answer))
+
+
+def attachment_type(content_type: str) -> str:
+    """The Send API's attachment type for a file (§5: audio, file, image, video)."""
+    kind = content_type.partition("/")[0]
+    return kind if kind in ("image", "audio", "video") else "file"
+
+
+async def upload_attachment(
+    http: aiohttp.ClientSession, graph_url: str, node: str, token: str, file: ReplyFile
+) -> tuple[str, str]:
+    """`POST /{node}/message_attachments` (Attachment Upload API): the file as multipart
+    `filedata`, its type in `message`; returns (attachment type, attachment_id)."""
+    kind = attachment_type(file.content_type)
+    form = aiohttp.FormData()
+    form.add_field(
+        "message",
+        orjson.dumps({"attachment": {"type": kind, "payload": {"is_reusable": False}}}).decode(),
+    )
+    form.add_field("filedata", file.data, filename=file.name, content_type=file.content_type)
+    try:
+        async with http.post(
+            f"{graph_url}/{node}/message_attachments",
+            data=form,
+            params={"access_token": token},
+            timeout=aiohttp.ClientTimeout(total=UPLOAD_TIMEOUT_S),
+        ) as resp:
+            status, raw = resp.status, await resp.read()
+            headers = CIMultiDictProxy(CIMultiDict(resp.headers))
+    except (TimeoutError, aiohttp.ClientError) as err:
+        raise TransientError(f"Attachment Upload API unreachable: {err!r}") from err
+    answer = Answer(status, json_object(raw), headers)
+    if 200 <= status < 300:
+        attachment_id = (answer.data or {}).get("attachment_id")
+        if isinstance(attachment_id, str | int) and str(attachment_id):
+            return kind, str(attachment_id)
+        raise PermanentError("the Attachment Upload API answered without attachment_id")
+    raise graph_error(status, answer.data, rate_limit_wait(answer))
 
 
 # -- profiles ---------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ The platform side of shared/channels/meta.md, for tests and `make demo`:
 - `POST /{version}/me/messages` and `POST /{version}/{page_id}/messages` (Send API, §5):
   checks `access_token` (query or `Authorization: Bearer`), answers
   `{"recipient_id", "message_id"}` or a Graph error body, and records what it accepted.
+- `POST /{version}/{node}/message_attachments` (Attachment Upload API): multipart
+  `message` (`{"attachment": {"type", "payload": {"is_reusable"}}}`) and `filedata`; answers
+  `{"attachment_id"}`, which a Send API message may then name in `attachment.payload`.
+  `GET /_sim/attachments` lists the uploads (name, type, size, sha256).
 - `GET /_sim/sent`: the messages the Send API accepted, oldest first.
 - `POST /_sim/deliver` `{"target", "page_id", "psid", "text", "object"?, "mid"?}`: builds a
   real Messenger webhook body, signs it with `X-Hub-Signature-256` and POSTs it to
@@ -34,6 +38,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
@@ -41,6 +46,8 @@ from aiohttp import web
 DEFAULT_PORT: Final = 9081
 MAX_TEXT_CHARS: Final = 2000
 MESSAGING_TYPES: Final = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG", "UTILITY"})
+ATTACHMENT_TYPES: Final = frozenset({"image", "audio", "video", "file"})
+MAX_ATTACHMENT_BYTES: Final = 25 * 1024 * 1024
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -91,6 +98,7 @@ class SimState:
     failures: list[dict[str, Any]] = field(default_factory=list)
     profiles: dict[str, dict[str, str]] = field(default_factory=dict)
     lookups: list[str] = field(default_factory=list)
+    attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
     http: aiohttp.ClientSession | None = None
 
 
@@ -165,6 +173,16 @@ async def send_message(request: web.Request) -> web.Response:
     message = body.get("message")
     if not isinstance(message, dict) or not (message.get("text") or message.get("attachment")):
         return _bad_param("param message must be non-empty.")
+    if message.get("text") and message.get("attachment"):
+        return _bad_param("Only one of message[text] or message[attachment] may be set")
+    attachment = message.get("attachment")
+    if attachment is not None:
+        payload = attachment.get("payload") if isinstance(attachment, dict) else None
+        attachment_id = payload.get("attachment_id") if isinstance(payload, dict) else None
+        if attachment_id is not None and str(attachment_id) not in state.attachments:
+            return _bad_param("(#100) Invalid attachment_id")
+        if attachment.get("type") not in ATTACHMENT_TYPES | {"template"}:
+            return _bad_param("param message[attachment][type] is invalid")
     text = message.get("text")
     if text is not None and (not isinstance(text, str) or len(text) > MAX_TEXT_CHARS):
         return _bad_param("Length of param message[text] must be less than or equal to 2000")
@@ -182,6 +200,59 @@ async def send_message(request: web.Request) -> web.Response:
         }
     )
     return web.json_response({"recipient_id": recipient["id"], "message_id": message_id})
+
+
+async def upload_attachment(request: web.Request) -> web.Response:
+    """`POST /{version}/{node}/message_attachments` (Attachment Upload API): multipart with
+    `message` (JSON: attachment type, `payload.is_reusable`) and the file as `filedata`."""
+    state = request.app[STATE]
+    token = _token(request)
+    if token is None or not hmac.compare_digest(token.encode(), state.page_token.encode()):
+        return graph_error("Invalid OAuth access token - Cannot parse access token", 190)
+    if not request.content_type.startswith("multipart/"):
+        return _bad_param("Upload the file as multipart/form-data (filedata)")
+    message: Any = None
+    upload: dict[str, Any] | None = None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, aiohttp.BodyPartReader):
+            continue
+        if part.name == "message":
+            try:
+                message = json.loads(await part.text())
+            except ValueError:
+                return _bad_param("param message must be JSON")
+        elif part.name == "filedata":
+            data = await part.read()
+            upload = {
+                # RFC 7578 §4.2: a client may percent-encode a non-ASCII name (aiohttp does).
+                "name": unquote(part.filename or ""),
+                "content_type": part.headers.get("Content-Type"),
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+    attachment = message.get("attachment") if isinstance(message, dict) else None
+    kind = attachment.get("type") if isinstance(attachment, dict) else None
+    if kind not in ATTACHMENT_TYPES:
+        return _bad_param(
+            "param message[attachment][type] must be one of " + ", ".join(sorted(ATTACHMENT_TYPES))
+        )
+    if upload is None or upload["size"] == 0:
+        return _bad_param("The parameter filedata is required")
+    if upload["size"] > MAX_ATTACHMENT_BYTES:
+        return _bad_param("The file is larger than 25 MB")
+    attachment_id = str(secrets.randbelow(10**15) + 10**15)
+    state.attachments[attachment_id] = {
+        **upload,
+        "type": kind,
+        "node": request.match_info["node"],
+        "is_reusable": bool((attachment.get("payload") or {}).get("is_reusable")),
+    }
+    return web.json_response({"attachment_id": attachment_id})
+
+
+async def attachments(request: web.Request) -> web.Response:
+    return web.json_response({"attachments": request.app[STATE].attachments})
 
 
 async def sent(request: web.Request) -> web.Response:
@@ -311,6 +382,8 @@ def create_app(app_secret: str, page_token: str) -> web.Application:
 
     app.cleanup_ctx.append(http_session)
     app.router.add_post(r"/{version:v\d+(?:\.\d+)?}/{node}/messages", send_message)
+    app.router.add_post(r"/{version:v\d+(?:\.\d+)?}/{node}/message_attachments", upload_attachment)
+    app.router.add_get("/_sim/attachments", attachments)
     app.router.add_get(r"/{version:v\d+(?:\.\d+)?}/{node:[A-Za-z0-9_\-]+}", user_profile)
     app.router.add_post("/_sim/profile", seed_profile)
     app.router.add_get("/_sim/lookups", lookups)
