@@ -32,10 +32,7 @@ async def _apply(desk: Desk, conv_id: str, body: BulkIn, agent: str, admin: bool
     elif body.action == "tag":
         await desk.tag(conv_id, TagsIn(add=body.add, remove=body.remove))
     elif body.action == "team":
-        set_team = getattr(desk, "set_team", None)
-        if set_team is None:
-            raise ApiError(501, "not_available", "team changes are not available yet")
-        await set_team(conv_id, body.team, agent)
+        await desk.set_team(conv_id, body.team or "", agent)
     else:
         reply = ReplyIn(text=body.text, canned_id=body.canned_id, attachments=body.attachments)
         await desk.reply(conv_id, reply, agent)

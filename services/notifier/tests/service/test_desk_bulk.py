@@ -81,6 +81,20 @@ async def test_bulk_resolve_goes_on_after_a_failure(notifier: NotifierHarness) -
         assert (await notifier.get(f"/api/conversations/{conv_id}"))["status"] == "resolved"
 
 
+async def test_bulk_team_transfers_each_conversation_and_names_the_agent(
+    notifier: NotifierHarness,
+) -> None:
+    ids = await _conversations(notifier)
+    status, body = await notifier.post(
+        "/api/conversations/bulk", {"ids": ids, "action": "team", "team": "returns"}
+    )
+    assert status == 200 and all(r["ok"] for r in body["results"]), body
+    for conv_id in ids:
+        detail = await notifier.get(f"/api/conversations/{conv_id}")
+        assert detail["team"] == "returns"
+        assert any("minji" in reason for reason in detail["routing_reasons"])
+
+
 async def test_bulk_assign_and_tag(notifier: NotifierHarness) -> None:
     ids = await _conversations(notifier)
     status, body = await notifier.post(
