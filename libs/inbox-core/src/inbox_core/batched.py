@@ -2,12 +2,16 @@
 
 A batch consumer handles the messages of a batch concurrently, each with plain per-message
 code. Through a `BatchedDatabase`, what they ask of the store at the same moment is gathered:
-when an event-loop pass adds nothing new to a queue, the queue goes out as
+when an event-loop pass adds nothing new to a queue (and, for up to LINGER_S, while other
+round trips of the same database are under way: their callers are likely to ask next), the
+queue goes out as
 
 - one `find({field: {"$in": [...]}})` per collection, field and projection, for the
   `find_one({field: value})` and `find_in(field, values)` calls, and
-- one unordered `bulk_write` per collection for the upserting `update_one` calls and the
-  `insert_one` calls,
+- one unordered `bulk_write` per collection for the upserting `update_one` calls, the
+  `insert_one` calls and the unordered `insert_many` and `bulk_write` calls (a claim,
+  `update_one({"_id": k}, {"$setOnInsert": doc}, upsert=True)`, goes as an insert: the same
+  effect for half the store's work),
 
 and each caller gets its own answer, or its own error: a write that fails (a bad document, a
 duplicate key) fails only its caller, the other writes of the bulk go through. A lone caller
@@ -22,6 +26,8 @@ one inserts, the others match, so code written to be safe under races stays safe
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -29,7 +35,7 @@ from typing import Any, Generic, TypeVar
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, WriteError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -38,6 +44,16 @@ Doc = dict[str, Any]
 # Event-loop passes a queue waits while it keeps growing: handlers that resumed together
 # reach their next store call within a pass or two; the cap bounds the added latency.
 MAX_PASSES = 8
+# How long a queue of a BatchedDatabase may wait for the database's other round trips in
+# flight: their callers are the batch's other messages, likely to ask here next.
+LINGER_S = 0.003
+
+
+class InFlight:
+    """Round trips under way through one BatchedDatabase."""
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 class Coalescer(Generic[T, R]):
@@ -47,8 +63,13 @@ class Coalescer(Generic[T, R]):
     exception to raise in that caller.
     """
 
-    def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]]) -> None:
+    def __init__(
+        self,
+        run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]],
+        inflight: InFlight | None = None,
+    ) -> None:
         self._run = run
+        self._inflight = inflight
         self._items: list[T] = []
         self._futures: list[asyncio.Future[R]] = []
         self._scheduled = False
@@ -61,12 +82,16 @@ class Coalescer(Generic[T, R]):
         self._futures.append(future)
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._check, len(self._items), 1)
+            loop.call_soon(self._check, len(self._items), 1, loop.time())
         return await future
 
-    def _check(self, seen: int, passes: int) -> None:
+    def _check(self, seen: int, passes: int, since: float) -> None:
+        loop = asyncio.get_running_loop()
         if len(self._items) > seen and passes < MAX_PASSES:
-            asyncio.get_running_loop().call_soon(self._check, len(self._items), passes + 1)
+            loop.call_soon(self._check, len(self._items), passes + 1, since)
+            return
+        if self._inflight is not None and self._inflight.count and loop.time() - since < LINGER_S:
+            loop.call_later(LINGER_S / 6, self._check, len(self._items), passes, since)
             return
         self._scheduled = False
         items, futures = self._items, self._futures
@@ -76,12 +101,17 @@ class Coalescer(Generic[T, R]):
         task.add_done_callback(self._tasks.discard)
 
     async def _flush(self, items: list[T], futures: list[asyncio.Future[R]]) -> None:
+        if self._inflight is not None:
+            self._inflight.count += 1
         try:
             results = await self._run(items)
             if len(results) != len(items):
                 raise RuntimeError(f"{len(results)} results for {len(items)} items")
         except BaseException as err:  # every caller gets the failure, cancellation too
             results = [err] * len(items)
+        finally:
+            if self._inflight is not None:
+                self._inflight.count -= 1
         for future, result in zip(futures, results, strict=True):
             if future.done():  # the caller was cancelled
                 continue
@@ -105,6 +135,30 @@ class InsertResult:
     acknowledged: bool = True
 
 
+class _Claim(InsertOne[Doc]):
+    """`update_one({"_id": k}, {"$setOnInsert": doc}, upsert=True)` sent as an insert of
+    `{_id: k, **doc}`: the same effect (inserted, or left as it was), and for the store an
+    insert is about half the work of an upsert. A duplicate `_id` means "it was there"."""
+
+
+def _claim_of(filter: Doc, update: Doc | list[Doc]) -> _Claim | None:
+    if not isinstance(update, dict) or set(update) != {"$setOnInsert"} or set(filter) != {"_id"}:
+        return None
+    key, fields = filter["_id"], update["$setOnInsert"]
+    if (
+        isinstance(key, dict)
+        or "_id" in fields
+        or any(k.startswith("$") or "." in k for k in fields)
+    ):
+        return None
+    return _Claim({"_id": key, **fields})
+
+
+def _on_id(error: Doc) -> bool:
+    pattern = error.get("keyPattern")
+    return pattern == {"_id": 1} if pattern else " index: _id_ " in str(error.get("errmsg"))
+
+
 def _single_field(filter: Doc) -> tuple[str, Any] | None:
     """`(field, value)` of a filter that is one plain equality, else None."""
     if len(filter) != 1:
@@ -124,23 +178,55 @@ def _projection_key(projection: Doc | None) -> Hashable:
     return None if projection is None else tuple(sorted(projection.items()))
 
 
+@dataclass(frozen=True)
+class InsertManyResult:
+    inserted_ids: list[Any]
+    acknowledged: bool = True
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """What a coalesced `bulk_write` reports: the upserted ids by position."""
+
+    upserted_ids: dict[int, Any]
+    acknowledged: bool = True
+
+
 class BatchedCollection:
     """One collection seen through the coalescing queues (see the module doc)."""
 
-    def __init__(self, collection: AsyncCollection[Doc]) -> None:
+    def __init__(self, collection: AsyncCollection[Doc], inflight: InFlight | None = None) -> None:
         self.collection = collection
+        self._inflight = inflight or InFlight()
         self._finders: dict[tuple[str, Hashable], Coalescer[list[Any], list[Doc]]] = {}
-        self._writes: Coalescer[InsertOne[Doc] | UpdateOne, Any] = Coalescer(self._bulk)
+        self._writes: Coalescer[InsertOne[Doc] | UpdateOne, Any] = Coalescer(
+            self._bulk, self._inflight
+        )
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.collection, name)
+        attr = getattr(self.collection, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr  # find(), aggregate() cursors and plain attributes
+
+        @functools.wraps(attr)
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self._inflight.count += 1  # the gathered queues wait for it (see LINGER_S)
+            try:
+                return await attr(*args, **kwargs)
+            finally:
+                self._inflight.count -= 1
+
+        return counted
+
+    async def _direct(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return await self.__getattr__(name)(*args, **kwargs)
 
     async def find_one(
         self, filter: Doc | None = None, projection: Doc | None = None, **kwargs: Any
     ) -> Doc | None:
         simple = _single_field(filter or {})
         if simple is None or kwargs:
-            return await self.collection.find_one(filter, projection, **kwargs)
+            return await self._direct("find_one", filter, projection, **kwargs)
         field, value = simple
         docs = await self.find_in(field, [value], projection)
         return next((d for d in docs if _matches(d, field, value)), None)
@@ -158,7 +244,7 @@ class BatchedCollection:
         key = (field, _projection_key(projection))
         finder = self._finders.get(key)
         if finder is None:
-            finder = self._finders[key] = Coalescer(self._finder(field, projection))
+            finder = self._finders[key] = Coalescer(self._finder(field, projection), self._inflight)
         return await finder(list(values))
 
     def _finder(
@@ -178,32 +264,78 @@ class BatchedCollection:
         """Upserts are gathered into the collection's bulk write (the result says only
         whether this one inserted); other updates go straight through, with their counts."""
         if not upsert or kwargs:
-            return await self.collection.update_one(filter, update, upsert=upsert, **kwargs)
-        upserted = await self._writes(UpdateOne(filter, update, upsert=True))
+            return await self._direct("update_one", filter, update, upsert=upsert, **kwargs)
+        claim = _claim_of(filter, update)
+        op = claim if claim is not None else UpdateOne(filter, update, upsert=True)
+        upserted = await self._writes(op)
         return UpsertResult(upserted_id=upserted)
 
     async def insert_one(self, document: Doc, **kwargs: Any) -> Any:
         if kwargs:
-            return await self.collection.insert_one(document, **kwargs)
+            return await self._direct("insert_one", document, **kwargs)
         await self._writes(InsertOne(document))
         return InsertResult(inserted_id=document.get("_id"))
+
+    async def insert_many(
+        self, documents: Sequence[Doc], ordered: bool = True, **kwargs: Any
+    ) -> Any:
+        """Unordered inserts join the collection's bulk write; like pymongo, a failed insert
+        raises BulkWriteError (after the others went through)."""
+        if ordered or kwargs:
+            return await self._direct("insert_many", documents, ordered=ordered, **kwargs)
+        await self._many([InsertOne(d) for d in documents])
+        return InsertManyResult([d.get("_id") for d in documents])
+
+    async def bulk_write(
+        self, requests: Sequence[InsertOne[Doc] | UpdateOne], ordered: bool = True, **kwargs: Any
+    ) -> Any:
+        """An unordered bulk of inserts and updates joins the collection's bulk write."""
+        simple = all(isinstance(r, InsertOne | UpdateOne) for r in requests)
+        if ordered or kwargs or not simple:
+            return await self._direct("bulk_write", requests, ordered=ordered, **kwargs)
+        upserted = await self._many(list(requests))
+        return BulkResult({i: u for i, u in enumerate(upserted) if u is not None})
+
+    async def _many(self, ops: list[InsertOne[Doc] | UpdateOne]) -> list[Any]:
+        results = await asyncio.gather(*(self._writes(op) for op in ops), return_exceptions=True)
+        errors = [
+            {"index": i, "code": getattr(r, "code", None), "errmsg": str(r)}
+            for i, r in enumerate(results)
+            if isinstance(r, BaseException)
+        ]
+        if errors:
+            outage = next((r for r in results if isinstance(r, ConnectionFailure)), None)
+            if outage is not None:
+                raise outage  # the store is away: an outage, not a bad document
+            upserted = [
+                {"index": i, "_id": r}
+                for i, r in enumerate(results)
+                if r is not None and not isinstance(r, BaseException)
+            ]
+            raise BulkWriteError({"writeErrors": errors, "upserted": upserted})
+        return list(results)
 
     async def _bulk(self, ops: list[InsertOne[Doc] | UpdateOne]) -> list[Any]:
         """One unordered bulk write; per op the upserted id (None when it matched) or the
         error of that op alone."""
+        claimed = [op._doc["_id"] if isinstance(op, _Claim) else None for op in ops]
         try:
             result = await self.collection.bulk_write(ops, ordered=False)
             upserted = dict(result.upserted_ids or {})
-            return [upserted.get(i) for i in range(len(ops))]
+            return [upserted.get(i, claimed[i]) for i in range(len(ops))]
         except BulkWriteError as err:
             details = err.details
-            out: list[Any] = [None] * len(ops)
+            out: list[Any] = list(claimed)
             for up in details.get("upserted", []):
                 out[int(up["index"])] = up["_id"]
             for failed in details.get("writeErrors", []):
+                i = int(failed["index"])
                 code, message = failed.get("code"), failed.get("errmsg", "write failed")
+                if code == 11000 and claimed[i] is not None and _on_id(failed):
+                    out[i] = None  # the key was there already: the upsert would have matched
+                    continue
                 kind = DuplicateKeyError if code == 11000 else WriteError
-                out[int(failed["index"])] = kind(message, code, failed)
+                out[i] = kind(message, code, failed)
             return out
 
 
@@ -212,12 +344,13 @@ class BatchedDatabase:
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.db = db
+        self.inflight = InFlight()
         self._collections: dict[str, BatchedCollection] = {}
 
     def __getitem__(self, name: str) -> BatchedCollection:
         collection = self._collections.get(name)
         if collection is None:
-            collection = self._collections[name] = BatchedCollection(self.db[name])
+            collection = self._collections[name] = BatchedCollection(self.db[name], self.inflight)
         return collection
 
     def __getattr__(self, name: str) -> Any:

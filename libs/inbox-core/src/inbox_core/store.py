@@ -7,6 +7,7 @@ Each service declares the indexes it relies on; they are created at start (idemp
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import UTC
 from typing import Any, Final
 
@@ -15,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from inbox_core import metrics
+from inbox_core.batched import Coalescer
 from inbox_core.errors import TransientError
 from inbox_core.logging import get_logger
 from inbox_core.masking import mask_url_credentials
@@ -78,6 +80,7 @@ class Store:
             **options,
         )
         self.db: AsyncDatabase[dict[str, Any]] = self.client.get_database(settings.mongodb_db)
+        self._numbers: dict[str, Coalescer[None, int]] = {}
 
     async def ping(self, timeout: float = 2.0) -> bool:
         try:
@@ -101,15 +104,25 @@ class Store:
                 await self.db[collection].create_indexes(models)
 
     async def next_number(self, name: str) -> int:
-        """A monotonic, unique number (gaps are possible when a racing insert loses)."""
+        """A monotonic, unique number (gaps are possible when a racing insert loses).
+
+        Callers asking at the same moment share one increment: a batch's new conversations
+        take their numbers, in the order they asked, from one round trip."""
+        numbers = self._numbers.get(name)
+        if numbers is None:
+            numbers = self._numbers[name] = Coalescer(functools.partial(self._reserve, name))
+        return await numbers(None)
+
+    async def _reserve(self, name: str, asks: list[None]) -> list[int]:
         doc = await self.db[COUNTERS].find_one_and_update(
             {"_id": name},
-            {"$inc": {"seq": 1}},
+            {"$inc": {"seq": len(asks)}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
         assert doc is not None
-        return int(doc["seq"])
+        top = int(doc["seq"])
+        return list(range(top - len(asks) + 1, top + 1))
 
     async def close(self) -> None:
         await self.client.close()

@@ -84,10 +84,20 @@ async def test_concurrent_upserts_go_in_one_bulk_and_a_bad_one_fails_alone(
     bad = db["people"].update_one(
         {"_id": "clash"}, {"$setOnInsert": {"emails": ["dup@a.kr"]}}, upsert=True
     )
-    results = await asyncio.wait_for(asyncio.gather(*racers, bad, return_exceptions=True), 10)
-    assert commands.seen == Counter({"update people": 1})
-    assert isinstance(results[-1], DuplicateKeyError)
-    claims = results[:-1]
+    counts = [
+        db["people"].update_one({"_id": f"n{i % 2}"}, {"$inc": {"n": 1}}, upsert=True)
+        for i in range(6)
+    ]
+    results = await asyncio.wait_for(
+        asyncio.gather(*racers, bad, *counts, return_exceptions=True), 10
+    )
+    # Claims ($setOnInsert on the _id) go as one insert, other upserts as one update.
+    assert commands.seen == Counter({"insert people": 1, "update people": 1})
+    assert isinstance(results[30], DuplicateKeyError)
+    claims = results[:30]
+    assert [r.upserted_id for r in results[31:]] == ["n0", "n1", None, None, None, None]
+    n = {d["_id"]: d["n"] async for d in db.db["people"].find({"n": {"$exists": 1}})}
+    assert n == {"n0": 3, "n1": 3}
     assert all(not isinstance(r, BaseException) for r in claims)
     for i in range(10):
         mine = claims[i * 3 : i * 3 + 3]

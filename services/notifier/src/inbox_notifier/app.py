@@ -11,11 +11,12 @@ from aiohttp import web
 from nats.aio.msg import Msg
 
 from inbox_core import subjects
+from inbox_core.bus import Outgoing, message_span, order_rounds
 from inbox_core.errors import PermanentError
 from inbox_core.faq import FaqCatalog
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
-from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, RoutedMessage
+from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, Event, RoutedMessage
 from inbox_core.store import CONVERSATIONS
 from inbox_notifier import __version__, audit
 from inbox_notifier.api import DESK, TOKENS, api
@@ -48,22 +49,69 @@ class Notifier:
         self.publisher = EventPublisher(runtime, self.queue)
         self.faq = FaqCatalog(lambda: runtime.store.db)
 
-    async def handle(self, msg: Msg) -> None:
-        if msg.subject.startswith("inbox.delivery."):
-            events = await self.queue.apply_delivery(DeliveryReport.from_json(msg.data))
-            await self.publisher.publish(events)
-            return
-        routed = RoutedMessage.from_json(msg.data)
-        if routed.schema_version > SCHEMA_VERSION:
-            raise PermanentError(f"schema_version {routed.schema_version} is newer than ours")
-        events, replies = await self.queue.apply_routed(routed)
-        bot_events, bot_replies = await apply_bot_answer(self.queue, routed)  # FAQ bot
-        events, replies = [*events, *bot_events], [*replies, *bot_replies]
-        for reply in replies:  # the router's automatic answers, to the connector
-            await self.runtime.bus.publish_model(
-                subjects.outbound(reply.channel, reply.account), reply, msg_id=f"reply:{reply.id}"
+    async def handle_batch(self, msgs: list[Msg]) -> list[BaseException | None]:
+        """Apply a fetched batch: round by round (a conversation's messages in stream order),
+        the messages of a round concurrently with their store calls gathered; then publish
+        the batch's replies and events with the PubAcks in flight together. A message is
+        done once its writes and its replies' PubAcks are; its events, saved in the outbox,
+        are published now or by the relay."""
+        outcome: dict[int, BaseException | None] = {}
+        done: list[tuple[int, list[Event], list[Outgoing]]] = []
+        position = {id(m): i for i, m in enumerate(msgs)}
+        for round_ in order_rounds(msgs):
+            results = await asyncio.gather(
+                *(self._apply_one(m) for m in round_), return_exceptions=True
             )
-        await self.publisher.publish(events)
+            for msg, result in zip(round_, results, strict=True):
+                i = position[id(msg)]
+                if isinstance(result, BaseException):
+                    outcome[i] = result
+                else:
+                    outcome[i] = None
+                    done.append((i, *result))
+        done.sort(key=lambda d: d[0])  # stream order
+        replies = [(i, reply) for i, _, out in done for reply in out]
+        events = [event for _, evs, _ in done for event in evs]
+        acks, unpublished = await asyncio.gather(
+            self.runtime.bus.publish_many([r for _, r in replies]), self.publisher.publish(events)
+        )
+        for (i, _), ack in zip(replies, acks, strict=True):
+            if isinstance(ack, BaseException):
+                outcome[i] = ack  # redelivered: stored once, the reply published again
+        for i, evs, _ in done:
+            # An event the bus can never take (too large) fails its message, as a reply does.
+            refused = [unpublished[e.id] for e in evs if e.id in unpublished]
+            permanent = [err for err in refused if isinstance(err, PermanentError)]
+            if permanent and outcome[i] is None:
+                outcome[i] = permanent[0]
+        return [outcome[i] for i in range(len(msgs))]
+
+    async def handle(self, msg: Msg) -> None:
+        """One message on its own (the batch path with a batch of one)."""
+        (outcome,) = await self.handle_batch([msg])
+        if outcome is not None:
+            raise outcome
+
+    async def _apply_one(self, msg: Msg) -> tuple[list[Event], list[Outgoing]]:
+        """One message's writes; its events and the replies to hand to the connector."""
+        with message_span("notifier", msg):
+            if msg.subject.startswith("inbox.delivery."):
+                report = DeliveryReport.from_json(msg.data)
+                return await self.queue.apply_delivery(report), []
+            routed = RoutedMessage.from_json(msg.data)
+            if routed.schema_version > SCHEMA_VERSION:
+                raise PermanentError(f"schema_version {routed.schema_version} is newer than ours")
+            events, replies = await self.queue.apply_routed(routed)
+            bot_events, bot_replies = await apply_bot_answer(self.queue, routed)  # FAQ bot
+            out = [
+                Outgoing.of(
+                    subjects.outbound(reply.channel, reply.account),
+                    reply,
+                    msg_id=f"reply:{reply.id}",
+                )
+                for reply in [*replies, *bot_replies]  # automatic answers, to the connector
+            ]
+            return [*events, *bot_events], out
 
     async def every(self, seconds: float, job: Any, name: str) -> None:
         while True:
@@ -118,8 +166,8 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
 
     async def consume(app: web.Application) -> AsyncIterator[None]:
         await drop_obsolete_indexes(runtime.store.db[CONVERSATIONS])
-        await runtime.bus.consumer(
-            stream=subjects.STREAM_ROUTED, durable="notifier", handler=notifier.handle
+        await runtime.bus.batch_consumer(
+            stream=subjects.STREAM_ROUTED, durable="notifier", handler=notifier.handle_batch
         ).start()
         runtime.spawn(notifier.faq.watch(), "faq-entries")
         runtime.spawn(

@@ -39,7 +39,7 @@ async def apply_bot_answer(
     answer = routed.decision.bot_answer
     if answer is None:
         return [], []
-    m, db = routed.message, queue.db
+    m, db = routed.message, queue.hot  # the consumer's batched store
     conv_id = routed.conversation_id
     reply_id = stable_id("bot", m.dedup_id)
     delivery = (

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from inbox_core import subjects
-from inbox_core.errors import BusUnavailable
+from inbox_core.bus import Outgoing
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime
 from inbox_core.schema import Event, utcnow
@@ -22,22 +22,27 @@ class EventPublisher:
         self._to_mark: list[str] = []
         self._marking = asyncio.Lock()
 
-    async def publish(self, events: list[Event]) -> None:
-        """Publish saved events in order; what fails stays in the outbox for the relay."""
-        done: list[str] = []
-        try:
-            for event in events:
-                await self.runtime.bus.publish_model(
-                    subjects.event(event.type), event, msg_id=event.id
-                )
-                done.append(event.id)
-        except BusUnavailable as err:
+    async def publish(self, events: list[Event]) -> dict[str, BaseException]:
+        """Publish saved events in order, their PubAcks in flight together; what fails
+        stays in the outbox for the relay (which publishes it again, deduplicated by id).
+        Returns the failed ones' errors by event id."""
+        if not events:
+            return {}
+        items = [Outgoing.of(subjects.event(e.type), e, msg_id=e.id) for e in events]
+        acks = await self.runtime.bus.publish_many(items)
+        done = [
+            e.id for e, ack in zip(events, acks, strict=True) if not isinstance(ack, BaseException)
+        ]
+        if len(done) < len(events):
+            failed = next(a for a in acks if isinstance(a, BaseException))
             log.warning(
-                "events left in the outbox", error=str(err), pending=len(events) - len(done)
+                "events left in the outbox", error=str(failed), pending=len(events) - len(done)
             )
-        finally:
-            if done:
-                await self._mark_published(done)
+        if done:
+            await self._mark_published(done)
+        return {
+            e.id: ack for e, ack in zip(events, acks, strict=True) if isinstance(ack, BaseException)
+        }
 
     async def _mark_published(self, event_ids: list[str]) -> None:
         """Group commit: while one update runs, the ids of other handlers gather and the

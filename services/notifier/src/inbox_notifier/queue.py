@@ -17,6 +17,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from inbox_core.batched import BatchedDatabase
 from inbox_core.schema import (
     ConversationStatus,
     DeliveryReport,
@@ -183,10 +184,19 @@ class Queue:
         self.store = store
         self.clock = clock or BusinessClock()
         self.warn_ratio = warn_ratio
+        self._hot: BatchedDatabase | None = None
 
     @property
     def db(self) -> AsyncDatabase[dict[str, Any]]:
         return self.store.db
+
+    @property
+    def hot(self) -> BatchedDatabase:
+        """The store for the consumer's hot path: the messages of a batch are applied
+        concurrently and their store calls at the same step go out together."""
+        if self._hot is None or self._hot.db is not self.store.db:
+            self._hot = BatchedDatabase(self.store.db)
+        return self._hot
 
     async def count_changes(
         self, changes: list[tuple[dict[str, Any] | None, dict[str, Any] | None]]
@@ -196,7 +206,7 @@ class Queue:
         counts nothing."""
         ops = counter_ops(changes)
         if ops:
-            await self.db[REPORT_COUNTERS].bulk_write(ops, ordered=False)
+            await self.hot[REPORT_COUNTERS].bulk_write(ops, ordered=False)
 
     def sla_update(self, sla: dict[str, Any], now: datetime) -> dict[str, Any]:
         """`$set` fields for an SLA state: the state and its active deadline."""
@@ -208,7 +218,7 @@ class Queue:
         """Store the message and its conversation. Returns the saved events to publish and
         the automatic replies to hand to the connector."""
         m = routed.message
-        db = self.db
+        db = self.hot
         doc = _message_doc(routed)
         try:
             result = await db[MESSAGES].update_one(
@@ -258,7 +268,7 @@ class Queue:
     async def _upsert_conversation(
         self, routed: RoutedMessage, stored: dict[str, Any], inserted: bool
     ) -> dict[str, Any]:
-        db = self.db
+        db = self.hot
         m = routed.message
         conv_id = routed.conversation_id
         now = utcnow()
@@ -294,8 +304,15 @@ class Queue:
                 return created
             existing = await db[CONVERSATIONS].find_one({"_id": conv_id})  # a racer won
             assert existing is not None
+        at_ms = m.received_at.replace(microsecond=m.received_at.microsecond // 1000 * 1000)
+        fields = self._message_fields(routed, existing, now)
+        last = existing.get("last_message_at")
+        if last is None or at_ms >= last:
+            # The latest message as read: its preview goes in the same write. A conversation's
+            # messages are applied one after another (ordering key), so the read holds.
+            fields["preview"] = text[:PREVIEW_CHARS]
         update: dict[str, Any] = {
-            "$set": self._message_fields(routed, existing, now),
+            "$set": fields,
             "$max": {"last_message_at": m.received_at},
             "$inc": {"version": 1},
         }
@@ -319,7 +336,6 @@ class Queue:
         await self.count_changes([(existing, doc)])
         # The preview is the latest message's text: of racing messages only the one whose time
         # became last_message_at writes it (the store keeps milliseconds).
-        at_ms = m.received_at.replace(microsecond=m.received_at.microsecond // 1000 * 1000)
         if doc.get("last_message_at") == at_ms and doc.get("preview") != text[:PREVIEW_CHARS]:
             doc = (
                 await db[CONVERSATIONS].find_one_and_update(
@@ -497,7 +513,7 @@ class Queue:
             # Just after the message they answer, so the thread reads in order.
             doc["created_at"] = m.received_at + timedelta(milliseconds=i)
             try:
-                result = await self.db[MESSAGES].update_one(
+                result = await self.hot[MESSAGES].update_one(
                     {"dedup_id": doc["dedup_id"]}, {"$setOnInsert": doc}, upsert=True
                 )
                 if result.upserted_id is not None:
@@ -505,7 +521,7 @@ class Queue:
                     continue
             except DuplicateKeyError:  # stored by a racing redelivery
                 pass
-            found = await self.db[MESSAGES].find_one({"dedup_id": doc["dedup_id"]})
+            found = await self.hot[MESSAGES].find_one({"dedup_id": doc["dedup_id"]})
             assert found is not None
             saved.append(found)
         return saved, replies
@@ -539,7 +555,7 @@ class Queue:
                     },
                     upsert=True,
                 )
-        conv = await self.db[CONVERSATIONS].find_one({"_id": report.conversation_id})
+        conv = await self.hot[CONVERSATIONS].find_one({"_id": report.conversation_id})
         view = conversation_view(conv) if conv else None
         failed = report.status == DeliveryStatus.FAILED
         kind = "message.delivery_failed" if failed else "message.updated"
@@ -568,7 +584,7 @@ class Queue:
             for e in events
         ]
         try:
-            await self.db[OUTBOX].insert_many(docs, ordered=False)
+            await self.hot[OUTBOX].insert_many(docs, ordered=False)
             return events  # all new: nothing was published before
         except BulkWriteError as err:
             if any(e.get("code") != 11000 for e in err.details.get("writeErrors", [])):
