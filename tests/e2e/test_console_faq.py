@@ -5,7 +5,9 @@ one click puts the rendered answer in the box, and the agent sends it to the cus
 from __future__ import annotations
 
 import email.policy
+import os
 import smtplib
+import tempfile
 import threading
 import time
 import uuid
@@ -27,6 +29,17 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 WAIT_MS = 20_000
+ARTIFACTS = Path(
+    os.environ.get("INBOX_TEST_ARTIFACTS")
+    or Path(tempfile.gettempdir()) / "inbox-console-artifacts"
+)
+
+
+def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
 TOKEN = "e2e-agent-token"  # conftest: an admin
 
 
@@ -125,6 +138,7 @@ def test_one_click_puts_the_suggested_answer_in_the_reply_box_and_the_agent_send
     expect(strip.locator(".suggestions-title")).to_have_text("추천 답변")
     expect(first).to_contain_text("이하늘님, 결제 완료 후")  # rendered for this customer
     assert strip.locator("button.suggestion").count() <= 3
+    shoot(page, "faq-01-suggestions")
     first.click()
     box = page.locator(".composer textarea")
     expect(box).to_have_value(
@@ -175,6 +189,7 @@ def test_an_admin_turns_a_repeated_new_question_into_an_entry_with_one_click(
     expect(found.locator("h3")).to_contain_text("군부대")
     expect(found.locator(".faq-candidate-count")).to_have_text("4건")
     expect(found.locator(".faq-candidate-answer")).to_contain_text(MILITARY_ANSWER)
+    shoot(page, "faq-02-candidates")
     found.locator("button.faq-candidate-create").click()
     expect(found.locator(".faq-candidate-status")).to_have_text("FAQ 항목을 만들었습니다")
     entries = api.get(f"{stack.api}/api/faq", headers=headers).json()["items"]

@@ -31,6 +31,7 @@ from inbox_core.korean_text import DEFAULT_NORMALISER
 # Calibrated on tests/faq/tuning.tsv (never on the held-out file).
 AUTO_THRESHOLD: Final = 0.55
 AUTO_MARGIN: Final = 0.12
+MIN_SCORE: Final = 0.15  # weaker matches are noise, not suggestions (no top-3 hit lost)
 MAX_AUTO_CHARS: Final = 80  # compact characters; longer messages tell a story an agent reads
 NGRAM_SIZES: Final = (1, 2, 3)
 
@@ -308,7 +309,7 @@ class FaqMatcher:
 
     def match(self, text: str, limit: int = 3) -> MatchResult:
         scored = self.index.best_by_label(text) if fold(text) else []
-        top = scored[:limit]
+        top = [s for s in scored[:limit] if s.score >= MIN_SCORE]
         if not top:
             return MatchResult([], False)
         runner_up = scored[1].score if len(scored) > 1 else 0.0
