@@ -100,17 +100,33 @@ async def _body(request: web.Request) -> Any:
         return None
 
 
-def _conversation_id(request: web.Request, response: web.StreamResponse) -> str | None:
+def _answer(response: web.StreamResponse) -> Any:
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return None
+    try:
+        return orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _conversation_ids(request: web.Request, answer: Any) -> list[str | None]:
+    """Which conversations the action changed: the path's, else the one the answer names;
+    a bulk action (`{"results": [{"id", "ok"}]}`) changed each one that went through."""
     conv_id = request.match_info.get("conversation_id")
-    if conv_id is None and isinstance(response, web.Response) and response.body:
-        try:  # actions answer with the conversation they changed
-            body = orjson.loads(response.body)  # type: ignore[arg-type]
-        except (orjson.JSONDecodeError, TypeError):
-            return None
-        conv = body.get("conversation") if isinstance(body, dict) else None
+    if conv_id is not None:
+        return [conv_id]
+    if isinstance(answer, dict):
+        results = answer.get("results")
+        if isinstance(results, list):
+            return [
+                r["id"]
+                for r in results
+                if isinstance(r, dict) and r.get("ok") and isinstance(r.get("id"), str)
+            ]
+        conv = answer.get("conversation")
         if isinstance(conv, dict) and isinstance(conv.get("id"), str):
-            conv_id = conv["id"]
-    return conv_id
+            return [conv["id"]]
+    return [None]
 
 
 @web.middleware
@@ -129,22 +145,28 @@ async def audit_middleware(
     action = action_name(request.method, route.canonical if route else request.path)
     if action in READ_ONLY:
         return response
-    entry = {
-        "_id": new_id(),
-        "at": utcnow(),
-        "agent": request[AGENT],
-        "role": request[ROLE],
-        "action": action,
-        "method": request.method,
-        "path": request.path,
-        "status": response.status,
-        "conversation_id": _conversation_id(request, response),
-        "detail": detail_of(await _body(request)),
-    }
+    at, detail = utcnow(), detail_of(await _body(request))
+    entries = [
+        {
+            "_id": new_id(),
+            "at": at,
+            "agent": request[AGENT],
+            "role": request[ROLE],
+            "action": action,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "conversation_id": conv_id,
+            "detail": detail,
+        }
+        for conv_id in _conversation_ids(request, _answer(response))
+    ]
+    if not entries:  # a bulk action where nothing went through changed nothing
+        return response
     try:
-        await request.app[RUNTIME].store.db[AUDIT].insert_one(entry)
+        await request.app[RUNTIME].store.db[AUDIT].insert_many(entries)
     except Exception as err:  # the action is done; say loudly that its record is missing
-        log.error("audit entry not stored", action=action, agent=entry["agent"], error=repr(err))
+        log.error("audit entry not stored", action=action, agent=request[AGENT], error=repr(err))
     return response
 
 

@@ -93,3 +93,24 @@ async def test_only_admins_read_the_audit_log(notifier: NotifierHarness) -> None
         params={"since": "yesterday"},
     ) as resp:
         assert resp.status == 422
+
+
+async def test_a_bulk_action_is_recorded_once_per_conversation_it_changed(
+    notifier: NotifierHarness,
+) -> None:
+    for n, conv in enumerate(("b1", "b2"), start=1):
+        await notifier.publish(notifier.routed(n, conv))
+        await notifier.wait_for(f"/api/conversations/{conv}", lambda b: b["message_count"] == 1)
+    status, body = await notifier.post(
+        "/api/conversations/bulk", {"ids": ["b1", "missing", "b2"], "action": "resolve"}, "junho"
+    )
+    assert status == 200, body
+    audit = await notifier.get("/api/audit")
+    entries = sorted(
+        (e["conversation_id"], e["agent"], e["action"], e["detail"]["action"])
+        for e in audit["items"]
+    )
+    assert entries == [
+        ("b1", "junho", "conversations.bulk", "resolve"),
+        ("b2", "junho", "conversations.bulk", "resolve"),
+    ]
