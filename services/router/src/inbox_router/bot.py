@@ -6,7 +6,8 @@
   router does not send a second, later answer.
 - Otherwise the bot answers what `inbox_core.faq.bot_answer` says, but never into a
   conversation an agent has (open or pending): only new or resolved conversations.
-When the bot answers, the rule's acknowledgement auto-reply is dropped: one answer is enough.
+When the bot answers, the rule's acknowledgement auto-reply is dropped: one answer is enough;
+when an escalation rule made the message urgent, the bot does not answer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from inbox_core.faq import FaqSnapshot, bot_answer
 from inbox_core.logging import get_logger
-from inbox_core.schema import BotAnswer, InboundMessage, RoutingDecision
+from inbox_core.schema import BotAnswer, InboundMessage, Priority, RoutingDecision
 from inbox_router.conversations import Resolution
 
 log = get_logger(__name__)
@@ -51,6 +52,12 @@ def decide_bot_answer(
 def with_bot_answer(decision: RoutingDecision, answer: BotAnswer | None) -> RoutingDecision:
     if answer is None:
         return decision
+    if decision.priority == Priority.URGENT:
+        # An escalation rule matched: a person answers. An answer the connector already gave
+        # is recorded, but the conversation stays open for agents.
+        if not answer.delivered:
+            return decision
+        answer = answer.model_copy(update={"resolve": False})
     decision.bot_answer = answer
     decision.auto_reply = None
     decision.reasons.append(f"faq: the bot answers with entry {answer.faq_id} ({answer.score:g})")
