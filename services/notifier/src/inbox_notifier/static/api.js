@@ -68,8 +68,64 @@ export class Api {
     return this.request("GET", `/api/conversations/${encodeURIComponent(id)}`);
   }
 
-  reply(id, text) {
-    return this.request("POST", `/api/conversations/${encodeURIComponent(id)}/reply`, { text });
+  reply(id, text, attachments = []) {
+    const body = attachments.length > 0 ? { text, attachments } : { text };
+    return this.request("POST", `/api/conversations/${encodeURIComponent(id)}/reply`, body);
+  }
+
+  // --- desk: team, priority, snooze, merge, split, bulk, files ---------------------------
+
+  setTeam(id, team) {
+    return this.request("POST", `/api/conversations/${encodeURIComponent(id)}/team`, { team });
+  }
+
+  setPriority(id, priority) {
+    return this.request("POST", `/api/conversations/${encodeURIComponent(id)}/priority`, {
+      priority,
+    });
+  }
+
+  snooze(id, until) {
+    return this.request("POST", `/api/conversations/${encodeURIComponent(id)}/status`, {
+      status: "pending",
+      until,
+    });
+  }
+
+  merge(id, otherId) {
+    return this.request("POST", `/api/conversations/${encodeURIComponent(id)}/merge`, {
+      other_id: otherId,
+    });
+  }
+
+  split(id, messageIds) {
+    return this.request("POST", `/api/conversations/${encodeURIComponent(id)}/split`, {
+      message_ids: messageIds,
+    });
+  }
+
+  bulk(ids, action, fields = {}) {
+    return this.request("POST", "/api/conversations/bulk", { ids, action, ...fields });
+  }
+
+  /** multipart/form-data, field `file`: the browser sets the content type and boundary. */
+  async upload(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    let resp;
+    try {
+      resp = await fetch("/api/attachments", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${this.token}` },
+        body: form,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS * 3),
+      });
+    } catch (err) {
+      throw new ApiError(0, { code: "network_error", message: String(err?.message || err) });
+    }
+    const data = await resp.json().catch(() => null);
+    if (!resp.ok) throw new ApiError(resp.status, data);
+    return data;
   }
 
   note(id, text) {

@@ -3,6 +3,7 @@
 // API and the SSE stream, exactly as any other agent UI would use them.
 
 import { Api, EventStream } from "./api.js";
+import { Desk } from "./desk.js";
 import { $, h } from "./dom.js";
 import { installFaqCandidates } from "./faq_candidates.js";
 import { getLang, label, setLang, t } from "./i18n.js";
@@ -98,6 +99,7 @@ class Console {
     $("#agent").dataset.role = this.role;
     $("#agent").title = t(`role.${this.role}`);
     this.assignees.add(this.me);
+    this.desk = new Desk(this);
     this.queue = new Queue(this);
     this.thread = new Thread(this);
     $("#logout").addEventListener("click", () => this.logout());

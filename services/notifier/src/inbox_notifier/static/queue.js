@@ -78,6 +78,7 @@ export class Queue {
       }
     });
     this.list.addEventListener("click", (e) => {
+      if (e.target.closest("input.select")) return; // picking for a bulk action
       const row = e.target.closest("li[data-id]");
       if (row) this.app.select(row.dataset.id);
     });
@@ -213,6 +214,7 @@ export class Queue {
       h(
         "div",
         { class: "row-top" },
+        this.app.desk.rowCheckbox(c.id),
         channelBadge(c.channel),
         h("span", { class: "number" }, c.number != null ? `#${c.number}` : ""),
         h("span", { class: "customer-name" }, customer),

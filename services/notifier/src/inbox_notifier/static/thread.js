@@ -58,6 +58,7 @@ export class Thread {
   async open(id) {
     if (this.detail) this.drafts.set(this.detail.id, this.textarea.value);
     const ticket = ++this.loading;
+    if (this.detail?.id !== id) this.app.desk.onOpen();
     this.detail = null;
     this.customer = null;
     this.renderedId = null;
@@ -139,8 +140,14 @@ export class Thread {
   upsertMessage(message) {
     const messages = this.detail.messages;
     const at = messages.findIndex((m) => m.id === message.id);
-    if (at >= 0) messages[at] = { ...messages[at], ...message };
-    else messages.push(message);
+    if (at >= 0) {
+      const known = messages[at].delivery;
+      messages[at] = { ...messages[at], ...message };
+      // A reply's own answer can come after the event of its delivery: never back to queued.
+      if (known && known.status !== "queued" && message.delivery?.status === "queued") {
+        messages[at].delivery = known;
+      }
+    } else messages.push(message);
     messages.sort((a, b) => (parseTime(a.created_at) ?? 0) - (parseTime(b.created_at) ?? 0));
   }
 
@@ -228,10 +235,11 @@ export class Thread {
     const isNote = this.mode === "note";
     this.sendButton.disabled = true;
     const result = await this.run(() =>
-      isNote ? this.app.api.note(id, text) : this.app.api.reply(id, text),
+      isNote ? this.app.api.note(id, text) : this.app.api.reply(id, text, this.app.desk.refs()),
     );
     this.sendButton.disabled = false;
     if (result) {
+      if (!isNote) this.app.desk.clearFiles();
       this.textarea.value = "";
       this.drafts.delete(id);
       this.cannedSelect.value = "";
@@ -284,8 +292,8 @@ export class Thread {
       h("div", { class: "composer-bar" }, this.tabs.reply, this.tabs.note, this.cannedSelect),
       this.textarea,
       this.previewBox,
-      h("div", { class: "composer-actions" }, this.sendButton),
     );
+    form.append(h("div", { class: "composer-actions" }, this.app.desk.fileControls(form), this.sendButton));
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       this.send();
@@ -493,6 +501,8 @@ export class Thread {
         ),
         tagForm,
       ),
+      this.app.desk.toolbar(d),
+      this.app.desk.splitBar(d),
       (d.routing_reasons || []).length > 0 &&
         h(
           "details",
@@ -570,6 +580,7 @@ export class Thread {
       h(
         "div",
         { class: "msg-head" },
+        this.app.desk.splitCheckbox(m),
         h("span", { class: "msg-kind" }, kindLabel),
         h("span", { class: "msg-author" }, m.author || ""),
         m.channel && m.channel !== d.channel && channelBadge(m.channel),

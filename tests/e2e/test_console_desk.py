@@ -1,0 +1,261 @@
+"""The desk in the reference console, in a real browser (Debian's Chromium driven by
+Playwright) over the whole stack: an agent transfers a conversation to another team, merges
+two conversations found by search, answers several customers at once from the bulk bar, and
+sends a file dropped on the composer; the customers' mail reaches an SMTP sink."""
+
+from __future__ import annotations
+
+import base64
+import email.policy
+import smtplib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from email import message_from_bytes
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from playwright.sync_api import APIRequestContext, Browser, Page, expect, sync_playwright
+
+from inbox_core.embedded import free_port
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+WAIT_MS = 20_000
+AGENT, TOKEN = "서연", "desk-console-token"
+
+
+class SmtpSink:
+    """The stack's mail relay (SMTP_RELAY_URL): keeps every mail it is handed."""
+
+    def __init__(self) -> None:
+        self.mails: list[EmailMessage] = []
+        self.changed = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        mail = message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.changed:
+            self.mails.append(mail)  # type: ignore[arg-type]
+            self.changed.notify_all()
+        return "250 OK"
+
+    def wait_for(
+        self, wanted: Callable[[EmailMessage], bool], count: int = 1, timeout: float = 30
+    ) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                found = [m for m in self.mails if wanted(m)]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{len(found)} of {count} mails reached the sink")
+                self.changed.wait(left)
+
+
+def text_of(mail: EmailMessage) -> str:
+    body = mail.get_body(preferencelist=("plain",))
+    return str(body.get_content()) if body is not None else ""
+
+
+@pytest.fixture(scope="module")
+def smtp_sink() -> Iterator[tuple[SmtpSink, int]]:
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield sink, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def stack_env(smtp_sink: tuple[SmtpSink, int]) -> dict[str, str]:
+    return {
+        "SMTP_RELAY_URL": f"smtp://127.0.0.1:{smtp_sink[1]}",
+        "INBOX_AGENT_TOKENS": f"{AGENT}:{TOKEN}:admin",
+    }
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: `apt-get install chromium`")
+    expect.set_options(timeout=WAIT_MS)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def api(browser: Browser, stack: Any) -> Iterator[APIRequestContext]:
+    context = browser.new_context(
+        base_url=stack.api, extra_http_headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    try:
+        yield context.request
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, stack: Any) -> Iterator[Page]:
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, locale="ko-KR", timezone_id="Asia/Seoul"
+    )
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(f"{stack.api}/")
+    page.fill("#login-token", TOKEN)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    try:
+        yield page
+    finally:
+        context.close()
+        assert errors == [], f"errors in the page: {errors}"
+
+
+def send_mail(stack: Any, subject: str, body: str, sender: str) -> None:
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = "cs@shop.example"
+    mail["Subject"] = subject
+    mail["Message-ID"] = f"<{uuid.uuid4().hex}@example.com>"
+    mail.set_content(body)
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=15) as smtp:
+        smtp.send_message(mail)
+
+
+def conversation(api: APIRequestContext, needle: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resp = api.get("/api/conversations", params={"q": needle, "status": ""})
+        assert resp.ok, resp.text()
+        items = resp.json()["items"]
+        if items:
+            return dict(items[0])
+        time.sleep(0.2)
+    raise AssertionError(f"no conversation with {needle!r}")
+
+
+def detail(api: APIRequestContext, conv_id: str) -> dict[str, Any]:
+    resp = api.get(f"/api/conversations/{conv_id}")
+    assert resp.ok, resp.text()
+    return dict(resp.json())
+
+
+def search_queue(page: Page, needle: str) -> None:
+    page.fill("#search", needle)
+    page.press("#search", "Enter")
+
+
+def open_row(page: Page, needle: str) -> None:
+    search_queue(page, needle)
+    page.locator("#queue-list > li", has_text=needle).first.click()
+    expect(page.locator(".thread-head .thread-subject")).to_contain_text(needle)
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def test_agent_transfers_a_conversation_to_another_team(
+    page: Page, stack: Any, api: APIRequestContext
+) -> None:
+    t = tag()
+    send_mail(stack, f"문의 {t}", "안녕하세요, 질문이 있어요", f"김하늘 <sky.{t}@example.com>")
+    conv = conversation(api, t)
+    assert conv["team"] != "shipping"
+    open_row(page, t)
+    page.select_option(".desk-row select[name=team]", "shipping")
+    expect(page.locator(".thread-head .chip.team")).to_have_text("배송")
+    expect(page.locator(".desk-row select[name=team]")).to_have_value("shipping")
+    after = detail(api, conv["id"])
+    assert after["team"] == "shipping"
+    assert any(AGENT in reason and "shipping" in reason for reason in after["routing_reasons"])
+
+
+def test_agent_merges_a_conversation_found_by_search(
+    page: Page, stack: Any, api: APIRequestContext
+) -> None:
+    t = tag()
+    sender = f"이도윤 <doyun.{t}@example.com>"
+    send_mail(stack, f"코트 배송 {t}", "언제 오나요?", sender)
+    send_mail(stack, f"주소 변경 {t}", "주소를 바꿔 주세요", sender)
+    first = conversation(api, f"코트 배송 {t}")
+    second = conversation(api, f"주소 변경 {t}")
+    open_row(page, f"코트 배송 {t}")
+    page.click(".desk-row button.merge")
+    page.fill("#merge-dialog input[name=merge-q]", f"주소 변경 {t}")
+    page.locator(f'#merge-dialog li[data-id="{second["id"]}"] button').click()
+    expect(page.locator(".messages .msg-in")).to_have_count(2)
+    expect(page.locator(".messages")).to_contain_text("주소를 바꿔 주세요")
+    merged = detail(api, second["id"])
+    assert merged["status"] == "merged" and merged["merged_into"] == first["id"]
+
+
+def test_agent_answers_several_customers_at_once_from_the_bulk_bar(
+    page: Page, stack: Any, smtp_sink: tuple[SmtpSink, int]
+) -> None:
+    sink, _ = smtp_sink
+    t = tag()
+    names = ["박민준", "최서윤", "정하준"]
+    for i, name in enumerate(names):
+        send_mail(stack, f"쿠폰 문의 {t}", "쿠폰이 안 돼요", f"{name} <buyer{i}.{t}@example.com>")
+    search_queue(page, t)
+    rows = page.locator("#queue-list > li", has_text=t)
+    expect(rows).to_have_count(len(names))
+    for i in range(len(names)):
+        rows.nth(i).locator("input.select").check()
+    bar = page.locator("#bulk-bar")
+    expect(bar.locator(".bulk-count")).to_contain_text(str(len(names)))
+    bar.locator("select[name=bulk-action]").select_option("reply")
+    text = "{{customer.name}}님, 쿠폰을 다시 발급했습니다. " + t
+    bar.locator("textarea[name=bulk-value]").fill(text)
+    bar.locator("button[type=submit]").click()
+    expect(bar).to_be_hidden()
+    mails = sink.wait_for(lambda m: f"다시 발급했습니다. {t}" in text_of(m), count=len(names))
+    assert sorted(text_of(m).split("님,")[0] for m in mails) == sorted(names)
+
+
+def test_agent_drops_a_file_on_the_composer_and_the_customer_receives_it(
+    page: Page, stack: Any, smtp_sink: tuple[SmtpSink, int]
+) -> None:
+    sink, _ = smtp_sink
+    t = tag()
+    send_mail(stack, f"사이즈표 {t}", "사이즈표 받을 수 있나요?", f"한지우 <jiwoo.{t}@example.com>")
+    open_row(page, t)
+    png = b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes * 32
+    transfer = page.evaluate_handle(
+        """([name, b64]) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], name, { type: "image/png" }));
+          return dt;
+        }""",
+        ["사이즈표.png", base64.b64encode(png).decode()],
+    )
+    page.dispatch_event("form.composer", "drop", {"dataTransfer": transfer})
+    expect(page.locator(".file-chips .chip.file")).to_contain_text("사이즈표.png")
+    page.fill("textarea.composer-text", f"사이즈표 첨부드립니다 {t}")
+    page.click("form.composer button.send")
+    expect(page.locator(".messages .msg-out .msg-attachments")).to_contain_text("사이즈표.png")
+    [mail] = sink.wait_for(lambda m: f"사이즈표 첨부드립니다 {t}" in text_of(m))
+    [part] = list(mail.iter_attachments())
+    assert part.get_filename() == "사이즈표.png" and part.get_content() == png
+    expect(page.locator(".file-chips .chip.file")).to_have_count(0)
