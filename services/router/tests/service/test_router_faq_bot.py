@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from inbox_core.faq import FAQ
 from inbox_core.faq_examples import seed_examples
 from inbox_core.schema import utcnow
 from inbox_core.store import Store
@@ -92,3 +93,33 @@ async def test_a_connector_that_checked_and_did_not_answer_is_final(
 ) -> None:
     routed = await route(faq_router, chat("q1", "배송 며칠 걸려요?", context={"faq_checked": True}))
     assert routed.decision.bot_answer is None
+
+
+async def test_mail_gets_a_bot_answer_when_an_entry_lists_mail(
+    router: Router, store: Store, mail: Fixture, route: Fixture
+) -> None:
+    now = utcnow()
+    await store.db[FAQ].insert_one(
+        {
+            "_id": "hours",
+            "question": "고객센터 운영시간이 어떻게 되나요?",
+            "examples": ["고객센터 몇 시까지 해요", "상담 가능 시간"],
+            "answer": "평일 10시~17시에 운영해요.",
+            "channels": ["mail", "kakao"],
+            "auto_answer": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    await router.faq.refresh()
+    routed = await route(router, mail("m1@x", "고객센터 운영시간이 어떻게 되나요?"))
+    assert routed.decision.bot_answer is not None
+    assert routed.decision.bot_answer.text == "평일 10시~17시에 운영해요."
+    # An entry that lists channels answers only there: not on Instagram.
+    chat = await route(
+        router,
+        mail("m2@x", "고객센터 운영시간이 어떻게 되나요?").model_copy(
+            update={"channel": "instagram", "thread_keys": ["instagram:shop:u9"]}
+        ),
+    )
+    assert chat.decision.bot_answer is None
