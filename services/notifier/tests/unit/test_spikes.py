@@ -156,3 +156,18 @@ def test_poisson_tail_matches_known_values() -> None:
     assert poisson_tail(0, 3.0) == 1.0
     assert abs(poisson_tail(1, 2.0) - (1 - math.exp(-2))) < 1e-12
     assert poisson_tail(5, 0.0) == 0.0
+
+
+def test_a_product_spikes_on_its_own_and_examples_are_the_newest_five() -> None:
+    start = datetime(2026, 11, 18, 20, 0, tzinfo=KST)
+    arrivals = [
+        Arrival(start + timedelta(seconds=30 * i), f"p{i}", "restock", "울 블렌드 코트")
+        for i in range(12)
+    ] + [Arrival(start + timedelta(seconds=7 * i), f"s{i}", "shipping") for i in range(4)]
+    usual_counts = {("category", "restock"): 0.5, ("category", "shipping"): 3.0}
+    found = detect(arrivals, usual_counts, SpikeRule())
+    assert [(c.dimension, c.key, c.count) for c in found] == [
+        ("category", "restock", 12),
+        ("product", "울 블렌드 코트", 12),
+    ]
+    assert found[1].examples == ["p11", "p10", "p9", "p8", "p7"]
