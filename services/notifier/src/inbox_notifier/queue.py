@@ -205,8 +205,18 @@ class Queue:
         Only writes that were made count, so a redelivery, whose write changed nothing,
         counts nothing."""
         ops = counter_ops(changes)
-        if ops:
+        if not ops:
+            return
+        try:
             await self.hot[REPORT_COUNTERS].bulk_write(ops, ordered=False)
+        except BulkWriteError as err:
+            # Two writers creating the same new bucket: the loser's upsert hits the winner's
+            # document. Retried once, the bucket exists and the $inc applies.
+            errors = err.details.get("writeErrors", [])
+            if not errors or any(e.get("code") != 11000 for e in errors):
+                raise
+            retry = [ops[e["index"]] for e in errors]
+            await self.db[REPORT_COUNTERS].bulk_write(retry, ordered=False)
 
     def sla_update(self, sla: dict[str, Any], now: datetime) -> dict[str, Any]:
         """`$set` fields for an SLA state: the state and its active deadline."""
