@@ -199,7 +199,7 @@ def openapi(table: RouteTable, *, title: str, version: str) -> dict[str, Any]:
         elif route.path == "/api/events":
             ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
         op["responses"][str(route.status)] = ok
-        codes = {401, *route.errors}
+        codes = {401, 429, *route.errors}  # 429: too many wrong tokens from one address
         if route.body is not None or route.query is not None:
             codes |= {400, 422}
         for code in sorted(codes):
@@ -211,6 +211,7 @@ def openapi(table: RouteTable, *, title: str, version: str) -> dict[str, Any]:
                     404: "not found",
                     409: "conflict",
                     422: "validation error",
+                    429: "too many wrong tokens from this address (Retry-After)",
                     503: "bus unavailable",
                 }.get(code, "error"),
                 "content": {"application/json": {"schema": error_ref}},
