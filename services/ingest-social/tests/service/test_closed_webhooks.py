@@ -107,3 +107,25 @@ async def test_talktalk_allow_list_defaults_to_naver_s_ranges(
     assert await _count(js) == 0
     async with http.get(f"{service.url}/healthz") as resp:
         assert (await resp.json())["checks"]["naver_talktalk"]["allowed_networks"] == 3
+
+
+async def test_garbage_from_callers_who_fail_authentication_is_never_kept(
+    start_service: Callable[..., Awaitable[Any]],
+    js: JetStreamContext,
+    http: aiohttp.ClientSession,
+) -> None:
+    # Every secret set; TalkTalk left to Naver's ranges, which this machine is not in.
+    service = await start_service(naver_talktalk_allowed_ips=None)
+    garbage = b"\x00\xffnot json{"
+    for path, headers, status in (
+        ("/webhooks/facebook", {"X-Hub-Signature-256": "sha256=" + "0" * 64}, 401),
+        ("/webhooks/instagram", {}, 401),
+        ("/webhooks/kakao", {"X-Skill-Token": "guess"}, 401),
+        ("/webhooks/kakao", {}, 401),
+        ("/webhooks/naver-talktalk", {}, 403),
+    ):
+        async with http.post(f"{service.url}{path}", data=garbage, headers=headers) as resp:
+            assert resp.status == status, path
+    raw = service.app[RUNTIME].store.db[RAW]
+    assert await asyncio.wait_for(raw.count_documents({}), 10) == 0
+    assert await _count(js) == 0
