@@ -3,11 +3,12 @@ the notifier, which refuses a reply up front (422 `attachments_not_supported`), 
 connectors, which check again before sending.
 
 Mail carries any file as a MIME part. Messenger takes images, audio, video and files through
-the Send API's attachment upload (25 MB); Instagram takes images, audio and video. Kakao and
-TalkTalk accept images only by a publicly reachable URL (simpleImage.imageUrl,
-imageContent.imageUrl) or through a dealer's upload API, which this stack does not expose,
-and the open markets' answer APIs carry text only: those channels carry none, as do channels
-this table does not know (a new connector opts in here).
+the Send API's attachment upload (25 MB); Instagram takes images, audio and video. TalkTalk
+takes JPG/PNG/GIF images by a public URL it downloads (imageContent.imageUrl), so only when
+the notifier has one (INBOX_PUBLIC_URL). Kakao takes images by URL only in a chatbot
+callback (valid a minute) or through a dealer's upload API, and the open markets' answer
+APIs carry text only: those carry none, as do channels this table does not know (a new
+connector opts in here).
 """
 
 from __future__ import annotations
@@ -26,22 +27,32 @@ class FileLimits:
     types: tuple[str, ...] | None  # content-type prefixes; None: any file
     max_bytes: int
     max_files: int = 10
+    by_url: bool = False  # the platform fetches each file from a public URL we give it
 
 
 REPLY_FILES: Final[dict[str, FileLimits]] = {
     "mail": FileLimits(types=None, max_bytes=10 * MB),
     "facebook": FileLimits(types=None, max_bytes=25 * MB),
     "instagram": FileLimits(types=("image/", "audio/", "video/"), max_bytes=25 * MB),
+    # imageContent.imageUrl: TalkTalk downloads the image once (JPG, PNG, GIF, 20 MB).
+    "naver_talktalk": FileLimits(
+        types=("image/jpeg", "image/png", "image/gif"), max_bytes=20 * MB, by_url=True
+    ),
 }
 
 
-def reply_file_problem(channel: str, attachments: list[Attachment]) -> str | None:
-    """Why `channel` cannot carry these files, or None when it can."""
+def reply_file_problem(
+    channel: str, attachments: list[Attachment], *, public_links: bool = True
+) -> str | None:
+    """Why `channel` cannot carry these files, or None when it can. `public_links`: the
+    files can be given as public URLs (the notifier has INBOX_PUBLIC_URL)."""
     if not attachments:
         return None
     limits = REPLY_FILES.get(channel)
     if limits is None:
         return f"{channel} replies cannot carry files"
+    if limits.by_url and not public_links:
+        return f"{channel} fetches files by URL: set INBOX_PUBLIC_URL so it can reach them"
     if len(attachments) > limits.max_files:
         return f"{channel} replies carry at most {limits.max_files} files"
     for a in attachments:

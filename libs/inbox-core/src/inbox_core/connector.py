@@ -265,7 +265,8 @@ class Connector:
                 )
                 return
             assert self.http is not None
-            if problem := reply_file_problem(reply.channel, reply.attachments):
+            links = all(a.url for a in reply.attachments)
+            if problem := reply_file_problem(reply.channel, reply.attachments, public_links=links):
                 metrics.OUTBOUND_SENT.labels(channel_name, "failed").inc()
                 await self._report(reply, DeliveryStatus.FAILED, error=problem)
                 return

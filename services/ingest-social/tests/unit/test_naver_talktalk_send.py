@@ -7,11 +7,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from inbox_core.embedded import free_port
 from inbox_core.errors import PermanentError, TransientError
-from inbox_core.schema import Customer, OutboundReply
+from inbox_core.schema import Attachment, Customer, OutboundReply
 from inbox_ingest_social.channels.naver_talktalk import NaverTalkTalk, TalkTalkConfig
 from inbox_ingest_social.echo_ledger import sent_key
 from inbox_ingest_social.simulators.naver_talktalk import create_app
@@ -158,3 +159,59 @@ async def test_reply_is_noted_before_it_is_sent(sim: tuple[str, aiohttp.ClientSe
     # noted while the platform had nothing: an echo arriving before our answer is recognised
     assert ledger.notes == [(reply.id, sent_key("naver_talktalk", "talktalk", USER, reply.text), 0)]
     assert len(await _sent(url, http)) == 1
+
+
+@pytest.fixture
+async def image_host() -> AsyncIterator[str]:
+    """Where the notifier's public file links would point: a PNG and a program."""
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+    async def serve(request: web.Request) -> web.Response:
+        if request.match_info["name"] == "size.png":
+            return web.Response(body=png, content_type="image/png")
+        return web.Response(body=b"MZ\x90\x00", content_type="application/octet-stream")
+
+    app = web.Application()
+    app.router.add_get("/files/{name}", serve)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+async def test_reply_image_goes_as_image_content_that_talktalk_downloads(
+    sim: tuple[str, aiohttp.ClientSession], image_host: str
+) -> None:
+    url, http = sim
+    link = f"{image_host}/files/size.png"
+    reply = _reply("사이즈표 보내드립니다.").model_copy(
+        update={
+            "attachments": [
+                Attachment(name="사이즈표.png", content_type="image/png", size=264, url=link)
+            ]
+        }
+    )
+    await _channel(url).send(reply, http)
+    text, image = await _sent(url, http)
+    assert text["content"] == {"textContent": {"text": reply.text}}
+    assert image["content"] == {"imageContent": {"imageUrl": link}}
+    async with http.get(f"{url}/_sim/images") as resp:
+        [fetched] = (await resp.json())["images"]
+    assert fetched["url"] == link and fetched["content_type"] == "image/png"
+
+
+async def test_reply_file_talktalk_cannot_show_is_refused_with_img_01(
+    sim: tuple[str, aiohttp.ClientSession], image_host: str
+) -> None:
+    url, http = sim
+    reply = _reply("파일").model_copy(
+        update={
+            "attachments": [
+                Attachment(name="a.png", content_type="image/png", url=f"{image_host}/files/a.exe")
+            ]
+        }
+    )
+    with pytest.raises(PermanentError, match="IMG-01"):
+        await _channel(url).send(reply, http)

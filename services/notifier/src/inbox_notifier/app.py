@@ -29,6 +29,7 @@ from inbox_notifier.bot_answers import apply_bot_answer
 from inbox_notifier.console import install_console
 from inbox_notifier.desk import Desk
 from inbox_notifier.events import EventPublisher
+from inbox_notifier.file_links import FILE_LINKS, install_file_links
 from inbox_notifier.queue import INDEXES, Queue
 from inbox_notifier.queue_page import drop_obsolete_indexes
 from inbox_notifier.routing import RouteTable, error_middleware, json_response, openapi
@@ -162,6 +163,8 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
         return json_response(spec)
 
     app.router.add_get("/openapi.json", openapi_json)
+    install_file_links(app, settings.public_url, settings.data_dir)
+    app[DESK].file_links = app.get(FILE_LINKS)
     install_console(app)
 
     async def consume(app: web.Application) -> AsyncIterator[None]:

@@ -12,7 +12,7 @@ from typing import Any
 from pymongo import DESCENDING, ReturnDocument
 
 from inbox_core import subjects
-from inbox_core.attachments import reply_file_problem
+from inbox_core.attachments import REPLY_FILES, reply_file_problem
 from inbox_core.blobs import BlobNotFoundError, blob_metadata
 from inbox_core.errors import BusUnavailable
 from inbox_core.schema import (
@@ -29,6 +29,7 @@ from inbox_core.store import CONVERSATIONS, MESSAGES
 from inbox_notifier import sla as sla_clock
 from inbox_notifier.desk_routing import RoutingDesk
 from inbox_notifier.events import EventPublisher
+from inbox_notifier.file_links import FileLinks
 from inbox_notifier.models import AssignIn, ReplyIn, StatusIn, TagsIn
 from inbox_notifier.queue import CANNED, Queue, attachment_url, conversation_view, message_view
 from inbox_notifier.routing import ApiError, conflict, not_found
@@ -43,6 +44,9 @@ TRANSITIONS: dict[ConversationStatus, set[ConversationStatus]] = {
 
 
 class Desk(RoutingDesk):
+    # Public links for reply files (file_links.py), set by the app with INBOX_PUBLIC_URL.
+    file_links: FileLinks | None = None
+
     def __init__(self, queue: Queue, publisher: EventPublisher) -> None:
         self.queue = queue
         self.publisher = publisher
@@ -121,6 +125,14 @@ class Desk(RoutingDesk):
         latest = await self._latest_customer_message(conv["_id"])
         return render(text, values_for(conv, (latest or {}).get("context") or {}, agent))
 
+    def _with_links(self, channel: str, files: list[Attachment]) -> list[Attachment]:
+        """For a platform that fetches files by URL, each file with its public link."""
+        limits = REPLY_FILES.get(channel)
+        if self.file_links is None or limits is None or not limits.by_url:
+            return files
+        links = self.file_links
+        return [f.model_copy(update={"url": links.url(f.ref or "")}) for f in files]
+
     async def _reply_files(self, refs: list[str]) -> list[Attachment]:
         """The uploaded files a reply names; 422 for a ref that names none."""
         files = []
@@ -179,7 +191,8 @@ class Desk(RoutingDesk):
         channel = latest.get("channel") or conv["channel"]
         account = latest.get("account") or conv["account"]
         files = await self._reply_files(body.attachments)
-        if problem := reply_file_problem(channel, files):
+        links = self.file_links is not None
+        if problem := reply_file_problem(channel, files, public_links=links):
             # Refused before anything is stored or sent.
             raise ApiError(422, "attachments_not_supported", problem)
         now = utcnow()
@@ -229,7 +242,7 @@ class Desk(RoutingDesk):
             subject=conv.get("subject"),
             text=text,
             agent=author,
-            attachments=files,
+            attachments=self._with_links(channel, files),
             context={
                 **(latest.get("context") or {}),
                 "conversation_number": conv.get("number"),

@@ -17,6 +17,9 @@ class NotifierSettings(ServiceSettings):
     # How often SLA deadlines are checked, and when the warning fires (share of the target).
     sla_tick_s: float = Field(5.0, gt=0, validation_alias="INBOX_SLA_TICK_S")
     sla_warn_ratio: float = Field(0.8, gt=0, lt=1, validation_alias="INBOX_SLA_WARN_RATIO")
+    # Where platforms reach the notifier for reply images they fetch by URL (TalkTalk);
+    # unset: those channels cannot carry files.
+    public_url: str | None = Field(None, validation_alias="INBOX_PUBLIC_URL")
     # Wrong tokens one address may present per minute before it gets 429 (valid tokens pass).
     auth_failures_per_minute: int = Field(
         10, ge=1, validation_alias="INBOX_AUTH_FAILURES_PER_MINUTE"

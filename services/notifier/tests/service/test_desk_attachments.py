@@ -93,8 +93,9 @@ async def test_reply_with_a_file_carries_it_to_the_connector(notifier: NotifierH
         ("coupang", "png"),
         ("kakao", "png"),
         ("instagram", "pdf"),
+        ("naver_talktalk", "png"),
     ],
-    ids=["smartstore", "coupang", "kakao", "instagram_pdf"],
+    ids=["smartstore", "coupang", "kakao", "instagram_pdf", "talktalk_without_public_url"],
 )
 async def test_reply_with_a_file_on_a_channel_that_cannot_carry_it_is_422_and_not_sent(
     notifier: NotifierHarness, channel: str, attachment: str
@@ -121,3 +122,34 @@ async def test_reply_naming_an_unknown_file_is_422(notifier: NotifierHarness) ->
         {"text": "첨부", "attachments": ["gridfs:" + "0" * 64]},
     )
     assert status == 422 and body["code"] == "unknown_attachment"
+
+
+@pytest.fixture
+def public_url(notifier_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """INBOX_PUBLIC_URL for the notifier about to start (request it before `notifier`)."""
+    url = "https://inbox.shop.example"
+    monkeypatch.setenv("INBOX_PUBLIC_URL", url)
+    return url
+
+
+async def test_talktalk_reply_image_gets_a_public_link_that_only_serves_that_file(
+    public_url: str, notifier: NotifierHarness
+) -> None:
+    routed = notifier.routed(1, "c1", channel="naver_talktalk", account="talktalk")
+    await notifier.publish(routed)
+    await notifier.wait_for("/api/conversations/c1", lambda b: b["message_count"] == 1)
+    _, file = await upload(notifier, PNG, "사이즈표.png")
+    status, body = await notifier.post(
+        "/api/conversations/c1/reply", {"text": "사이즈표입니다.", "attachments": [file["ref"]]}
+    )
+    assert status == 201, body
+    [out] = await collect(notifier.bus.js, "inbox.out.naver_talktalk.talktalk", 1)
+    [attachment] = OutboundReply.from_json(out.data).attachments
+    assert attachment.url and attachment.url.startswith(f"{public_url}/files/")
+    path = attachment.url.removeprefix(public_url)
+    async with notifier.http.get(f"{notifier.url}{path}") as r:  # no agent token: the platform
+        assert r.status == 200 and await r.read() == PNG
+        assert r.headers["Content-Type"] == "image/png"
+    forged = path[:-4] + ("0000" if not path.endswith("0000") else "1111")
+    async with notifier.http.get(f"{notifier.url}{forged}") as r:
+        assert r.status == 404

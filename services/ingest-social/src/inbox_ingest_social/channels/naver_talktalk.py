@@ -203,8 +203,20 @@ class NaverTalkTalk(WebhookChannel):
             "textContent": {"text": text},
             "options": {"notification": True},  # push only when the customer is not in the chat
         }
+        images = [a.url for a in reply.attachments]
+        if not all(images):
+            raise PermanentError("TalkTalk fetches images by URL; this reply has files without one")
         if self.ledger is not None:  # before the call: the echo may beat the answer
             await self.ledger.remember(reply.id, sent_key(self.name, self.account, user, text))
+        await self._send_event(http, token, body)
+        for url in images:  # then each image, which TalkTalk downloads from our public link
+            image = {"event": "send", "user": user, "imageContent": {"imageUrl": url}}
+            await self._send_event(http, token, image)
+        return SendResult(external_id=None)  # TalkTalk returns no message id
+
+    async def _send_event(
+        self, http: aiohttp.ClientSession, token: str, body: dict[str, Any]
+    ) -> None:
         answer = await call_json(
             http,
             "POST",
@@ -224,7 +236,7 @@ class NaverTalkTalk(WebhookChannel):
             )
         code = str(data.get("resultCode") or "")
         if data.get("success") is True and code in ("00", ""):
-            return SendResult(external_id=None)  # TalkTalk returns no message id
+            return
         raise PermanentError(talktalk_error(code, data.get("resultMessage")))
 
 

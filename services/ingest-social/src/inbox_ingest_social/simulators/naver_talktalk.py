@@ -14,6 +14,8 @@ The platform side of shared/channels/naver-talktalk.md, for tests and `make demo
 - `POST /_sim/webhook` `{"url"}`: registers the webhook URL (the partner center's
   "이벤트 받을 URL"), where events and echoes go by default.
 - `GET /_sim/sent`: messages customers received, oldest first (`via`: send_api, partner_center).
+  An `imageContent` is downloaded from its `imageUrl` as TalkTalk does (JPG/PNG/GIF, 20 MB,
+  10 s; IMG-01/02/03 otherwise); `GET /_sim/images` lists what was fetched.
 - `POST /_sim/fail` `{"status"?, "resultCode"?, "resultMessage"?, "count"?, "retry_after"?}`:
   the next send API calls fail (an HTTP status, optionally with `Retry-After`, or HTTP 200
   with that resultCode).
@@ -22,6 +24,7 @@ The platform side of shared/channels/naver-talktalk.md, for tests and `make demo
 from __future__ import annotations
 
 import argparse
+import hashlib
 import hmac
 import json
 import os
@@ -37,6 +40,8 @@ DEFAULT_PORT: Final = 9083
 DEFAULT_PARTNER: Final = "wc8b1i"
 DEFAULT_USER: Final = "al-2eGuGr5WQOnco1_V-FQ"
 MAX_TEXT_CHARS: Final = 10_000
+IMAGE_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/gif"})
+MAX_IMAGE_BYTES: Final = 20 * 1024 * 1024
 WEBHOOK_READ_TIMEOUT_S: Final = 5.0  # TalkTalk: connect 3 s, read 5 s
 CONTENT_KEYS: Final = ("textContent", "imageContent", "compositeContent")
 
@@ -94,6 +99,7 @@ class SimState:
     echo: bool = True
     sent: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)  # downloaded imageContent
     http: aiohttp.ClientSession | None = None
 
     async def post(self, target: str, event: dict[str, Any]) -> tuple[int | None, str]:
@@ -119,6 +125,36 @@ def _result(code: str, message: str) -> web.Response:
     if code != "00":
         body["resultMessage"] = message
     return web.json_response(body)
+
+
+async def _fetch_image(state: SimState, url: object) -> tuple[str, str] | None:
+    """As TalkTalk does: download the image once (10 s), JPG/PNG/GIF up to 20 MB; the
+    result code of a failure, or None. What it fetched is kept in `images`."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return "02", "request json 문자열 파싱 에러"
+    try:
+        assert state.http is not None
+        async with state.http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            data = await resp.read()
+            content_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+            status = resp.status
+    except TimeoutError:
+        return "IMG-02", "이미지 다운로드 시간 초과"
+    except aiohttp.ClientError:
+        return "99", "이미지를 가져올 수 없습니다"
+    if status != 200 or content_type not in IMAGE_TYPES:
+        return "IMG-01", "이미지 형식 오류 (JPG, JPEG, PNG, GIF)"
+    if len(data) > MAX_IMAGE_BYTES:
+        return "IMG-03", "이미지 용량 초과 (20MB)"
+    state.images.append(
+        {
+            "url": url,
+            "content_type": content_type,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    )
+    return None
 
 
 async def send_event(request: web.Request) -> web.Response:
@@ -150,6 +186,10 @@ async def send_event(request: web.Request) -> web.Response:
     text = body.get("textContent", {}).get("text")
     if contents == ["textContent"] and (not isinstance(text, str) or len(text) > MAX_TEXT_CHARS):
         return _result("99", "textContent.text는 1만자 이내여야 합니다")
+    if contents == ["imageContent"]:
+        problem = await _fetch_image(state, body["imageContent"].get("imageUrl"))
+        if problem is not None:
+            return _result(*problem)
     state.sent.append(
         {
             "via": "send_api",
@@ -215,6 +255,10 @@ async def sent(request: web.Request) -> web.Response:
     return web.json_response({"messages": request.app[STATE].sent})
 
 
+async def images(request: web.Request) -> web.Response:
+    return web.json_response({"images": request.app[STATE].images})
+
+
 async def fail(request: web.Request) -> web.Response:
     try:
         spec = await request.json()
@@ -251,6 +295,7 @@ def create_app(
     app.router.add_post("/_sim/agent", agent)
     app.router.add_post("/_sim/webhook", register_webhook)
     app.router.add_get("/_sim/sent", sent)
+    app.router.add_get("/_sim/images", images)
     app.router.add_post("/_sim/fail", fail)
     return app
 
