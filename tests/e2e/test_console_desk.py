@@ -1,7 +1,8 @@
 """The desk in the reference console, in a real browser (Debian's Chromium driven by
 Playwright) over the whole stack: an agent transfers a conversation to another team, merges
-two conversations found by search, answers several customers at once from the bulk bar, and
-sends a file dropped on the composer; the customers' mail reaches an SMTP sink."""
+two conversations found by search, answers several customers at once from the bulk bar,
+sends a file dropped on the composer (the customers' mail reaches an SMTP sink), snoozes a
+conversation until 9:00 tomorrow in Seoul and splits a reused thread."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -130,12 +133,23 @@ def page(browser: Browser, stack: Any) -> Iterator[Page]:
         assert errors == [], f"errors in the page: {errors}"
 
 
-def send_mail(stack: Any, subject: str, body: str, sender: str) -> None:
+def send_mail(
+    stack: Any,
+    subject: str,
+    body: str,
+    sender: str,
+    *,
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+) -> None:
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = "cs@shop.example"
     mail["Subject"] = subject
-    mail["Message-ID"] = f"<{uuid.uuid4().hex}@example.com>"
+    mail["Message-ID"] = message_id or f"<{uuid.uuid4().hex}@example.com>"
+    if in_reply_to:
+        mail["In-Reply-To"] = in_reply_to
+        mail["References"] = in_reply_to
     mail.set_content(body)
     with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=15) as smtp:
         smtp.send_message(mail)
@@ -259,3 +273,46 @@ def test_agent_drops_a_file_on_the_composer_and_the_customer_receives_it(
     [part] = list(mail.iter_attachments())
     assert part.get_filename() == "사이즈표.png" and part.get_content() == png
     expect(page.locator(".file-chips .chip.file")).to_have_count(0)
+
+
+def test_agent_snoozes_until_tomorrow_nine_in_seoul(
+    page: Page, stack: Any, api: APIRequestContext
+) -> None:
+    t = tag()
+    send_mail(stack, f"재입고 문의 {t}", "언제 들어오나요?", f"오지민 <jimin.{t}@example.com>")
+    conv = conversation(api, t)
+    open_row(page, t)
+    page.select_option(".desk-row select[name=snooze]", "tomorrow")
+    expect(page.locator(".desk-row .chip.snoozed")).to_be_visible()
+    after = detail(api, conv["id"])
+    seoul = ZoneInfo("Asia/Seoul")
+    tomorrow = datetime.now(seoul).date() + timedelta(days=1)
+    expected = datetime.combine(tomorrow, datetime.min.time(), seoul).replace(hour=9)
+    assert after["status"] == "pending" and after["sla"]["paused"] is True
+    assert datetime.fromisoformat(after["snoozed_until"]) == expected
+
+
+def test_agent_splits_a_reused_thread_by_picking_messages(
+    page: Page, stack: Any, api: APIRequestContext
+) -> None:
+    t = tag()
+    sender = f"윤서준 <seojun.{t}@example.com>"
+    first_id = f"<{uuid.uuid4().hex}@example.com>"
+    send_mail(stack, f"코트 배송 {t}", "코트 언제 오나요?", sender, message_id=first_id)
+    send_mail(stack, f"Re: 코트 배송 {t}", "그리고 니트 환불은요?", sender, in_reply_to=first_id)
+    conv = conversation(api, t)
+    deadline = time.monotonic() + 30
+    while detail(api, conv["id"])["message_count"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    open_row(page, t)
+    expect(page.locator(".messages .msg-in")).to_have_count(2)
+    page.click(".desk-row button.split")
+    page.locator(".messages .msg-in", has_text="니트 환불").locator("input.split-pick").check()
+    page.click(".split-bar button.split-go")
+    expect(page.locator(".messages .msg-in")).to_have_count(1)
+    expect(page.locator(".messages")).to_contain_text("니트 환불은요?")
+    new_id = page.evaluate("window.inboxConsole.selectedId")
+    assert new_id != conv["id"]
+    original = detail(api, conv["id"])
+    assert [m["text"].strip() for m in original["messages"]] == ["코트 언제 오나요?"]
+    assert new_id in [c["id"] for c in original["linked_conversations"]]
