@@ -166,6 +166,10 @@ class Desk(RoutingDesk):
         self, conv_id: str, body: ReplyIn, agent: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         conv = await self.conversation(conv_id)
+        if conv.get("merged_into"):  # its messages and customer are in the other one now
+            raise conflict(
+                "merged", f"conversation #{conv.get('number')} was merged; reply in the other one"
+            )
         author = agent  # the token's agent; a body's `agent` is ignored
         if body.text is None and body.canned_id is None:
             raise ApiError(

@@ -105,5 +105,7 @@ async def test_merge_again_is_harmless_and_wrong_merges_are_refused(
         assert status == 409 and body["code"] == code
     status, body = await notifier.post("/api/conversations/c1/merge", {"other_id": "nope"})
     assert status == 404
+    status, body = await notifier.post("/api/conversations/c2/reply", {"text": "안녕하세요"})
+    assert status == 409 and body["code"] == "merged"  # replies go where the messages are
     status, body = await notifier.post("/api/conversations/c1/status", {"status": "merged"})
     assert status == 422 and body["errors"][0]["field"] == "status"
