@@ -5,10 +5,11 @@ connectors, which check again before sending.
 Mail carries any file as a MIME part. Messenger takes images, audio, video and files through
 the Send API's attachment upload (25 MB); Instagram takes images, audio and video. TalkTalk
 takes JPG/PNG/GIF images by a public URL it downloads (imageContent.imageUrl), so only when
-the notifier has one (INBOX_PUBLIC_URL). Kakao takes images by URL only in a chatbot
-callback (valid a minute) or through a dealer's upload API, and the open markets' answer
-APIs carry text only: those carry none, as do channels this table does not know (a new
-connector opts in here).
+the notifier has one (INBOX_PUBLIC_URL); Kakao the same in the chatbot callback
+(simpleImage.imageUrl, valid a minute after the customer wrote: later, the dealer's API
+would need its own upload, and the reply is reported failed with the reason). The open
+markets' answer APIs carry text only: they carry none, as do channels this table does not
+know (a new connector opts in here).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ REPLY_FILES: Final[dict[str, FileLimits]] = {
     "mail": FileLimits(types=None, max_bytes=10 * MB),
     "facebook": FileLimits(types=None, max_bytes=25 * MB),
     "instagram": FileLimits(types=("image/", "audio/", "video/"), max_bytes=25 * MB),
+    # simpleImage.imageUrl in the chatbot callback (a minute after the customer wrote; the
+    # connector reports a later reply failed with the reason): JPG, PNG, GIF, 5 MB.
+    "kakao": FileLimits(
+        types=("image/jpeg", "image/png", "image/gif"), max_bytes=5 * MB, max_files=2, by_url=True
+    ),
     # imageContent.imageUrl: TalkTalk downloads the image once (JPG, PNG, GIF, 20 MB).
     "naver_talktalk": FileLimits(
         types=("image/jpeg", "image/png", "image/gif"), max_bytes=20 * MB, by_url=True

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from inbox_core.embedded import free_port
 from inbox_core.errors import PermanentError, TransientError
-from inbox_core.schema import Customer, OutboundReply
+from inbox_core.schema import Attachment, Customer, OutboundReply
 from inbox_ingest_social.channels.kakao import Kakao, KakaoConfig
 from inbox_ingest_social.channels.kakao_senders import ConsultTalkSender
 from inbox_ingest_social.simulators.kakao import create_app
@@ -260,3 +260,37 @@ async def test_sender_refuses_what_the_dealer_cannot_take(
     with pytest.raises(PermanentError, match=text):
         await _kakao(url, sender=_sender(url)).send(_reply(reply_text, **spec), http)
     assert await _shown(url, http) == []
+
+
+async def test_reply_image_goes_as_simple_image_in_the_callback(
+    sim: tuple[str, aiohttp.ClientSession],
+) -> None:
+    url, http = sim
+    callback = await _callback_url(url, http)
+    link = "https://inbox.shop.example/files/abc.png"
+    reply = _reply(
+        "사이즈표입니다.", kakao_callback_url=callback, kakao_callback_expires_at=_valid_until()
+    ).model_copy(
+        update={
+            "attachments": [Attachment(name="사이즈표.png", content_type="image/png", url=link)]
+        }
+    )
+    await _kakao(url).send(reply, http)
+    [shown] = await _shown(url, http)
+    assert shown["via"] == "callback" and shown["texts"] == ["사이즈표입니다."]
+    assert shown["images"] == [link]
+
+
+async def test_reply_image_after_the_callback_expired_is_refused_with_the_reason(
+    sim: tuple[str, aiohttp.ClientSession],
+) -> None:
+    url, http = sim
+    callback = await _callback_url(url, http)
+    image = Attachment(name="a.png", content_type="image/png", url="https://x.example/a.png")
+    reply = _reply(
+        kakao_callback_url=callback, kakao_callback_expires_at=_valid_until(-0.1)
+    ).model_copy(update={"attachments": [image]})
+    sender = _sender(url)
+    with pytest.raises(PermanentError, match="images only in the chatbot callback"):
+        await _kakao(url, sender=sender).send(reply, http)
+    assert await _shown(url, http) == []  # nothing reached the customer

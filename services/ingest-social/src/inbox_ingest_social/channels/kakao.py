@@ -36,7 +36,7 @@ import hmac
 import ipaddress
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -49,7 +49,7 @@ from inbox_core.connector import RawRequest, SendResult, WebhookChannel
 from inbox_core.errors import AuthError, InvalidPayload, PermanentError, TransientError
 from inbox_core.faq import FaqCatalog, bot_answer
 from inbox_core.logging import get_logger
-from inbox_core.schema import Customer, InboundMessage, OutboundReply, utcnow
+from inbox_core.schema import Attachment, Customer, InboundMessage, OutboundReply, utcnow
 from inbox_ingest_social import faq_lookup, metrics
 from inbox_ingest_social.channels.kakao_senders import KakaoSender
 from inbox_ingest_social.channels.outbound import Action, action_for_status, call_json
@@ -171,10 +171,15 @@ def split_text(text: str, limit: int = TEXT_LIMIT, parts: int = MAX_OUTPUTS) -> 
     return chunks if 0 < len(chunks) <= parts else None
 
 
-def skill_response(text: str) -> dict[str, Any]:
-    """A SkillResponse (§3) with the text in 1–3 simpleText bubbles."""
+def skill_response(text: str, images: Sequence[Attachment] = ()) -> dict[str, Any]:
+    """A SkillResponse (§3) with the text in 1–3 simpleText bubbles, then a simpleImage per
+    image (Kakao fetches `imageUrl`; at most 3 outputs in all)."""
     chunks = split_text(text) or [text.strip()[:TEXT_LIMIT]]
-    outputs = [{"simpleText": {"text": chunk}} for chunk in chunks]
+    outputs: list[dict[str, Any]] = [{"simpleText": {"text": chunk}} for chunk in chunks]
+    outputs += [
+        {"simpleImage": {"imageUrl": image.url, "altText": image.name[:TEXT_LIMIT]}}
+        for image in images
+    ]
     return {"version": SKILL_VERSION, "template": {"outputs": outputs}}
 
 
@@ -351,7 +356,7 @@ class Kakao(WebhookChannel):
                 log.warning("kakao callback refused: private or local address")
             if problem is None:
                 try:
-                    result = await self._post_callback(url, reply.text, http)
+                    result = await self._post_callback(url, reply.text, http, reply.attachments)
                 except CallbackRefused as err:
                     problem = f"Kakao refused the chatbot callback: {err}"
                     metrics.KAKAO_REPLY_ROUTE.labels("callback_refused").inc()
@@ -360,6 +365,12 @@ class Kakao(WebhookChannel):
                     return result
             else:
                 metrics.KAKAO_REPLY_ROUTE.labels("callback_expired").inc()
+        if reply.attachments:  # the dealer's API takes images only through its own upload
+            metrics.KAKAO_REPLY_ROUTE.labels("refused").inc()
+            raise PermanentError(
+                "Kakao takes images only in the chatbot callback: "
+                f"{problem or 'the customer did not write through the chatbot'}"
+            )
         if self.sender is None:
             metrics.KAKAO_REPLY_ROUTE.labels("refused").inc()
             raise PermanentError(no_sender_reason(problem))
@@ -376,18 +387,29 @@ class Kakao(WebhookChannel):
         expires = _parse_when(reply.context.get("kakao_callback_expires_at"))
         if expires is None or self.clock() >= expires:
             return "the chatbot callback (valid one minute after the customer wrote) expired"
-        if split_text(reply.text) is None:
+        chunks = split_text(reply.text)
+        if chunks is None:
             return f"the reply is longer than {MAX_OUTPUTS * TEXT_LIMIT} characters"
+        if len(chunks) + len(reply.attachments) > MAX_OUTPUTS:
+            return f"text and images take more than the {MAX_OUTPUTS} bubbles of one answer"
+        if not all(a.url for a in reply.attachments):
+            return "an image has no public link (INBOX_PUBLIC_URL)"
         return None
 
-    async def _post_callback(self, url: str, text: str, http: aiohttp.ClientSession) -> SendResult:
+    async def _post_callback(
+        self,
+        url: str,
+        text: str,
+        http: aiohttp.ClientSession,
+        images: Sequence[Attachment] = (),
+    ) -> SendResult:
         try:
             answer = await call_json(
                 http,
                 "POST",
                 url,
                 what="Kakao callback",
-                body=skill_response(text),
+                body=skill_response(text, images),
                 timeout=CALLBACK_TIMEOUT_S,
             )
         except TransientError as err:  # the URL expires soon: retry quickly

@@ -119,10 +119,23 @@ def validate_skill_response(body: object, *, callback_enabled: bool) -> list[str
             text = simple.get("text") if isinstance(simple, dict) else None
             if not isinstance(text, str) or not text or len(text) > TEXT_LIMIT:
                 problems.append(f"outputs[{i}].simpleText.text must hold 1 to 1000 characters")
+        image = output.get("simpleImage")
+        if image is not None:
+            url = image.get("imageUrl") if isinstance(image, dict) else None
+            alt = image.get("altText") if isinstance(image, dict) else None
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                problems.append(f"outputs[{i}].simpleImage.imageUrl must be an http(s) URL")
+            if not isinstance(alt, str) or not alt or len(alt) > TEXT_LIMIT:
+                problems.append(f"outputs[{i}].simpleImage.altText must hold 1 to 1000 characters")
     replies = template.get("quickReplies", [])
     if not isinstance(replies, list) or len(replies) > 10:
         problems.append("quickReplies holds at most 10")
     return problems
+
+
+def bubble_images(body: dict[str, Any]) -> list[str]:
+    outputs = body.get("template", {}).get("outputs", [])
+    return [o["simpleImage"]["imageUrl"] for o in outputs if "simpleImage" in o]
 
 
 def bubble_texts(body: dict[str, Any]) -> list[str]:
@@ -154,8 +167,13 @@ class SimState:
     failures: list[dict[str, Any]] = field(default_factory=list)
     http: aiohttp.ClientSession | None = None
 
-    def show(self, via: str, user_key: str, texts: list[str]) -> None:
-        self.sent.append({"via": via, "user_key": user_key, "texts": texts, "at": time.time()})
+    def show(
+        self, via: str, user_key: str, texts: list[str], images: list[str] | None = None
+    ) -> None:
+        shown = {"via": via, "user_key": user_key, "texts": texts, "at": time.time()}
+        if images:
+            shown["images"] = images
+        self.sent.append(shown)
 
 
 STATE = web.AppKey("kakao_sim", SimState)
@@ -257,7 +275,7 @@ async def callback(request: web.Request) -> web.Response:
         return _callback_answer("FAIL", "Invalid json response from bot-skill.", 400)
     entry.used = True
     assert isinstance(body, dict)
-    state.show("callback", entry.user_key, bubble_texts(body))
+    state.show("callback", entry.user_key, bubble_texts(body), bubble_images(body))
     return _callback_answer("SUCCESS")
 
 
