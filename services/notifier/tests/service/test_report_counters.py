@@ -20,6 +20,7 @@ import pytest
 from inbox_core.settings import CoreSettings
 from inbox_core.store import CONVERSATIONS, MESSAGES, Store
 from inbox_notifier import reports
+from inbox_notifier.queue import INDEXES
 from inbox_notifier.report_counters import REPORT_COUNTERS, counter_ops
 from inbox_notifier.report_rebuild import rebuild_counters
 
@@ -303,3 +304,29 @@ async def test_rebuild_from_stored_conversations_gives_the_same_numbers(db: Any)
     rebuilt = _normalised([d async for d in db[REPORT_COUNTERS].find()])
     assert rebuilt == live
     assert await reports.summary(db, *day("2026-12-01"), with_agents=True) == live_summary
+
+
+def _plan_stages(plan: dict[str, Any]) -> list[str]:
+    stages = [plan.get("stage", "")]
+    for child in ("inputStage", "inputStages"):
+        value = plan.get(child)
+        for sub in value if isinstance(value, list) else [value] if value else []:
+            stages += _plan_stages(sub)
+    return stages
+
+
+async def test_live_and_spike_queries_read_an_index(db: Any) -> None:
+    """The live board and the spike watch run every few seconds: never a collection scan."""
+    await db[CONVERSATIONS].create_indexes(INDEXES[CONVERSATIONS])
+    now = kst("2026-12-01", "15:00")
+    queries = [
+        ({"created_at": {"$gt": now - timedelta(minutes=15), "$lte": now}}, [("created_at", 1)]),
+        ({"created_at": {"$gte": now - timedelta(hours=1)}}, None),
+        ({"status": "open", "sla_deadline": {"$gte": now, "$lt": now + timedelta(hours=1)}},
+         [("sla_deadline", 1)]),
+    ]  # fmt: skip
+    for query, sort in queries:
+        cursor = db[CONVERSATIONS].find(query, sort=sort) if sort else db[CONVERSATIONS].find(query)
+        plan = (await cursor.explain())["queryPlanner"]["winningPlan"]
+        stages = _plan_stages(plan)
+        assert "IXSCAN" in stages and "COLLSCAN" not in stages, (query, stages)
