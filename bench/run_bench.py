@@ -2,11 +2,14 @@
 
 (a) raw JetStream publish throughput on an embedded nats-server: the reference;
 (b) the store's own bound: the router's and notifier's real store work per message, run
-    in-process against the stack's Mongo-wire server with no bus in between;
+    in-process against the stack's Mongo-wire server with no bus in between, one message at a
+    time and in batches of 64 as the consumers take them;
 (c) the whole stack, end to end from "webhook accepted" (HTTP 200 from ingest-social) to
     `conversation.created` on the SSE stream: fixed offered loads, then a burst for capacity;
-    peak RSS of every process, store operations per message;
-then which bound (bus or store) holds the pipeline and how close it gets;
+    peak RSS of every process, store round trips per message (from the services' /metrics),
+    mean batch sizes, CPU per process;
+then which bound holds the pipeline (a process's CPU, the machine's, the bus or the store),
+and a sampling profile (py-spy) of the busiest process during a second burst;
 (d) the queue page at 100,000 conversations; (e) reports at 1,000,000 conversations.
 
 `make soak` (`--soak SECONDS`) offers a steady load for that long and samples RSS.
@@ -35,6 +38,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from queue_page import queue_page_bench  # bench/ is on sys.path when this script runs
 from reports_bench import reports_bench
+from service_figures import Profiler, mean_batch, round_trips, scrape
 from store_bound import store_bound
 
 from inbox_core.embedded import free_port, start_nats
@@ -264,10 +268,12 @@ async def offered_load(
     }
 
 
-async def burst(pipe: Pipeline, count: int, senders: int, drain_s: float) -> dict[str, Any]:
+async def burst(
+    pipe: Pipeline, count: int, senders: int, drain_s: float, prefix: str = "B"
+) -> dict[str, Any]:
     """As many messages as the connector accepts, `senders` at a time: the capacity is the
     rate at which their conversations come out."""
-    tags = [f"B{i}" for i in range(count)]
+    tags = [f"{prefix}{i}" for i in range(count)]
     queue = list(reversed(tags))
 
     async def sender() -> None:
@@ -303,6 +309,8 @@ def print_loads(results: list[dict[str, Any]], names: list[str]) -> None:
 
 
 async def run_bench(args: argparse.Namespace) -> None:
+    load_avg = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores, load average {load_avg[0]:.1f} at the start")
     print(f"(a) raw JetStream publish, {args.publish} x 1 KiB, embedded nats-server")
     raw = await bench_publish(args.publish)
     raw_rate = raw["async_msgs_per_s"]
@@ -311,13 +319,16 @@ async def run_bench(args: argparse.Namespace) -> None:
 
     async with stack_with_pipeline(limit=200) as (harness, pipe):
         mongo_url = f"mongodb://127.0.0.1:{harness.mongo_port}/?directConnection=true"
-        print(f"(b) store bound: router + notifier store work, {args.store_n} new conversations")
-        bound = {c: await store_bound(mongo_url, args.store_n, c) for c in (1, 8)}
+        print(
+            f"(b) store bound: router + notifier store work, {args.store_n} new conversations, "
+            "in batches as the consumers take them"
+        )
+        bound = {c: await store_bound(mongo_url, args.store_n, c) for c in (1, 64)}
         for c, b in bound.items():
-            detail = ", ".join(f"{k} {v:g}" for k, v in b["ops_detail"].items())
+            detail = ", ".join(f"{k} {v:.2f}" for k, v in b["trips_detail"].items() if v >= 0.01)
             print(
-                f"    {c} at a time: {b['msgs_per_s']:>6.1f} msg/s, {b['ops_per_msg']:g} store ops "
-                f"per message ({detail}), {b['ops_per_s']:.0f} ops/s"
+                f"    batches of {c:>2}: {b['msgs_per_s']:>6.1f} msg/s, "
+                f"{b['trips_per_msg']:.2f} store round trips per message ({detail})"
             )
         store_rate = max(b["msgs_per_s"] for b in bound.values())
 
@@ -334,16 +345,36 @@ async def run_bench(args: argparse.Namespace) -> None:
                 r = await offered_load(pipe, f"L{load:g}", load, count, args.drain)
                 r["rss_mb"] = rss.reset()
                 results.append(r)
+            services = {
+                "router": f"http://127.0.0.1:{harness.env['INBOX_ROUTER_PORT']}",
+                "notifier": f"http://127.0.0.1:{harness.env['INBOX_API_PORT']}",
+            }
+            scraped = {n: await scrape(pipe.http, u) for n, u in services.items()}
             ops_before = await asyncio.to_thread(store_ops, harness.mongo_port)
             cpu_before = cpu_s(run_dir)
             cap = await burst(pipe, args.burst, 50, args.drain)
             cpu_after = cpu_s(run_dir)
             ops_after = await asyncio.to_thread(store_ops, harness.mongo_port)
+            after = {n: await scrape(pipe.http, u) for n, u in services.items()}
+            trips = {n: round_trips(scraped[n], after[n]) for n in services}
+            batches = {n: mean_batch(scraped[n], after[n]) for n in services}
             ops = ops_after[0] - ops_before[0]
             per_collection = {
                 name: n - ops_before[1].get(name, 0) for name, n in ops_after[1].items()
             }
             cap["rss_mb"] = rss.reset()
+            busy = {n: cpu_after[n] - cpu_before.get(n, 0.0) for n in cpu_after}
+            busiest = max(busy, key=lambda n: busy[n])
+            profile: list[str] = []
+            if args.profile_burst:
+                # A second burst with a sampling profiler on the busiest process (not during
+                # the measured one: sampling costs that process some time).
+                pid = int((run_dir / f"{busiest}.pid").read_text().strip())
+                profiler = Profiler(pid)
+                if await profiler.start():
+                    await burst(pipe, args.profile_burst, 50, args.drain, prefix="P")
+                    await profiler.stop()
+                profile = profiler.summary()
 
     names = sorted({n for r in [*results, cap] for n in r["rss_mb"]})
     print_loads(results, names)
@@ -353,17 +384,32 @@ async def run_bench(args: argparse.Namespace) -> None:
         f"conversations/s, {ops / max(cap['delivered'], 1):.1f} store ops each; peak RSS MB "
         + ", ".join(f"{n}={cap['rss_mb'].get(n, float('nan')):.0f}" for n in names)
     )
+    each = max(cap["delivered"], 1)
     if per_collection:
-        each = max(cap["delivered"], 1)
         print(
-            "    store ops per message by collection: "
+            "    store ops per message by collection (server opcounters): "
             + ", ".join(
                 f"{name} {n / each:.1f}"
                 for name, n in sorted(per_collection.items(), key=lambda x: -x[1])
                 if n / each >= 0.05
             )
         )
-    busy = {n: cpu_after[n] - cpu_before.get(n, 0.0) for n in cpu_after}
+    all_trips = sum(sum(t.values()) for t in trips.values())
+    print(
+        f"    store round trips per message (commands the services sent): {all_trips / each:.2f}"
+        + "".join(
+            f"; {n} {sum(t.values()) / each:.2f} ("
+            + ", ".join(f"{c} {v / each:.2f}" for c, v in t.most_common() if v / each >= 0.01)
+            + ")"
+            for n, t in trips.items()
+        )
+    )
+    print(
+        "    mean batch: "
+        + ", ".join(
+            f"{n} {size:.1f} messages ({count} batches)" for n, (size, count) in batches.items()
+        )
+    )
     print(
         f"    CPU during the burst ({cap['seconds']:.1f} s, {os.cpu_count()} cores), "
         "share of one core: "
@@ -371,18 +417,67 @@ async def run_bench(args: argparse.Namespace) -> None:
             f"{n}={busy[n] / cap['seconds']:.0%}" for n in sorted(busy, key=lambda n: -busy[n])
         )
     )
+    cores = os.cpu_count() or 1
+    cpu_ms = {n: busy[n] / each * 1000 for n in busy if busy[n] > 0}
+    print(
+        "    CPU per message (ms): "
+        + ", ".join(f"{n} {cpu_ms[n]:.1f}" for n in sorted(cpu_ms, key=lambda n: -cpu_ms[n]))
+    )
+    per_process = min(cpu_ms, key=lambda n: 1000 / cpu_ms[n])
+    ceiling = {
+        f"{per_process} on one core": 1000 / cpu_ms[per_process],
+        f"the stack on {cores} cores": cores * 1000 / sum(cpu_ms.values()),
+    }
+    limit_name = min(ceiling, key=lambda n: ceiling[n])
+    print(
+        f"    CPU ceiling on an otherwise idle machine: {ceiling[limit_name]:.0f}/s "
+        f"({limit_name}; "
+        + ", ".join(f"{n} {v:.0f}/s" for n, v in ceiling.items())
+        + f"); load average during the bench {load_avg[0]:.1f} -> {os.getloadavg()[0]:.1f}"
+    )
     bus_rate = raw_rate / PUBLISHES_PER_MESSAGE
     capacity = cap["capacity_per_s"]
-    which, limit = ("store", store_rate) if store_rate < bus_rate else ("bus", bus_rate)
+    store_rate = max(b["msgs_per_s"] for b in bound.values())
     print("bounds:")
     print(
         f"    bus:   {bus_rate:>8.0f} msg/s  (raw async publish / {PUBLISHES_PER_MESSAGE} "
         "publishes per message)"
     )
-    print(f"    store: {store_rate:>8.1f} msg/s  (b)")
+    print(f"    store: {store_rate:>8.1f} msg/s  (b), the store's work with no bus in between")
+    print(f"    bound: {name_bound(busy, cap['seconds'], capacity, bus_rate, store_rate)}")
     print(
-        f"    pipeline capacity {capacity:.1f}/s = {capacity / limit:.0%} of the {which} bound, "
-        f"{capacity / raw_rate:.4f} of raw JetStream (target 0.25)"
+        f"    pipeline capacity {capacity:.1f}/s = {capacity / raw_rate:.4f} of raw JetStream "
+        f"({raw_rate:.0f} msg/s; target 0.03)"
+    )
+    if profile:
+        print(f"profile of the busiest process ({busiest}) during a second burst:")
+        for line in profile:
+            print(f"    {line}")
+
+
+def name_bound(
+    busy: dict[str, float], seconds: float, capacity: float, bus_rate: float, store_rate: float
+) -> str:
+    """Which resource holds the pipeline: a process using a whole core (Python runs one
+    thread at a time), the machine's cores, or else the bus or the store by their rates."""
+    cores = os.cpu_count() or 1
+    shares = {n: b / max(seconds, 1e-9) for n, b in busy.items()}
+    top = max(shares, key=lambda n: shares[n])
+    used = sum(shares.values())
+    if shares[top] >= 0.85:
+        what = "the store's CPU" if top == "store" else f"{top}'s CPU"
+        return f"{what}: {top} used {shares[top]:.0%} of one core (one Python process)"
+    if used >= 0.85 * cores:
+        return (
+            f"the machine's CPU: the stack used {used:.1f} of {cores} cores "
+            f"(busiest {top} {shares[top]:.0%})"
+        )
+    if capacity >= 0.8 * min(bus_rate, store_rate):
+        which = "store" if store_rate < bus_rate else "bus"
+        return f"the {which} ({capacity:.0f}/s of its {min(bus_rate, store_rate):.0f}/s)"
+    return (
+        f"none saturated: busiest {top} {shares[top]:.0%} of a core, stack {used:.1f} of {cores}"
+        " cores: waiting (latency between the stages), or other work on the machine"
     )
 
 
@@ -415,11 +510,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--publish", type=int, default=20000)
     parser.add_argument("--store-n", type=int, default=200)
-    parser.add_argument("--loads", default="10,20,40,500")
+    parser.add_argument("--loads", default="10,40,100,500")
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--max-messages", type=int, default=400)
     parser.add_argument("--burst", type=int, default=400)
     parser.add_argument("--drain", type=float, default=90)
+    parser.add_argument(
+        "--profile-burst", type=int, default=300, help="profiled second burst; 0 skips it"
+    )
     parser.add_argument("--soak", type=float, default=0, help="run a soak of this many seconds")
     parser.add_argument("--soak-rate", type=float, default=5)
     parser.add_argument("--page-n", type=int, default=100_000, help="(d): 0 skips it")

@@ -3,19 +3,20 @@
 the same Mongo-wire server as the pipeline, with no bus in between.
 
 Messages per second here are the most the pipeline can reach on this store whatever the bus
-does; the operation count per message (from serverStatus opcounters) says why.
+does; the round trips per message (the store commands the services send, by collection) say
+why.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from pymongo import AsyncMongoClient
-
+from inbox_core import metrics
 from inbox_core.schema import Customer, InboundMessage
 from inbox_core.settings import CoreSettings
 from inbox_core.store import Store
@@ -42,13 +43,18 @@ def _message(tag: str) -> InboundMessage:
     )
 
 
-async def _opcounters(client: AsyncMongoClient[dict[str, Any]]) -> dict[str, int]:
-    status = await client.admin.command("serverStatus")
-    return {k: int(v) for k, v in status.get("opcounters", {}).items()}
+def _round_trips() -> Counter[str]:
+    """Store commands this process has sent so far, by collection (Store counts them)."""
+    spent: Counter[str] = Counter()
+    for sample in metrics.STORE_COMMANDS.collect()[0].samples:
+        if sample.name.endswith("_total"):
+            spent[sample.labels["collection"]] += int(sample.value)
+    return spent
 
 
-async def store_bound(mongo_url: str, n: int = 300, concurrency: int = 8) -> dict[str, Any]:
-    """Route and store `n` new-conversation messages, `concurrency` at a time."""
+async def store_bound(mongo_url: str, n: int = 300, batch: int = 8) -> dict[str, Any]:
+    """Route and store `n` new-conversation messages in batches of `batch`, as the consumers
+    do: a batch's messages concurrently (their store calls gathered), batch after batch."""
     settings = CoreSettings(mongodb_url=mongo_url, mongodb_db="bench_store_bound")
     store = Store(settings)
     await store.wait_ready()
@@ -56,29 +62,29 @@ async def store_bound(mongo_url: str, n: int = 300, concurrency: int = 8) -> dic
     await store.ensure_indexes({**ROUTER_INDEXES, **NOTIFIER_INDEXES})
     router = Router(SimpleNamespace(store=store), load_rules(DEFAULT_RULES))  # type: ignore[arg-type]
     queue = Queue(store)
-    slots = asyncio.Semaphore(concurrency)
 
-    async def one(tag: str) -> None:
-        async with slots:
-            routed = await router.route(_message(tag))
-            assert routed is not None
-            events, _ = await queue.apply_routed(routed)
-            await queue.mark_published([e.id for e in events])
+    async def one(tag: str) -> list[str]:
+        routed = await router.route(_message(tag))
+        assert routed is not None
+        events, _ = await queue.apply_routed(routed)
+        return [e.id for e in events]
+
+    async def batch_of(tags: list[str]) -> None:
+        published = await asyncio.gather(*(one(t) for t in tags))
+        await queue.mark_published([i for ids in published for i in ids])
 
     try:
-        await one("warmup")
-        before = await _opcounters(store.client)
+        await batch_of(["warmup"])
+        before = _round_trips()
         start = time.perf_counter()
-        await asyncio.gather(*(one(f"s{i}") for i in range(n)))
+        for first in range(0, n, batch):
+            await batch_of([f"s{i}" for i in range(first, min(n, first + batch))])
         elapsed = time.perf_counter() - start
-        after = await _opcounters(store.client)
-        ops = {k: (after.get(k, 0) - before.get(k, 0)) / n for k in after}
-        ops.pop("command", None)  # serverStatus itself and the driver's own commands
+        spent = _round_trips() - before
         return {
             "msgs_per_s": n / elapsed,
-            "ops_per_msg": sum(ops.values()),
-            "ops_detail": {k: v for k, v in ops.items() if v},
-            "ops_per_s": sum(ops.values()) * n / elapsed,
+            "trips_per_msg": sum(spent.values()) / n,
+            "trips_detail": {k: v / n for k, v in spent.most_common()},
         }
     finally:
         await store.client.drop_database(settings.mongodb_db)

@@ -11,7 +11,8 @@ queue goes out as
 - one unordered `bulk_write` per collection for the upserting `update_one` calls, the
   `insert_one` calls and the unordered `insert_many` and `bulk_write` calls (a claim,
   `update_one({"_id": k}, {"$setOnInsert": doc}, upsert=True)`, goes as an insert: the same
-  effect for half the store's work),
+  effect for half the store's work; counter upserts on one `_id` that only `$inc` go as one,
+  their increments added: they commute),
 
 and each caller gets its own answer, or its own error: a write that fails (a bad document, a
 duplicate key) fails only its caller, the other writes of the bulk go through. A lone caller
@@ -152,6 +153,25 @@ def _claim_of(filter: Doc, update: Doc | list[Doc]) -> _Claim | None:
     ):
         return None
     return _Claim({"_id": key, **fields})
+
+
+def _counter_key(op: InsertOne[Doc] | UpdateOne) -> Hashable | None:
+    """Upserts by `_id` that only `$inc` (and `$setOnInsert` the bucket's fixed fields) can
+    be merged: the key says which ones go together."""
+    if not isinstance(op, UpdateOne) or isinstance(op, _Claim) or not op._upsert:
+        return None
+    update, filter = op._doc, op._filter
+    if not isinstance(update, dict) or set(filter) != {"_id"} or "$inc" not in update:
+        return None
+    if not set(update) <= {"$inc", "$setOnInsert"} or isinstance(filter["_id"], dict):
+        return None
+    fixed = update.get("$setOnInsert", {})
+    if set(fixed) & set(update["$inc"]):
+        return None
+    try:
+        return (filter["_id"], repr(sorted(fixed.items())))
+    except TypeError:
+        return None
 
 
 def _on_id(error: Doc) -> bool:
@@ -316,6 +336,42 @@ class BatchedCollection:
         return list(results)
 
     async def _bulk(self, ops: list[InsertOne[Doc] | UpdateOne]) -> list[Any]:
+        """Counter upserts on one document are merged into one (their `$inc`s add up: they
+        commute), then the rest as they are; per op the result as if sent alone."""
+        merged: list[InsertOne[Doc] | UpdateOne] = []
+        home: list[int] = []  # op i is sent as merged[home[i]]
+        counters: dict[Hashable, int] = {}
+        for op in ops:
+            key = _counter_key(op)
+            if key is None:
+                home.append(len(merged))
+                merged.append(op)
+                continue
+            counter: Any = op  # an $inc upsert (see _counter_key)
+            update: Any = counter._doc
+            if key in counters:
+                sent_op: Any = merged[counters[key]]
+                incs = sent_op._doc["$inc"]
+                for name, value in update["$inc"].items():
+                    incs[name] = incs.get(name, 0) + value
+                home.append(counters[key])
+                continue
+            counters[key] = len(merged)
+            home.append(len(merged))
+            merged.append(
+                UpdateOne(counter._filter, {**update, "$inc": dict(update["$inc"])}, upsert=True)
+            )
+        sent = await self._bulk_sent(merged)
+        first: set[int] = set()
+        out: list[Any] = []
+        for at in home:
+            result = sent[at]
+            # Merged counters: the first reports the insert, the others matched it.
+            out.append(result if at not in first or isinstance(result, BaseException) else None)
+            first.add(at)
+        return out
+
+    async def _bulk_sent(self, ops: list[InsertOne[Doc] | UpdateOne]) -> list[Any]:
         """One unordered bulk write; per op the upserted id (None when it matched) or the
         error of that op alone."""
         claimed = [op._doc["_id"] if isinstance(op, _Claim) else None for op in ops]

@@ -364,7 +364,8 @@ class Bus:
         max_ack_pending: int = 1000,
     ) -> Consumer:
         """A consumer that hands each fetched batch (up to `batch` messages, stream order) to
-        `handler` as a unit; one batch at a time, so a thread's order holds across batches.
+        `handler` as a unit. Two batches may be in flight; one that holds an ordering key of
+        an unfinished earlier batch waits for it, so a thread's order holds across batches.
         The handler keeps the order within a batch (`order_rounds`). Each message is then
         acked, naked or dead-lettered by its own outcome."""
         consumer = Consumer(
@@ -443,6 +444,14 @@ class Consumer:
     _outage_naks: dict[int, int] = field(default_factory=dict, init=False)
     _chains: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False)
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(256), init=False)
+    # Batch mode: two batches in flight, so the next one's work overlaps the previous one's
+    # round trips (the store and the handler take turns instead of waiting for each other).
+    batches_in_flight: int = 2
+    _batch_slots: asyncio.Semaphore = field(init=False)
+    _batch_keys: dict[asyncio.Task[None], set[str]] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self._batch_slots = asyncio.Semaphore(self.batches_in_flight)
 
     async def start(self) -> None:
         settings = self.bus.settings
@@ -490,11 +499,7 @@ class Consumer:
                 await asyncio.sleep(0.5)
                 continue
             if self.batch_handler is not None:
-                # One batch at a time: the next fetch gathers what came in meanwhile.
-                task = asyncio.create_task(self._handle_batch(msgs))
-                self._inflight.add(task)
-                await asyncio.gather(task, return_exceptions=True)
-                self._inflight.discard(task)
+                await self._start_batch(msgs)
                 continue
             for msg in msgs:
                 # Bounded concurrency; fetching goes on while earlier messages are handled.
@@ -511,6 +516,27 @@ class Consumer:
                     task.add_done_callback(functools.partial(self._forget, key))
         if self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    async def _start_batch(self, msgs: list[Msg]) -> None:
+        """At most `batches_in_flight` batches at once; a batch holding an ordering key of an
+        earlier unfinished batch starts after that one, so a thread's order holds."""
+        await self._batch_slots.acquire()
+        keys = {k for m in msgs if (k := order_key(m)) is not None}
+        earlier = [t for t, held in self._batch_keys.items() if held & keys]
+        task = asyncio.create_task(self._batch_after(earlier, msgs))
+        self._batch_keys[task] = keys
+        self._inflight.add(task)
+        task.add_done_callback(self._batch_done)
+
+    async def _batch_after(self, earlier: list[asyncio.Task[None]], msgs: list[Msg]) -> None:
+        if earlier:
+            await asyncio.gather(*earlier, return_exceptions=True)
+        await self._handle_batch(msgs)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._batch_keys.pop(task, None)
+        self._batch_slots.release()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
@@ -562,6 +588,7 @@ class Consumer:
             live = [m for m in msgs if not await self._given_up(m)]
             if not live:
                 return
+            metrics.BATCH_MESSAGES.labels(self.durable).observe(len(live))
             outcomes: Sequence[BaseException | None]
             try:
                 outcomes = await self.batch_handler(live)

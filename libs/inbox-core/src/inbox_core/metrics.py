@@ -20,6 +20,12 @@ CONSUMED = Counter(
     "Messages handled by a consumer, by outcome (ack, nak, dead_letter)",
     ["consumer", "outcome"],
 )
+BATCH_MESSAGES = Histogram(
+    "inbox_bus_batch_messages",
+    "Messages per batch handed to a batch consumer's handler",
+    ["consumer"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 HANDLE_SECONDS = Histogram("inbox_bus_handle_seconds", "Time to handle one message", ["consumer"])
 CONNECTOR_RECEIVED = Counter(
     "inbox_connector_received_total", "Inbound messages accepted from a platform", ["channel"]

@@ -192,3 +192,40 @@ async def test_publish_many_returns_each_pub_ack_in_order(bus: Bus) -> None:
     assert first.seq < second.seq
     info = await bus.js.stream_info("INBOUND")
     assert info.state.messages == 2
+
+
+async def test_batches_overlap_but_a_thread_waits_for_its_earlier_batch(bus: Bus) -> None:
+    from inbox_core.bus import ORDER_KEY_HEADER
+
+    seen: list[bytes] = []
+    finished: list[bytes] = []
+    release = asyncio.Event()
+
+    async def handler(msgs: list[Msg]) -> list[BaseException | None]:
+        seen.extend(m.data for m in msgs)
+        if b"A0" in [m.data for m in msgs]:
+            await release.wait()  # the first batch of thread A is still being handled
+        finished.extend(m.data for m in msgs)
+        return [None] * len(msgs)
+
+    async def publish(data: bytes, thread: str) -> None:
+        await bus.publish(
+            "inbox.in.kakao.shop", data, msg_id=data.decode(), headers={ORDER_KEY_HEADER: thread}
+        )
+
+    async def until(cond: object) -> None:
+        async with asyncio.timeout(10):
+            while not cond():  # type: ignore[operator]  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+
+    await bus.batch_consumer(stream="INBOUND", durable="tb2", handler=handler).start()
+    await publish(b"A0", "thread-A")
+    await until(lambda: b"A0" in seen)
+    await publish(b"B0", "thread-B")
+    await until(lambda: b"B0" in finished)  # another thread's batch goes on meanwhile
+    await publish(b"A1", "thread-A")
+    await asyncio.sleep(0.5)
+    assert b"A1" not in seen  # waits for the batch that holds thread A
+    release.set()
+    await until(lambda: b"A1" in finished)
+    assert finished == [b"B0", b"A0", b"A1"]

@@ -231,11 +231,11 @@ class Queue:
         db = self.hot
         doc = _message_doc(routed)
         try:
-            result = await db[MESSAGES].update_one(
-                {"dedup_id": m.dedup_id}, {"$setOnInsert": doc}, upsert=True
-            )
-            inserted = result.upserted_id is not None
-        except DuplicateKeyError:  # the same message, redelivered, racing its first delivery
+            # An insert, not an upsert: half the store's work, the same effect. A message
+            # stored before (redelivered, replayed) fails on its _id or its unique dedup_id.
+            await db[MESSAGES].insert_one(doc)
+            inserted = True
+        except DuplicateKeyError:  # the same message, stored already
             inserted = False
         stored = doc if inserted else await db[MESSAGES].find_one({"dedup_id": m.dedup_id})
         assert stored is not None
