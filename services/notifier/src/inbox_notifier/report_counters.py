@@ -12,8 +12,9 @@ Buckets are one document per UTC hour (`h|2026-12-03T05`), per Asia/Seoul day
 (`d|2026-12-03`) and per Seoul month (`m|2026-12`), plus one document of current state
 (`state`: open, pending, breached).
 Inside a bucket, `<metric>.<dim>:<key>` counts (`created.category:shipping`, `fr.all`) and
-`<metric>_h.<dim>:<key>.b<n>` histograms of seconds (for medians) live side by side, so one
-conversation change is one upsert per bucket and a month of reports reads ~30 documents.
+`<metric>_h.<dim>:<key>.b<n>` histograms of seconds (for medians, in a twin document
+`<bucket>#t`), so one conversation change is a few upserts and a month of reports reads a
+few documents.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from pymongo import UpdateOne
 REPORT_COUNTERS: Final = "report_counters"
 SEOUL: Final = ZoneInfo("Asia/Seoul")
 STATE_ID: Final = "state"
+# The histograms of a bucket live in a document of their own (`h|2026-12-03T05#t`), so the
+# counts that time series, the live board and spikes read stay small.
+TIMINGS: Final = "#t"
 ALL: Final = "all"
 BOT_AUTHORS: Final = frozenset({"bot"})  # answers by the FAQ bot are not an agent's response
 HIST_STEP: Final = 1.1  # histogram buckets grow by 10%: medians are within ~5%
@@ -128,7 +132,7 @@ def bucket_ids(at: datetime) -> tuple[str, str, str]:
 
 @lru_cache(maxsize=65536)
 def bucket_start(bucket_id: str) -> datetime:
-    gran, _, rest = bucket_id.partition("|")
+    gran, _, rest = bucket_id.removesuffix(TIMINGS).partition("|")
     if gran == "h":
         return datetime.strptime(rest, "%Y-%m-%dT%H").replace(tzinfo=UTC)
     if gran == "m":
@@ -174,15 +178,20 @@ def _keys(conv: Mapping[str, Any], dims: Iterable[str], agent: str | None) -> li
 
 
 def _add(out: Counts, at: datetime, fields: Mapping[str, int], keys: list[str]) -> None:
-    paths = []
+    counts, timings = [], []
     for metric, amount in fields.items():
         base, _, hist = metric.partition("#")
         for key in keys:
-            paths.append((f"{base}.{key}.{hist}" if hist else f"{base}.{key}", amount))
+            if hist:
+                timings.append((f"{base}.{key}.{hist}", amount))
+            else:
+                counts.append((f"{base}.{key}", amount))
     for bucket in bucket_ids(at):
-        doc = out[bucket]
-        for path, amount in paths:
-            doc[path] = doc.get(path, 0) + amount
+        for target, paths in ((bucket, counts), (bucket + TIMINGS, timings)):
+            if paths:
+                doc = out[target]
+                for path, amount in paths:
+                    doc[path] = doc.get(path, 0) + amount
 
 
 def contribution(conv: Mapping[str, Any] | None, into: Counts | None = None) -> Counts:

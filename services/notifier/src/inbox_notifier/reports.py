@@ -18,6 +18,7 @@ from inbox_notifier.report_counters import (
     REPORT_COUNTERS,
     SEOUL,
     STATE_ID,
+    TIMINGS,
     day_id,
     day_range,
     day_start,
@@ -202,6 +203,7 @@ async def summary(
 ) -> dict[str, Any]:
     start, end = floor_hour(start), ceil_hour(end)
     buckets = dict(period_buckets(start, end))
+    buckets.update({bucket + TIMINGS: sign for bucket, sign in list(buckets.items())})
     totals = merge(await read_buckets(db, list(buckets)), buckets)
     figures = key_figures(totals, ALL)
     created = figures["created"]
@@ -272,7 +274,9 @@ async def timeseries(
             starts.append(at)
             at += timedelta(hours=1)
         ids = [hour_id(s) for s in starts]
-    docs = {d["_id"]: d for d in await read_buckets(db, ids, METRIC_FIELDS[metric])}
+    suffix = TIMINGS if metric == "first_response_median_s" else ""
+    found = await read_buckets(db, [i + suffix for i in ids], METRIC_FIELDS[metric])
+    docs = {d["_id"].removesuffix(TIMINGS): d for d in found}
     buckets = []
     for bucket_start, bucket in zip(starts, ids, strict=True):
         totals = merge([docs[bucket]] if bucket in docs else [])

@@ -271,6 +271,16 @@ async def test_timeseries_by_day_and_by_hour(db: Any) -> None:
         db, kst("2026-11-30", "00:00"), kst("2026-12-02", "00:00"), "day", "all", "within_sla"
     )
     assert [b["counts"] for b in sla["buckets"]] == [{"all": 1.0}, {"all": 0.5}]
+    frt = await reports.timeseries(
+        db,
+        kst("2026-11-30", "00:00"),
+        kst("2026-12-02", "00:00"),
+        "day",
+        "all",
+        "first_response_median_s",
+    )
+    medians = [b["counts"]["all"] for b in frt["buckets"]]
+    assert close_to(medians[0], 63 * 3600 + 40 * 60) and close_to(medians[1], 300)
 
 
 def _normalised(docs: list[dict[str, Any]]) -> dict[str, Any]:
