@@ -20,6 +20,8 @@ DLQ_ALL: Final = "inbox.dlq.>"
 COMMANDS_ALL: Final = "inbox.cmd.>"
 # Commands one service asks of the owner of a collection (one writer per collection).
 THREAD_MOVES: Final = "inbox.cmd.threads.move"  # notifier → router: repoint thread keys
+# Request/reply (core NATS, not a stream): an admin asks a router to retrain its model.
+ROUTER_RETRAIN: Final = "inbox.router.retrain"
 
 
 def _token(value: str) -> str:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from aiohttp import web
 from nats.aio.msg import Msg
 from pymongo.errors import PyMongoError
@@ -25,6 +26,7 @@ from inbox_router.commands import command_handler
 from inbox_router.conversations import INDEXES, ConversationResolver
 from inbox_router.customers import customer_facts, find_customer, link_customer
 from inbox_router.facts import DEFAULT_CALENDAR, ConversationFacts, MatchFacts
+from inbox_router.learning import ModelHolder, retrain
 from inbox_router.reload import RuleSource
 from inbox_router.rules import RuleSet
 from inbox_router.settings import RouterSettings
@@ -45,6 +47,8 @@ class Router:
         settings = settings or RouterSettings()
         self.runtime = runtime
         self.rules = rules if isinstance(rules, RuleSource) else RuleSource.fixed(rules)
+        self.model = ModelHolder()
+        self.model_enabled = settings.model_enabled
         self.calendar = calendar or DEFAULT_CALENDAR
         # The messages of a batch are routed concurrently; their store calls at the same
         # step go out together (one $in query, one bulk write per collection).
@@ -80,17 +84,32 @@ class Router:
         return [outcome[i] for i in range(len(msgs))]
 
     async def keep_state(self, every_s: float) -> None:
-        """Publish the category table for the notifier now and whenever the rules change."""
+        """Publish the category table for the notifier now and whenever the rules change;
+        train the model again when another process retrained it (a new version)."""
         published: RuleSet | None = None
         while True:
             rules = self.rules.current
-            if rules is not published:
-                try:
+            try:
+                if rules is not published:
                     await publish_category_table(self.runtime.store.db, rules)
                     published = rules
-                except (InboxError, PyMongoError) as err:
-                    log.warning("category table not published", error=str(err))
+                if self.model_enabled:
+                    await self.model.load(self.runtime.store.db)
+            except (InboxError, PyMongoError) as err:
+                log.warning("routing state not refreshed", error=str(err))
             await asyncio.sleep(every_s)
+
+    async def answer_retrain(self, msg: Msg) -> None:
+        """Request/reply on ROUTER_RETRAIN: retrain, answer with the result as JSON."""
+        try:
+            if not self.model_enabled:
+                raise PermanentError("the routing model is turned off (INBOX_ROUTER_MODEL=0)")
+            result = (
+                await retrain(self.runtime.store.db, self.rules.current, self.model)
+            ).as_dict()
+        except (InboxError, PyMongoError) as err:
+            result = {"accepted": False, "message": f"retrain failed: {err}"}
+        await msg.respond(orjson.dumps(result))
 
     async def handle(self, msg: Msg) -> None:
         """One message on its own (the batch path with a batch of one)."""
@@ -135,7 +154,7 @@ class Router:
             ),
             calendar=self.calendar,
         )
-        decision = rules.decide(message, facts)
+        decision = rules.decide(message, facts, self.model.model)
         answer = decide_bot_answer(self.faq.snapshot, message, resolution)
         decision = with_bot_answer(decision, answer)
         decision.reasons.insert(0, f"conversation: {resolution.how}")
@@ -181,6 +200,12 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
 
     async def consume(app: web.Application) -> AsyncIterator[None]:
         source.install_sighup()
+        if settings.model_enabled:
+            await router.model.load(runtime.store.db)  # trained before the first message
+            assert runtime.bus.nc is not None
+            await runtime.bus.nc.subscribe(
+                subjects.ROUTER_RETRAIN, queue="router", cb=router.answer_retrain
+            )
         runtime.spawn(router.keep_state(max(settings.rules_poll_s, 1.0)), "routing-state")
         if settings.rules_poll_s > 0:
             runtime.spawn(source.watch(settings.rules_poll_s), "rules-watch")

@@ -16,7 +16,7 @@ Every match is recorded in `decision.reasons` with why it matched ("rule shippin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Protocol
 
 import yaml
 from pydantic import (
@@ -67,6 +67,24 @@ class Rule(Strict):
     when: Condition = Field(default_factory=Condition)
     set: Action = Field(default_factory=Action)
     continue_: bool = Field(False, alias="continue")
+    # Whether the routing model may change the category this rule sets. Unset: a rule that
+    # matches on keywords or patterns only may be overridden when the model is sure and the
+    # keyword match weak; a rule with channel, account, customer or business-hours conditions
+    # was written on purpose and is never overridden. `fallback` rules only apply when the
+    # model is not sure (e.g. "open-market questions are about a product").
+    model: Literal["override", "keep", "fallback"] | None = None
+
+    def model_may(self) -> str:
+        if self.model is not None:
+            return self.model
+        when = self.when
+        on_purpose = (
+            when.channel is not None
+            or when.account is not None
+            or when.customer is not None
+            or when.business_hours is not None
+        )
+        return "keep" if on_purpose else "override"
 
 
 class Defaults(Strict):
@@ -114,9 +132,25 @@ class Normalisation(Strict):
     variants: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_VARIANTS))
 
 
+class ModelUse(Strict):
+    """How the routing model's probabilities combine with the rules (see decide)."""
+
+    enabled: bool = True
+    decide_at: float = Field(0.4, ge=0, le=1)  # no category rule: the model decides from here
+    override_at: float = Field(0.7, ge=0, le=1)  # the model's top guess overrides a keyword rule
+    keep_at: float = Field(0.3, ge=0, le=1)  # ...unless it gives the rule's category this much
+
+
+class Classifier(Protocol):
+    def predict(
+        self, text: str, subject: str | None = None, channel: str = "mail"
+    ) -> list[tuple[str, float]]: ...
+
+
 class RuleSet(Strict):
     version: Literal[1] = 1
     default: Defaults = Field(default_factory=Defaults)
+    model: ModelUse = Field(default_factory=ModelUse)
     customers: Customers = Field(default_factory=Customers)
     normalise: Normalisation = Field(default_factory=Normalisation)
     sla: SlaPolicies = Field(default_factory=SlaPolicies)
@@ -136,8 +170,14 @@ class RuleSet(Strict):
             rule.when.compile(self._normaliser)
         return self
 
-    def decide(self, message: InboundMessage, facts: MatchFacts | None = None) -> RoutingDecision:
-        """Pure: the routing decision for `message` given what the store knows (`facts`)."""
+    def decide(
+        self,
+        message: InboundMessage,
+        facts: MatchFacts | None = None,
+        model: Classifier | None = None,
+    ) -> RoutingDecision:
+        """Pure: the routing decision for `message` given what the store knows (`facts`) and,
+        when given, the routing model's probabilities."""
         facts = facts or MatchFacts()
         data = MatchInput(message, facts, self._normaliser, self.customers.is_vip(message, facts))
         matched: list[Rule] = []
@@ -150,6 +190,8 @@ class RuleSet(Strict):
             reasons.append(f"rule {rule.name}: {'; '.join(why) or 'matches every message'}")
             if not rule.continue_:
                 break
+        if model is not None and self.model.enabled:
+            matched = self._consult(model, message, matched, reasons)
         decision = self._combine(matched, reasons)
         decision.sla = self.sla.state(
             message,
@@ -168,6 +210,60 @@ class RuleSet(Strict):
             )
         self._render(decision, matched, message, facts)
         return decision
+
+    def _consult(
+        self, model: Classifier, message: InboundMessage, matched: list[Rule], reasons: list[str]
+    ) -> list[Rule]:
+        """The model decides the category where no category rule matched or where a keyword
+        rule's match is weak (the model is sure of another category and gives the rule's
+        little weight); a rule written on purpose keeps its category."""
+        rule = next((r for r in matched if r.set.category), None)
+        if rule is not None and rule.model_may() == "keep":
+            return matched  # written on purpose for this channel, account or customer
+        guesses = model.predict(message.text, message.subject, message.channel)
+        if not guesses:
+            return matched
+        top, p = guesses[0]
+        said = f"model: {', '.join(f'{c} {q:.2f}' for c, q in guesses[:2])}"
+        use = self.model
+        if rule is None or rule.model_may() == "fallback":
+            if p >= use.decide_at and (rule is None or top != rule.set.category):
+                return self._adopt(top, rule, matched, reasons, f"{said} → category {top}")
+            if rule is None:
+                reasons.append(f"{said} — not sure enough: category general")
+            else:
+                reasons.append(f"{said} — not sure enough: rule {rule.name} applies")
+            return matched
+        rule_p = dict(guesses).get(rule.set.category or "", 0.0)
+        if (
+            top not in (rule.set.category, "general")
+            and p >= use.override_at
+            and (rule_p < use.keep_at)
+        ):
+            why = f"{said} → category {top} (rule {rule.name}'s keyword match is weak)"
+            return self._adopt(top, rule, matched, reasons, why)
+        reasons.append(said)
+        return matched
+
+    def _adopt(
+        self,
+        category: str,
+        replaced: Rule | None,
+        matched: list[Rule],
+        reasons: list[str],
+        why: str,
+    ) -> list[Rule]:
+        """The model's category takes the actions of the first rule that sets it."""
+        kept = [r for r in matched if r is not replaced]
+        source = next(
+            (r for r in self.rules if r.set.category == category and r.model_may() != "keep"),
+            None,
+        )
+        if source is None:
+            reasons.append(f"{why}; no rule sets {category}: default team")
+            return kept
+        reasons.append(f"{why}, with the actions of rule {source.name}")
+        return [*kept, source]
 
     def _combine(self, matched: list[Rule], reasons: list[str]) -> RoutingDecision:
         team = next((r.set.team for r in matched if r.set.team), None)
