@@ -62,10 +62,13 @@ class CategoryTable:
 
     def for_team(self, team: str, current: str) -> str | None:
         """The category a move to `team` implies: the current one when the team handles it,
-        else the team's first category; None for a team no rule names."""
+        else the category named like the team, else the team's first; None for a team no
+        rule names."""
         handled = self.teams.get(team) or []
         if current in handled:
             return current
+        if team in handled:  # the product team's own category is product, not restock
+            return team
         return handled[0] if handled else None
 
     def for_tags(self, tags: list[str]) -> str | None:

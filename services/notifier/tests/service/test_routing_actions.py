@@ -155,3 +155,30 @@ async def test_bad_team_and_priority_requests_are_refused_and_change_nothing(
     conv = await notifier.get("/api/conversations/c1")
     assert conv["team"] == "shipping" and conv["priority"] == "normal"
     assert await _corrections() == {}
+
+
+async def test_admins_see_corrections_per_category_and_agents_are_refused(
+    notifier: NotifierHarness,
+) -> None:
+    for n, text in enumerate(["택배 실종", "소포 어디", "품절 언제 풀려요"]):
+        await notifier.publish(
+            notifier.routed(n + 1, f"c{n}", text=text, team="general", category="general")
+        )
+        await notifier.wait_for(f"/api/conversations/c{n}", lambda b: b["message_count"] == 1)
+    await notifier.post("/api/conversations/c0/team", {"team": "shipping"})
+    await notifier.post("/api/conversations/c1/team", {"team": "shipping"}, "junho")
+    await notifier.post("/api/conversations/c2/tags", {"add": ["재입고"]})
+    body = await notifier.get("/api/routing")
+    assert body["corrections"] == {"total": 3, "by_category": {"restock": 1, "shipping": 2}}
+    assert body["model"]["version"] == 0  # no retrain yet
+    async with notifier.http.get(
+        f"{notifier.url}/api/routing", headers={"Authorization": "Bearer token-junho"}
+    ) as resp:
+        assert resp.status == 403
+    status, answer = await notifier.post("/api/routing/retrain", {}, "junho")
+    assert status == 403 and answer["code"] == "forbidden"
+
+
+async def test_retrain_without_a_running_router_is_503(notifier: NotifierHarness) -> None:
+    status, body = await notifier.post("/api/routing/retrain", {})
+    assert status == 503 and body["code"] == "router_unavailable"

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -84,11 +85,19 @@ async def load_corrections(db: Any, until: datetime | None) -> list[dict[str, An
     return [d async for d in db[ROUTING_CORRECTIONS].find(query)]
 
 
+@functools.cache
+def _shipped_model(params: ModelParams) -> RoutingModel:
+    # Deterministic and read-only once trained: one per process serves every router (tests
+    # start many) until corrections are accepted.
+    return RoutingModel.train(training_examples(), params)
+
+
 def train(corrections: list[dict[str, Any]], params: ModelParams | None = None) -> RoutingModel:
     params = params or ModelParams()
-    return RoutingModel.train(
-        training_examples() + correction_examples(corrections, params), params
-    )
+    extra = correction_examples(corrections, params)
+    if not extra:
+        return _shipped_model(params)
+    return RoutingModel.train(training_examples() + extra, params)
 
 
 @dataclass
