@@ -26,6 +26,8 @@ def category_table(rules: RuleSet) -> dict[str, Any]:
             categories.append(category)
         if rule.set.team and category not in teams.setdefault(rule.set.team, []):
             teams[rule.set.team].append(category)
+        if rule.model_may() == "fallback":
+            continue  # a catch-all's tags (오픈마켓) describe where, not what about
         for tag in rule.set.tags:
             tags.setdefault(tag, category)
     if "general" not in categories:

@@ -532,3 +532,16 @@ def test_category_table_of_the_shipped_rules_names_each_teams_categories() -> No
         "shipping", "refund_return_exchange", "restock", "product", "defect_missing_wrong",
         "identity", "app", "general",
     }  # fmt: skip
+
+
+def test_notifiers_fallback_category_table_matches_the_shipped_rules() -> None:
+    """The notifier uses its built-in table until a router has published one."""
+    from inbox_notifier.corrections import DEFAULT_TABLE
+    from inbox_router.category_table import category_table
+
+    table = category_table(DEFAULT)
+    assert set(table["categories"]) == set(DEFAULT_TABLE["categories"])
+    assert {k: set(v) for k, v in table["teams"].items()} == {
+        k: set(v) for k, v in DEFAULT_TABLE["teams"].items()
+    }
+    assert table["tags"] == DEFAULT_TABLE["tags"]
