@@ -34,7 +34,7 @@ from inbox_notifier.queue import INDEXES, Queue
 from inbox_notifier.queue_page import drop_obsolete_indexes
 from inbox_notifier.routing import RouteTable, error_middleware, json_response, openapi
 from inbox_notifier.settings import NotifierSettings
-from inbox_notifier.snooze import reopen_snoozed
+from inbox_notifier.snooze import SNOOZE_TICK_MIN_S, reopen_snoozed
 from inbox_notifier.spikes import SpikeRule, SpikeWatch
 from inbox_notifier.stream import SETTINGS, SHUTDOWN
 from inbox_notifier.timers import fire_due
@@ -191,7 +191,8 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
         )
         runtime.spawn(
             notifier.every(
-                settings.sla_tick_s,
+                # A snooze ends on the minute an agent chose: no need to ask more than each s.
+                max(settings.sla_tick_s, SNOOZE_TICK_MIN_S),
                 lambda: reopen_snoozed(notifier.queue, notifier.publisher),
                 "snooze timers",
             ),

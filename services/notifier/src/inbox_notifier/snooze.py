@@ -8,7 +8,7 @@ any message does (the status is then open, and the timer no longer matches).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from pymongo import ReturnDocument
 
@@ -19,6 +19,7 @@ from inbox_notifier.events import EventPublisher
 from inbox_notifier.queue import Queue, conversation_view
 
 PENDING = ConversationStatus.PENDING.value
+SNOOZE_TICK_MIN_S: Final = 1.0  # how often at most the timer asks the store
 
 
 async def reopen_snoozed(queue: Queue, publisher: EventPublisher, limit: int = 500) -> int:
