@@ -30,7 +30,7 @@ async def _apply(desk: Desk, conv_id: str, body: BulkIn, agent: str, admin: bool
         assign = AssignIn(assignee=body.assignee, force=body.force)
         await desk.assign(conv_id, assign, agent, may_force=admin)
     elif body.action == "tag":
-        await desk.tag(conv_id, TagsIn(add=body.add, remove=body.remove))
+        await desk.tag(conv_id, TagsIn(add=body.add, remove=body.remove), agent)
     elif body.action == "team":
         await desk.set_team(conv_id, body.team or "", agent)
     else:
