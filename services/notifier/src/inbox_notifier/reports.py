@@ -1,6 +1,7 @@
 """Reports read from the counters (report_counters.py), never by scanning conversations: a
-period is cut into whole Asia/Seoul days and the hours at its ragged ends, and only those
-bucket documents are read (a month is ~30 documents, whatever the number of conversations).
+period is cut into Seoul months, days and the hours at its ragged ends (see
+`period_buckets`), and only those bucket documents are read, whatever the number of
+conversations.
 """
 
 from __future__ import annotations
