@@ -23,7 +23,7 @@ function niceMax(value) {
 
 function frame(width, height, max, format) {
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img" });
-  const pad = { left: 44, right: 8, top: 8, bottom: 26 };
+  const pad = { left: 64, right: 8, top: 8, bottom: 26 };
   const plotH = height - pad.top - pad.bottom;
   for (let i = 0; i <= 4; i++) {
     const y = pad.top + plotH - (plotH * i) / 4;
