@@ -46,8 +46,10 @@ $(STAMP): $(PYPROJECTS)
 		-r requirements-dev.txt 2>&1 | $(QUIET_PIP)
 	@touch $(STAMP)
 
+# make up REPLICAS=router=3,notifier=2 runs several replicas (also INBOX_REPLICAS).
+REPLICAS ?=
 up: install
-	$(BIN)/inbox-stack
+	$(BIN)/inbox-stack $(if $(REPLICAS),--replicas $(REPLICAS))
 
 demo: install
 	$(BIN)/inbox-stack --demo

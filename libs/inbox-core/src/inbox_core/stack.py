@@ -33,6 +33,9 @@ from inbox_core.embedded import (
 from inbox_core.masking import mask_url_credentials
 
 READY_MARKER = "INBOX READY"
+# Services that may run as several replicas (`--replicas router=3,notifier=2`).
+SCALABLE: Final = ("router", "notifier")
+DEFAULT_PARTITIONS: Final = "8"
 # Ctrl-C or SIGTERM stops the whole stack within 10 s (the contract); this leaves a margin.
 STOP_DEADLINE_S: Final = 9.0
 # Each service's own drain on SIGTERM, unless set: well inside its group's share.
@@ -71,10 +74,22 @@ def _healthy(port: int) -> bool:
 
 
 class Stack:
-    def __init__(self, data_dir: Path, env: dict[str, str], *, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str],
+        *,
+        quiet: bool = False,
+        replicas: dict[str, int] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.env = env
         self.env.setdefault("INBOX_SHUTDOWN_GRACE_S", SERVICE_GRACE_S)
+        self.replicas = replicas or {}
+        if any(n > 1 for n in self.replicas.values()):
+            # Replicas share the work by partitions of the thread keys (inbox_core.partitions).
+            self.env.setdefault("INBOX_PARTITIONS", DEFAULT_PARTITIONS)
+        self.ports: dict[str, tuple[ServiceSpec, int]] = {}  # process name → its spec and port
         self.quiet = quiet
         self.log_dir = data_dir / "logs"
         self.run_dir = data_dir / "run"
@@ -119,32 +134,54 @@ class Stack:
             self._record(proc)
             self.env["MONGODB_URL"] = mongo_url(port)
 
-    def start_process(self, name: str, command: list[str]) -> ManagedProcess:
-        proc = ManagedProcess(name, command, self.log_dir / f"{name}.log", env=self.env).start()
+    def start_process(
+        self, name: str, command: list[str], env: dict[str, str] | None = None
+    ) -> ManagedProcess:
+        proc = ManagedProcess(
+            name, command, self.log_dir / f"{name}.log", env=env or self.env
+        ).start()
         self._record(proc)
         return proc
 
-    def start_services(self, timeout: float = 60.0) -> None:
+    def _plan_ports(self) -> None:
+        """Each service's port; a replica takes the next port that no service uses and that
+        is free (the second notifier serves the API there)."""
+        taken = {service_port(spec, self.env) for spec in SERVICES}
         for spec in SERVICES:
             port = service_port(spec, self.env)
+            self.ports[spec.name] = (spec, port)
+            for k in range(2, self.replicas.get(spec.name, 1) + 1):
+                port += 1
+                while port in taken or port_open("127.0.0.1", port):
+                    port += 1
+                taken.add(port)
+                self.ports[f"{spec.name}-{k}"] = (spec, port)
+
+    def _service_env(self, name: str) -> dict[str, str]:
+        spec, port = self.ports[name]
+        return {**self.env, spec.port_env: str(port)}
+
+    def start_services(self, timeout: float = 60.0) -> None:
+        self._plan_ports()
+        for name, (spec, port) in self.ports.items():
             if port_open("127.0.0.1", port):
-                raise SystemExit(f"port {port} for {spec.name} is taken (set {spec.port_env})")
-            self.services.append(self.start_process(spec.name, [find_binary(spec.command)]))
-        for spec in SERVICES:
-            self.wait_healthy(spec.name, timeout)
+                raise SystemExit(f"port {port} for {name} is taken (set {spec.port_env})")
+            command = [find_binary(spec.command)]
+            self.services.append(self.start_process(name, command, self._service_env(name)))
+        for name in self.ports:
+            self.wait_healthy(name, timeout)
 
     def wait_healthy(self, name: str, timeout: float = 60.0) -> None:
-        spec = next(s for s in SERVICES if s.name == name)
+        _, port = self.ports[name]
         proc = next(p for p in self.services if p.name == name)
-        port = service_port(spec, self.env)
-        wait_until(lambda: _healthy(port), timeout, spec.name, proc)
+        wait_until(lambda: _healthy(port), timeout, name, proc)
 
     def restart_service(self, name: str, timeout: float = 60.0) -> ManagedProcess:
         """Start a service again (after a crash or a kill), on the same port and env."""
-        spec = next(s for s in SERVICES if s.name == name)
+        spec, _ = self.ports[name]
         old = next(p for p in self.services if p.name == name)
         old.stop(timeout=5)
-        new = self.start_process(spec.name, [find_binary(spec.command)])
+        new = self.start_process(name, [find_binary(spec.command)], self._service_env(name))
         self.services[self.services.index(old)] = new
         self.wait_healthy(name, timeout)
         return new
@@ -167,6 +204,11 @@ class Stack:
             "router": f"http://127.0.0.1:{service_port(SERVICES[1], env)}",
             "nats": mask_url_credentials(env["NATS_URL"]),
             "mongodb": mask_url_credentials(env["MONGODB_URL"]),
+            **{
+                f"api ({name})": f"http://127.0.0.1:{port}"
+                for name, (spec, port) in self.ports.items()
+                if spec.name == "notifier" and name != spec.name
+            },
         }
 
     def dead(self) -> ManagedProcess | None:
@@ -196,6 +238,22 @@ class Stack:
             pid_file.unlink(missing_ok=True)
 
 
+def parse_replicas(raw: str) -> dict[str, int]:
+    """`router=3,notifier=2` → {"router": 3, "notifier": 2}; a clear error otherwise."""
+    replicas: dict[str, int] = {}
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        name, _, count = part.partition("=")
+        name = name.strip()
+        if name not in SCALABLE:
+            raise ValueError(f"--replicas: {name!r} cannot run as replicas (only {SCALABLE})")
+        if not count.strip().isdigit() or not 1 <= int(count) <= 16:
+            raise ValueError(f"--replicas: {part!r} needs a count from 1 to 16")
+        replicas[name] = int(count)
+    return replicas
+
+
 def _reap_stale(run_dir: Path) -> None:
     """Kill processes a previous launcher left behind (it was killed with SIGKILL)."""
     for pid_file in run_dir.glob("*.pid"):
@@ -214,14 +272,23 @@ def main(argv: list[str] | None = None) -> None:
         default=float(os.environ.get("INBOX_DEMO_RATE", "0.5")),
         help="demo messages per second",
     )
+    parser.add_argument(
+        "--replicas",
+        default=os.environ.get("INBOX_REPLICAS", ""),
+        help="replicas per service, e.g. router=3,notifier=2 (also INBOX_REPLICAS)",
+    )
     args = parser.parse_args(argv)
+    try:
+        replicas = parse_replicas(args.replicas)
+    except ValueError as err:
+        parser.error(str(err))
 
     data_dir = Path(args.data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["INBOX_DATA_DIR"] = str(data_dir)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    stack = Stack(data_dir, env)
+    stack = Stack(data_dir, env, replicas=replicas)
     _reap_stale(stack.run_dir)
 
     stopping = threading.Event()

@@ -15,6 +15,7 @@ from inbox_core.bus import Outgoing, message_span, order_rounds
 from inbox_core.errors import PermanentError
 from inbox_core.faq import FaqCatalog
 from inbox_core.logging import get_logger
+from inbox_core.partitions import partitioned_consumer
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, Event, RoutedMessage
 from inbox_core.store import CONVERSATIONS
@@ -169,9 +170,14 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
 
     async def consume(app: web.Application) -> AsyncIterator[None]:
         await drop_obsolete_indexes(runtime.store.db[CONVERSATIONS])
-        await runtime.bus.batch_consumer(
-            stream=subjects.STREAM_ROUTED, durable="notifier", handler=notifier.handle_batch
-        ).start()
+        # One conversation is applied by one replica at a time (inbox_core.partitions).
+        routed = partitioned_consumer(
+            runtime.bus,
+            stream=subjects.STREAM_ROUTED,
+            durable="notifier",
+            batch_handler=notifier.handle_batch,
+        )
+        await routed.start()
         runtime.spawn(notifier.faq.watch(), "faq-entries")
         runtime.spawn(
             notifier.every(
@@ -202,6 +208,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
         spikes = SpikeWatch(runtime, rule)
         runtime.spawn(notifier.every(settings.spike_tick_s, spikes.tick, "spikes"), "spikes")
         yield
+        await routed.stop()
 
     async def stop_streams(app: web.Application) -> None:
         app[SHUTDOWN].set()

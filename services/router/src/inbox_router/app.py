@@ -18,6 +18,7 @@ from inbox_core.calendar import BusinessCalendar
 from inbox_core.errors import InboxError, PermanentError
 from inbox_core.faq import FaqCatalog
 from inbox_core.logging import get_logger
+from inbox_core.partitions import partitioned_consumer
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, InboundMessage, RoutedMessage
 from inbox_router.bot import decide_bot_answer, with_bot_answer
@@ -210,9 +211,14 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
         if settings.rules_poll_s > 0:
             runtime.spawn(source.watch(settings.rules_poll_s), "rules-watch")
         runtime.spawn(router.faq.watch(), "faq-entries")
-        await runtime.bus.batch_consumer(
-            stream=subjects.STREAM_INBOUND, durable="router", handler=router.handle_batch
-        ).start()
+        # One thread is routed by one replica at a time (inbox_core.partitions).
+        inbound = partitioned_consumer(
+            runtime.bus,
+            stream=subjects.STREAM_INBOUND,
+            durable="router",
+            batch_handler=router.handle_batch,
+        )
+        await inbound.start()
         await runtime.bus.consumer(
             stream=subjects.STREAM_COMMANDS,
             durable="router-commands",
@@ -222,6 +228,7 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
         try:
             yield
         finally:
+            await inbound.stop()
             source.remove_sighup()
 
     app.cleanup_ctx.append(consume)

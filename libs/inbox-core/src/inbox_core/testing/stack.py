@@ -31,7 +31,12 @@ PAGE = "100000000000009"
 
 
 class StackHarness:
-    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        env: dict[str, str] | None = None,
+        replicas: dict[str, int] | None = None,
+    ) -> None:
         self.root = root
         base = {
             k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))
@@ -62,7 +67,7 @@ class StackHarness:
             }
         )
         base.update(env or {})
-        self.stack = Stack(root / "var", base, quiet=True)
+        self.stack = Stack(root / "var", base, quiet=True, replicas=replicas)
 
     @property
     def env(self) -> dict[str, str]:
@@ -208,10 +213,13 @@ class StackHarness:
 
 
 @asynccontextmanager
-async def running_stack(env: dict[str, str] | None = None) -> AsyncIterator[StackHarness]:
-    """A whole stack in a temp dir, stopped and removed afterwards."""
+async def running_stack(
+    env: dict[str, str] | None = None, replicas: dict[str, int] | None = None
+) -> AsyncIterator[StackHarness]:
+    """A whole stack in a temp dir (`replicas` as `inbox-stack --replicas`), stopped and
+    removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="inbox-faults-"))
-    harness = StackHarness(root, env)
+    harness = StackHarness(root, env, replicas)
     try:
         await asyncio.to_thread(harness.start)
         yield harness
