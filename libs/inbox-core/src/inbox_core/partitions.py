@@ -6,7 +6,7 @@ time and out of order. Here the work is cut into `INBOX_PARTITIONS` partitions b
 message's ordering key (`Inbox-Order-Key`: a thread key into the router, a conversation id
 into the notifier); messages without one are partitioned by subject.
 
-- Partition `i` is its own durable consumer `<durable>-p<i>` on the whole stream; it handles
+- Partition `i` is its own durable consumer `<durable>-p<i>of<n>` on the whole stream; it handles
   the messages whose key hashes to `i` and acks the others unread (each message is read once
   per partition: cheap for the bus, and no subject or connector changes).
 - A replica handles partition `i` only while it holds the lease `<durable>.p<i>` in the NATS
@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 import uuid
 import zlib
 from collections.abc import Awaitable
@@ -36,7 +37,7 @@ from typing import Final
 import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
-from nats.js.api import KeyValueConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 from nats.js.kv import KeyValue
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,7 @@ from inbox_core.logging import get_logger
 log = get_logger(__name__)
 
 LEASES_BUCKET: Final = "INBOX_LEASES"
+_PARTITION_DURABLE: Final = re.compile(r"(?P<base>.+)-p(?P<index>\d+)of(?P<of>\d+)")
 
 
 class PartitionSettings(BaseSettings):
@@ -84,6 +86,7 @@ class PartitionedConsumer:
 
     async def start(self) -> None:
         if self.settings.partitions == 1:
+            await self._start_where_others_stopped(self.durable)
             self._single = self._consumer(self.durable, None)
             await self._single.start()
             return
@@ -119,13 +122,17 @@ class PartitionedConsumer:
         return self.bus.consumer(stream=self.stream, durable=durable, handler=handler)
 
     def _take(self, index: int) -> None:
-        consumer = self._consumer(f"{self.durable}-p{index}", index)
+        consumer = self._consumer(self._partition_durable(index), index)
         self.held[index] = consumer
         # Started in the background: the lease is refreshed meanwhile.
         self._starting[index] = asyncio.create_task(self._start(index, consumer))
         log.info("partition taken", durable=self.durable, partition=index, replica=self.replica)
 
+    def _partition_durable(self, index: int) -> str:
+        return f"{self.durable}-p{index}of{self.settings.partitions}"
+
     async def _start(self, index: int, consumer: Consumer) -> None:
+        await self._start_where_others_stopped(consumer.durable)
         await self._wait_for_dead_holders_work(consumer.durable)
         await consumer.start()
         self._starting.pop(index, None)
@@ -153,6 +160,46 @@ class PartitionedConsumer:
             self._releasing.discard(index)
             self._revisions.pop(self._lease_key(index), None)
         log.info("partition released", durable=self.durable, partition=index, replica=self.replica)
+
+    async def _start_where_others_stopped(self, durable: str) -> None:
+        """When the partitioning changes (replicas added or gone, another INBOX_PARTITIONS),
+        the durables of the new one start where the old one had got to, not at the start of
+        the stream's history: at the ack floor of the most advanced earlier partitioning
+        (messages past it that were already done come again, and change nothing)."""
+        js = self.bus.js
+        groups: dict[int, list[int]] = {}
+        own: int | None = None
+        for info in await js.consumers_info(self.stream):
+            name, floor = info.name, info.ack_floor.stream_seq if info.ack_floor else 0
+            match = _PARTITION_DURABLE.fullmatch(name)
+            if name == durable:
+                own = floor
+            elif name == self.durable:
+                groups.setdefault(1, []).append(floor)
+            elif match and match["base"] == self.durable:
+                groups.setdefault(int(match["of"]), []).append(floor)
+        groups.pop(self.settings.partitions, None)  # this partitioning's own durables
+        if not groups:
+            return
+        start = max(min(floors) for floors in groups.values()) + 1
+        if own is not None and own + 1 >= start:
+            return  # ours is as far as any earlier one
+        if own is not None:
+            await js.delete_consumer(self.stream, durable)
+        settings = self.bus.settings
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
+            ack_wait=settings.ack_wait_s,
+            max_deliver=-1,
+            max_ack_pending=1000,
+            num_replicas=settings.stream_replicas if settings.stream_replicas > 1 else None,
+        )
+        with contextlib.suppress(nats.js.errors.BadRequestError):  # made meanwhile
+            await js.add_consumer(self.stream, config=config)
+        log.info("durable placed", durable=durable, stream=self.stream, start=start)
 
     async def _wait_for_dead_holders_work(self, durable: str) -> None:
         """A holder that died leaves messages delivered but not acked; JetStream hands them
