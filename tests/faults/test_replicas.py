@@ -42,7 +42,8 @@ async def _message_events(h: StackHarness, want: int, timeout: float) -> list[di
 
 
 async def test_replicas_keep_every_thread_in_order_when_one_is_killed() -> None:
-    env = {"INBOX_LEASE_S": "3"}  # a dead replica's partitions move after 3 s
+    # A dead replica's partitions move after 3 s; its unacked messages are due after 15 s.
+    env = {"INBOX_LEASE_S": "3", "INBOX_ACK_WAIT_S": "15"}
     async with running_stack(env, replicas=REPLICAS) as h:
         names = sorted(p.name for p in h.stack.services)
         assert {"router-2", "router-3", "notifier-2"} <= set(names), names

@@ -48,6 +48,8 @@ from inbox_core.logging import get_logger
 log = get_logger(__name__)
 
 LEASES_BUCKET: Final = "INBOX_LEASES"
+FREE: Final = b"free"  # a lease given back by a holder that finished its work
+LATE_DELIVERY_S: Final = 1.2  # longer than a pull's wait (bus.Consumer fetches for 1 s)
 _PARTITION_DURABLE: Final = re.compile(r"(?P<base>.+)-p(?P<index>\d+)of(?P<of>\d+)")
 
 
@@ -78,6 +80,7 @@ class PartitionedConsumer:
     held: dict[int, Consumer] = field(default_factory=dict, init=False)
     _starting: dict[int, asyncio.Task[None]] = field(default_factory=dict, init=False)
     _releasing: set[int] = field(default_factory=set, init=False)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
     _tasks: set[asyncio.Future[None]] = field(default_factory=set, init=False)
     _revisions: dict[str, int] = field(default_factory=dict, init=False)
     _kv: KeyValue | None = field(default=None, init=False)
@@ -121,19 +124,20 @@ class PartitionedConsumer:
         handler = self.handler if index is None else _only(self.handler, index, parts)
         return self.bus.consumer(stream=self.stream, durable=durable, handler=handler)
 
-    def _take(self, index: int) -> None:
+    def _take(self, index: int, handed_over: bool) -> None:
         consumer = self._consumer(self._partition_durable(index), index)
         self.held[index] = consumer
         # Started in the background: the lease is refreshed meanwhile.
-        self._starting[index] = asyncio.create_task(self._start(index, consumer))
+        self._starting[index] = asyncio.create_task(self._start(index, consumer, handed_over))
         log.info("partition taken", durable=self.durable, partition=index, replica=self.replica)
 
     def _partition_durable(self, index: int) -> str:
         return f"{self.durable}-p{index}of{self.settings.partitions}"
 
-    async def _start(self, index: int, consumer: Consumer) -> None:
+    async def _start(self, index: int, consumer: Consumer, handed_over: bool) -> None:
+        if not handed_over:
+            await self._wait_for_dead_holders_work(consumer.durable)
         await self._start_where_others_stopped(consumer.durable)
-        await self._wait_for_dead_holders_work(consumer.durable)
         await consumer.start()
         self._starting.pop(index, None)
 
@@ -148,18 +152,43 @@ class PartitionedConsumer:
         if getattr(consumer, "_task", None) is not None:
             await consumer.stop(grace)
 
-    async def _release(self, index: int) -> None:
+    async def _release(self, index: int, grace: float | None = None) -> None:
         self._releasing.add(index)
+        durable = self._partition_durable(index)
         try:
             if index in self.held:
-                await self._drop(index, self.bus.settings.shutdown_grace_s)
+                await self._drop(
+                    index, self.bus.settings.shutdown_grace_s if grace is None else grace
+                )
             assert self._kv is not None
-            with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, OSError):
-                await self._kv.delete(self._lease_key(index))
+            key = self._lease_key(index)
+            clean = await self._nothing_in_hand(durable)
+            async with self._lock(key):
+                with contextlib.suppress(
+                    nats.errors.Error, nats.js.errors.Error, OSError, KeyError
+                ):
+                    last = self._revisions.pop(key)
+                    if clean:  # given back: a taker knows nothing is left in our hands
+                        await self._kv.update(key, FREE, last=last)
+                    else:  # a taker waits until what we held is due again
+                        await self._kv.delete(key)
         finally:
             self._releasing.discard(index)
             self._revisions.pop(self._lease_key(index), None)
         log.info("partition released", durable=self.durable, partition=index, replica=self.replica)
+
+    async def _nothing_in_hand(self, durable: str) -> bool:
+        """Every message this partition fetched is acked (as the server sees it)."""
+        try:
+            # A pull that timed out on our side may still be answered by the server just
+            # after: give such a late delivery the time to show as pending.
+            await asyncio.sleep(LATE_DELIVERY_S)
+            if self.bus.nc is not None:
+                await self.bus.nc.flush(timeout=2)  # our last acks reach the server first
+            info = await self.bus.js.consumer_info(self.stream, durable)
+        except (nats.errors.Error, nats.js.errors.Error, OSError):
+            return False
+        return not info.num_ack_pending
 
     async def _start_where_others_stopped(self, durable: str) -> None:
         """When the partitioning changes (replicas added or gone, another INBOX_PARTITIONS),
@@ -202,15 +231,15 @@ class PartitionedConsumer:
         log.info("durable placed", durable=durable, stream=self.stream, start=start)
 
     async def _wait_for_dead_holders_work(self, durable: str) -> None:
-        """A holder that died leaves messages delivered but not acked; JetStream hands them
-        out again once their ack wait is over, before newer ones. Start only then, so a
-        thread's next message never overtakes them."""
+        """A lease that ran out was not given back: its holder died, or stalled and is only
+        now stopping. What it fetched and did not ack is handed out again once its ack wait
+        is over, before newer messages. Start only then, so a thread's next message never
+        overtakes one that was in the old holder's hands."""
         try:
-            info = await self.bus.js.consumer_info(self.stream, durable)
+            await self.bus.js.consumer_info(self.stream, durable)
         except nats.js.errors.NotFoundError:
-            return
-        if info.num_ack_pending:
-            await asyncio.sleep(self.bus.settings.ack_wait_s + 0.5)
+            return  # never consumed: nothing can be in anyone's hands
+        await asyncio.sleep(self.bus.settings.ack_wait_s + 0.5)
 
     # --- leases -------------------------------------------------------------------------
 
@@ -228,6 +257,10 @@ class PartitionedConsumer:
     @property
     def _presence_key(self) -> str:
         return f"{self.durable}.replica.{self.replica}"
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        """One update of a lease at a time (a refresh and a give-back race otherwise)."""
+        return self._locks.setdefault(key, asyncio.Lock())
 
     def _lease_key(self, index: int) -> str:
         return f"{self.durable}.p{index}"
@@ -251,9 +284,12 @@ class PartitionedConsumer:
         for index in [*self.held, *self._releasing]:
             key = self._lease_key(index)
             try:
-                self._revisions[key] = await self._kv.update(
-                    key, self.replica.encode(), last=self._revisions[key]
-                )
+                async with self._lock(key):
+                    if key not in self._revisions:
+                        continue  # just given back
+                    self._revisions[key] = await self._kv.update(
+                        key, self.replica.encode(), last=self._revisions[key]
+                    )
             except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
                 if index in self.held:  # (one being released is stopping anyway)
                     log.warning("lease lost", durable=self.durable, partition=index)
@@ -270,24 +306,34 @@ class PartitionedConsumer:
             keys = []
         replicas = sum(1 for k in keys if k.startswith(f"{self.durable}.replica."))
         share = math.ceil(self.settings.partitions / max(replicas, 1))
-        taken = {k for k in keys if k.startswith(f"{self.durable}.p")}
+        leases = {k for k in keys if k.startswith(f"{self.durable}.p")}
         for index in range(self.settings.partitions):
             if len(self.held) >= share:
                 break
             key = self._lease_key(index)
-            if index in self.held or index in self._releasing or key in taken:
+            if index in self.held or index in self._releasing:
                 continue
+            handed_over = False
             try:
-                self._revisions[key] = await kv.create(key, self.replica.encode())
-            except nats.js.errors.KeyWrongLastSequenceError:
+                if key in leases:  # held by another, or given back by one that stopped
+                    entry = await kv.get(key)
+                    if entry.value != FREE or entry.revision is None:
+                        continue
+                    revision = await kv.update(key, self.replica.encode(), last=entry.revision)
+                    handed_over = True
+                else:  # never held, or its holder died and the lease ran out
+                    revision = await kv.create(key, self.replica.encode())
+            except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
                 continue  # another replica was faster
-            self._take(index)
+            self._revisions[key] = revision
+            self._take(index, handed_over)
         if len(self.held) > share and not self._releasing:
             # A replica joined: give back one surplus partition per round, in the background
             # (its consumer finishes what it holds first; the lease is kept alive meanwhile).
             index = max(self.held)
             self._releasing.add(index)
-            self._background(self._release(index))
+            # No hurry here: let the consumer finish its batch, so the hand-over is clean.
+            self._background(self._release(index, self.bus.settings.ack_wait_s))
 
     def _background(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

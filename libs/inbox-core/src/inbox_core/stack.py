@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -62,6 +63,17 @@ SERVICES: tuple[ServiceSpec, ...] = (
 
 def service_port(spec: ServiceSpec, env: dict[str, str]) -> int:
     return int(env.get(spec.port_env) or spec.default_port)
+
+
+def _bindable(port: int) -> bool:
+    """Free to listen on (a connect test misses ports held by outgoing connections)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 def _healthy(port: int) -> bool:
@@ -152,7 +164,7 @@ class Stack:
             self.ports[spec.name] = (spec, port)
             for k in range(2, self.replicas.get(spec.name, 1) + 1):
                 port += 1
-                while port in taken or port_open("127.0.0.1", port):
+                while port in taken or not _bindable(port):
                     port += 1
                 taken.add(port)
                 self.ports[f"{spec.name}-{k}"] = (spec, port)

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from pymongo import AsyncMongoClient, IndexModel, ReturnDocument, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from inbox_core import metrics
 from inbox_core.batched import Coalescer
@@ -118,15 +118,20 @@ class Store:
         return await numbers(None)
 
     async def _reserve(self, name: str, asks: list[None]) -> list[int]:
-        doc = await self.db[COUNTERS].find_one_and_update(
-            {"_id": name},
-            {"$inc": {"seq": len(asks)}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert doc is not None
-        top = int(doc["seq"])
-        return list(range(top - len(asks) + 1, top + 1))
+        for _ in range(5):
+            try:
+                doc = await self.db[COUNTERS].find_one_and_update(
+                    {"_id": name},
+                    {"$inc": {"seq": len(asks)}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                doc = None  # the first increments of two processes (replicas) raced
+            if doc is not None:
+                top = int(doc["seq"])
+                return list(range(top - len(asks) + 1, top + 1))
+        raise TransientError(f"counter {name} could not be incremented")
 
     async def close(self) -> None:
         await self.client.close()
