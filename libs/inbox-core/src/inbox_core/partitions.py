@@ -81,6 +81,7 @@ class PartitionedConsumer:
     _starting: dict[int, asyncio.Task[None]] = field(default_factory=dict, init=False)
     _releasing: set[int] = field(default_factory=set, init=False)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
+    _stopping: bool = field(default=False, init=False)
     _tasks: set[asyncio.Future[None]] = field(default_factory=set, init=False)
     _revisions: dict[str, int] = field(default_factory=dict, init=False)
     _kv: KeyValue | None = field(default=None, init=False)
@@ -100,11 +101,12 @@ class PartitionedConsumer:
         """Finish what is in hand, then give the leases back so others take over at once."""
         if self._single is not None:
             await self._single.stop(self.bus.settings.shutdown_grace_s)
+        self._stopping = True  # no more taking; the leases are kept alive until given back
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(self._release(i) for i in list(self.held)))
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.gather(*(self._release(i) for i in list(self.held)))
         if self._kv is not None:
             with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, OSError):
                 await self._kv.delete(self._presence_key)
@@ -135,11 +137,18 @@ class PartitionedConsumer:
         return f"{self.durable}-p{index}of{self.settings.partitions}"
 
     async def _start(self, index: int, consumer: Consumer, handed_over: bool) -> None:
-        if not handed_over:
-            await self._wait_for_dead_holders_work(consumer.durable)
-        await self._start_where_others_stopped(consumer.durable)
-        await consumer.start()
-        self._starting.pop(index, None)
+        try:
+            if not handed_over:
+                await self._wait_for_dead_holders_work(consumer.durable)
+            await self._start_where_others_stopped(consumer.durable)
+            await consumer.start()
+        except Exception as err:
+            # Not started: give the lease up (a round takes it again, or another replica).
+            log.warning("partition did not start", partition=index, error=repr(err))
+            self._background(self._release(index))
+            raise
+        finally:
+            self._starting.pop(index, None)
 
     async def _drop(self, index: int, grace: float) -> None:
         await self._halt(index, self.held.pop(index), grace)
@@ -155,6 +164,7 @@ class PartitionedConsumer:
     async def _release(self, index: int, grace: float | None = None) -> None:
         self._releasing.add(index)
         durable = self._partition_durable(index)
+        clean = False
         try:
             if index in self.held:
                 await self._drop(
@@ -175,7 +185,13 @@ class PartitionedConsumer:
         finally:
             self._releasing.discard(index)
             self._revisions.pop(self._lease_key(index), None)
-        log.info("partition released", durable=self.durable, partition=index, replica=self.replica)
+        log.info(
+            "partition released",
+            durable=self.durable,
+            partition=index,
+            replica=self.replica,
+            clean=clean,
+        )
 
     async def _nothing_in_hand(self, durable: str) -> bool:
         """Every message this partition fetched is acked (as the server sees it)."""
@@ -273,7 +289,7 @@ class PartitionedConsumer:
             try:
                 await self._refresh()
                 await self._rebalance()
-            except (nats.errors.Error, nats.js.errors.Error, OSError) as err:
+            except Exception as err:  # the loop must outlive any one round: it holds leases
                 log.warning("lease round failed", durable=self.durable, error=repr(err))
             await asyncio.sleep(self.settings.lease_s / 3)
 
@@ -298,6 +314,8 @@ class PartitionedConsumer:
                     self._background(self._halt(index, consumer, grace))
 
     async def _rebalance(self) -> None:
+        if self._stopping:
+            return
         assert self._kv is not None
         kv = self._kv
         try:
