@@ -282,9 +282,10 @@ class PartitionedConsumer:
         return f"{self.durable}.p{index}"
 
     async def _keep_leases(self) -> None:
-        # Let the replicas started together announce themselves before taking shares.
+        # Let the replicas started together announce themselves before taking shares, so
+        # that partitions are not taken by the first and handed over while traffic flows.
         await self._refresh()
-        await asyncio.sleep(self.settings.lease_s / 3)
+        await asyncio.sleep(self.settings.lease_s)
         while True:
             try:
                 await self._refresh()
