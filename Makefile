@@ -13,7 +13,7 @@ SHELL := /bin/bash
 # This machine's pip config names local mirrors that may be absent; their warnings are noise.
 QUIET_PIP := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: install system-deps up demo test test-unit test-e2e bench soak lint fmt clean
+.PHONY: install system-deps up demo test test-unit test-e2e bench soak lint fmt clean asyncapi
 
 install: $(STAMP)
 
@@ -72,6 +72,10 @@ bench: install
 # Ten minutes of steady traffic; prints RSS of every process over time.
 soak: install
 	$(BIN)/python bench/run_bench.py --soak 600 --soak-rate 5
+
+# The bus contract for connectors in any language, generated from inbox_core.schema.
+asyncapi: install
+	$(BIN)/python -m inbox_core.asyncapi --write docs/asyncapi.json
 
 lint: install
 	$(BIN)/ruff check .
