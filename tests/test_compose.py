@@ -89,6 +89,7 @@ CONTRACT_ENV = (
     "OTEL_SERVICE_NAME",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "INBOX_INSECURE_WEBHOOKS",
+    "INBOX_PUBLIC_URL",
 )
 # Read by inbox_core.settings.CoreSettings but not part of the contract: operational tuning.
 TUNING_ENV = (
