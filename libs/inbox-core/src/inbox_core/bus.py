@@ -13,6 +13,7 @@ import functools
 import random
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import nats
 import nats.errors
@@ -96,6 +97,51 @@ def order_rounds(msgs: list[Msg]) -> list[list[Msg]]:
             rounds.append([])
         rounds[n].append(msg)
     return rounds
+
+
+class HeldBack(TransientError):
+    """An earlier message of the same ordering key failed in this batch and will be retried,
+    so this one is not handled now: it is redelivered after the earlier one, and the wait is
+    not counted as one of its own attempts (it is not this message's fault)."""
+
+    def __init__(self, earlier: Msg, cause: BaseException) -> None:
+        super().__init__(f"waits for an earlier message of its thread ({type(cause).__name__})")
+        self.earlier = earlier
+        self.cause = cause
+
+
+R = TypeVar("R")
+
+
+async def run_rounds(
+    msgs: list[Msg], apply: Callable[[Msg], Awaitable[R]]
+) -> list[R | BaseException]:
+    """Apply `apply` to a batch round by round (`order_rounds`), the messages of a round
+    concurrently. Returns each message's result or error, by position. Once a message fails
+    with an error that will be retried, the later messages of its key in this batch are not
+    applied (their outcome is `HeldBack`), so a retry never lands behind its successors.
+    A refused message (InvalidPayload, PermanentError) goes to the DLQ and blocks nothing."""
+    results: dict[int, R | BaseException] = {}
+    position = {id(m): i for i, m in enumerate(msgs)}
+    failed: dict[str, HeldBack] = {}
+    for round_ in order_rounds(msgs):
+        todo: list[Msg] = []
+        for msg in round_:
+            key = order_key(msg)
+            if key is not None and key in failed:
+                results[position[id(msg)]] = failed[key]
+            else:
+                todo.append(msg)
+        outs = await asyncio.gather(*(apply(m) for m in todo), return_exceptions=True)
+        for msg, out in zip(todo, outs, strict=True):
+            results[position[id(msg)]] = out
+            key = order_key(msg)
+            retried = isinstance(out, BaseException) and not isinstance(
+                out, InvalidPayload | PermanentError
+            )
+            if retried and key is not None:
+                failed[key] = HeldBack(msg, out)  # type: ignore[arg-type]
+    return [results[i] for i in range(len(msgs))]
 
 
 @dataclass(frozen=True)
@@ -621,6 +667,11 @@ class Consumer:
             self._outage_naks.pop(seq, None)
             await self._settle(msg.ack(), "ack")
             return
+        if isinstance(err, HeldBack):
+            # Not counted (like an outage), and later than the earlier message's own retry.
+            self._outage_naks[seq] = self._outage_naks.get(seq, 0) + 1
+            await self._settle(msg.nak(delay=self._held_back_delay(err)), "nak")
+            return
         attempts = self._attempts(msg)
         if isinstance(err, InvalidPayload | PermanentError):
             log.warning("message refused", consumer=self.durable, error=str(err))
@@ -648,6 +699,24 @@ class Consumer:
             delay=round(delay, 2),
         )
         await self._settle(msg.nak(delay=delay), "nak")
+
+    def _held_back_delay(self, held: HeldBack) -> float:
+        """A delay past the longest the earlier message's own nak can be (jitter included), so
+        it is redelivered first; short when the earlier one is dead-lettered now."""
+        settings = self.bus.settings
+        cause = held.cause
+        attempts = self._attempts(held.earlier)
+        if isinstance(cause, TransientError) and cause.retry_after:
+            longest = cause.retry_after
+        elif is_outage(cause):
+            longest = min(settings.nak_max_delay_s, 5.0) * 1.2
+        elif attempts >= settings.max_deliver:
+            return 0.5
+        else:
+            longest = 1.2 * min(
+                settings.nak_max_delay_s, settings.nak_base_delay_s * 2 ** max(0, attempts - 1)
+            )
+        return longest + 0.5
 
     async def _to_dlq(self, msg: Msg, error: str) -> None:
         try:

@@ -23,6 +23,8 @@ from inbox_core.store import Store
 from inbox_core.telemetry import configure_tracing
 
 log = get_logger(__name__)
+# How long stop() waits for cancelled background tasks before it closes the bus and store.
+STOP_TASKS_S = 3.0
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -68,7 +70,12 @@ class Runtime:
     async def stop(self) -> None:
         for task in list(self.background):
             task.cancel()
-        await asyncio.gather(*self.background, return_exceptions=True)
+        if self.background:
+            # A task cancelled inside a store call may wait for the store's answer; closing the
+            # store below ends that call, so a slow store never holds the shutdown.
+            _, stuck = await asyncio.wait(self.background, timeout=STOP_TASKS_S)
+            if stuck:
+                log.warning("background tasks still stopping", tasks=[t.get_name() for t in stuck])
         await self.bus.close()
         await self.store.close()
         log.info("runtime stopped")

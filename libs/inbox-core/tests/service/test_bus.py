@@ -229,3 +229,48 @@ async def test_batches_overlap_but_a_thread_waits_for_its_earlier_batch(bus: Bus
     release.set()
     await until(lambda: b"A1" in finished)
     assert finished == [b"B0", b"A0", b"A1"]
+
+
+async def test_a_thread_whose_message_failed_waits_for_its_retry(bus: Bus) -> None:
+    """run_rounds: when a thread's message fails and will be retried, the thread's later
+    messages wait (not applied, not counted as their failures) and come after the retry;
+    other threads go on; a refused message blocks nothing."""
+    from inbox_core.bus import ORDER_KEY_HEADER, run_rounds
+    from inbox_core.errors import PermanentError
+
+    applied: list[bytes] = []
+    tries: dict[bytes, int] = {}
+    done = asyncio.Event()
+
+    async def apply(msg: Msg) -> None:
+        tries[msg.data] = tries.get(msg.data, 0) + 1
+        if msg.data == b"A1" and tries[msg.data] < 3:
+            raise RuntimeError("store said no")  # retried: A2, A3 must wait
+        if msg.data == b"C1":
+            raise PermanentError("refused")  # dead-lettered: C2 must not wait
+        applied.append(msg.data)
+        if {b"A3", b"B1", b"C2"} <= set(applied):
+            done.set()
+
+    async def handler(msgs: list[Msg]) -> list[BaseException | None]:
+        return [r if isinstance(r, BaseException) else None for r in await run_rounds(msgs, apply)]
+
+    for data, thread in [
+        (b"A1", "A"),
+        (b"B1", "B"),
+        (b"A2", "A"),
+        (b"C1", "C"),
+        (b"A3", "A"),
+        (b"C2", "C"),
+    ]:
+        await bus.publish(
+            "inbox.in.kakao.shop", data, msg_id=data.decode(), headers={ORDER_KEY_HEADER: thread}
+        )
+    await bus.batch_consumer(stream="INBOUND", durable="tb3", handler=handler).start()
+    await asyncio.wait_for(done.wait(), 30)
+    assert [d for d in applied if d.startswith(b"A")] == [b"A1", b"A2", b"A3"]
+    assert tries[b"A2"] == 1 and tries[b"A3"] == 1  # held back, never applied early
+    assert applied.index(b"B1") < applied.index(b"A1")  # the other thread did not wait
+    assert b"C2" in applied  # behind a refused message: not held
+    letters = await _dead_letters(bus, 1)
+    assert [letter.data for letter in letters] == ["C1"]  # A2, A3 were never dead-lettered

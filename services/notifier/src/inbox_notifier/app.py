@@ -11,7 +11,7 @@ from aiohttp import web
 from nats.aio.msg import Msg
 
 from inbox_core import subjects
-from inbox_core.bus import Outgoing, message_span, order_rounds
+from inbox_core.bus import Outgoing, message_span, run_rounds
 from inbox_core.errors import PermanentError
 from inbox_core.faq import FaqCatalog
 from inbox_core.logging import get_logger
@@ -59,18 +59,12 @@ class Notifier:
         are published now or by the relay."""
         outcome: dict[int, BaseException | None] = {}
         done: list[tuple[int, list[Event], list[Outgoing]]] = []
-        position = {id(m): i for i, m in enumerate(msgs)}
-        for round_ in order_rounds(msgs):
-            results = await asyncio.gather(
-                *(self._apply_one(m) for m in round_), return_exceptions=True
-            )
-            for msg, result in zip(round_, results, strict=True):
-                i = position[id(msg)]
-                if isinstance(result, BaseException):
-                    outcome[i] = result
-                else:
-                    outcome[i] = None
-                    done.append((i, *result))
+        for i, result in enumerate(await run_rounds(msgs, self._apply_one)):
+            if isinstance(result, BaseException):
+                outcome[i] = result
+            else:
+                outcome[i] = None
+                done.append((i, *result))
         done.sort(key=lambda d: d[0])  # stream order
         replies = [(i, reply) for i, _, out in done for reply in out]
         events = [event for _, evs, _ in done for event in evs]

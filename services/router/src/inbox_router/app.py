@@ -13,7 +13,7 @@ from pymongo.errors import PyMongoError
 
 from inbox_core import subjects
 from inbox_core.batched import BatchedDatabase
-from inbox_core.bus import ORDER_KEY_HEADER, Outgoing, message_span, order_rounds
+from inbox_core.bus import ORDER_KEY_HEADER, Outgoing, message_span, run_rounds
 from inbox_core.calendar import BusinessCalendar
 from inbox_core.errors import InboxError, PermanentError
 from inbox_core.faq import FaqCatalog
@@ -67,16 +67,10 @@ class Router:
         in flight together. Returns each message's outcome for the consumer to settle."""
         outcome: dict[int, BaseException | None] = {}
         follow: list[tuple[int, Outgoing]] = []
-        position = {id(m): i for i, m in enumerate(msgs)}
-        for round_ in order_rounds(msgs):
-            results = await asyncio.gather(
-                *(self._route_one(m) for m in round_), return_exceptions=True
-            )
-            for msg, result in zip(round_, results, strict=True):
-                i = position[id(msg)]
-                outcome[i] = result if isinstance(result, BaseException) else None
-                if isinstance(result, Outgoing):
-                    follow.append((i, result))
+        for i, result in enumerate(await run_rounds(msgs, self._route_one)):
+            outcome[i] = result if isinstance(result, BaseException) else None
+            if isinstance(result, Outgoing):
+                follow.append((i, result))
         follow.sort(key=lambda f: f[0])  # stream order, so a thread's routed stay in order
         acks = await self.runtime.bus.publish_many([o for _, o in follow])
         for (i, _), ack in zip(follow, acks, strict=True):
