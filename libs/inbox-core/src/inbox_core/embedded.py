@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -18,7 +19,29 @@ from pathlib import Path
 from typing import IO
 
 
+# Ports handed out for servers come from below the kernel's ephemeral range (Linux:
+# 32768-60999): a port the kernel picked with bind(0) is free now but may be taken by any
+# outgoing connection before the server binds it, which made parallel tests fail with
+# "address already in use". Outgoing connections never take ports from this range.
+_SERVER_PORTS = range(20000, 32000)
+_rng = random.Random()
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port no one listens on, for a server this process is about to start."""
+    for _ in range(200):
+        port = _rng.choice(_SERVER_PORTS)
+        if _bindable(host, port) and not port_open(host, port, timeout=0.05):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -142,8 +165,31 @@ def start_nats(
     extra_args: list[str] | None = None,
     name: str = "nats",
 ) -> ManagedProcess:
-    """JetStream on, store under `data_dir`; ready when /healthz?js-enabled-only=true is 200."""
-    monitor_port = monitor_port or free_port()
+    """JetStream on, store under `data_dir`; ready when /healthz?js-enabled-only=true is 200.
+
+    When the monitor port is ours to choose and turns out taken, another is tried."""
+    attempts = 1 if monitor_port else 5
+    for attempt in range(attempts):
+        try:
+            return _start_nats_once(
+                data_dir, port, monitor_port or free_port(), log_dir, config, extra_args, name
+            )
+        except RuntimeError as exc:
+            clash = "address already in use" in str(exc)
+            if not clash or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_nats_once(
+    data_dir: Path,
+    port: int,
+    monitor_port: int,
+    log_dir: Path | None,
+    config: Path | None,
+    extra_args: list[str] | None,
+    name: str,
+) -> ManagedProcess:
     cmd = [
         find_binary("nats-server"),
         "-a",
