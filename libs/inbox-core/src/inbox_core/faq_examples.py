@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pymongo.asynchronous.database import AsyncDatabase
 
-from inbox_core.faq import FAQ
 from inbox_core.faq_matcher import FaqMatcher
 
 NO_ENTRY = "-"
@@ -113,15 +111,6 @@ def example_docs(now: datetime) -> list[dict[str, Any]]:
         }
         docs.append(doc)
     return docs
-
-
-async def seed_examples(db: AsyncDatabase[dict[str, Any]], now: datetime) -> int:
-    """Load the example entries into an empty FAQ (the demo); returns how many."""
-    if await db[FAQ].find_one({}) is not None:
-        return 0
-    docs = example_docs(now)
-    await db[FAQ].insert_many(docs)
-    return len(docs)
 
 
 def _when(value: Any) -> datetime | None:
