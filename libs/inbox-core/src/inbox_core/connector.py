@@ -1,20 +1,31 @@
 """Connector SDK: a channel is one module; the SDK owns everything else.
 
 A channel author writes a subclass of `WebhookChannel` (platform pushes to us) or
-`PollingChannel` (we pull), with pure `normalise` and an async `send`:
+`PollingChannel` (we pull). Every hook but `normalise` / `poll` has a default:
 
     class Kakao(WebhookChannel):
         name = "kakao"
         path = "/webhooks/kakao"
+        publish_budget_s = 4.5                                        # prepare + publish
         def verify(self, request: RawRequest) -> None: ...            # raise AuthError → 401
         def normalise(self, request: RawRequest) -> list[InboundMessage]: ...   # no I/O, no clock
+        async def prepare(self, messages, http) -> list[InboundMessage]: ...    # I/O, never raises
+        def acknowledge(self, request, messages) -> web.Response: ... # after every PubAck
         async def send(self, reply: OutboundReply, http: ClientSession) -> SendResult: ...
+
+    class Shop(PollingChannel):
+        name = "shop"
+        boards = ("qna",)
+        cursor_type = ShopCursor                                      # dump() / load()
+        async def poll(self, board, cursor: ShopCursor | None, http, now) -> Page: ...
 
 The SDK (`Connector`) mounts the route, publishes every message with
 `Nats-Msg-Id = channel:account:external_id` and answers the platform only after the PubAck
-(503 when the bus is down, so the platform retries), keeps undecodable payloads, consumes
-`inbox.out.<channel>.>` for replies and reports delivery. For pollers, `PollerRunner` keeps
-the cursor in the store and advances it only after every message of a page got its PubAck.
+(503 when the bus is down or the publish budget is spent, so the platform retries), keeps
+undecodable payloads, consumes `inbox.out.<channel>.>` for replies and reports delivery.
+For pollers, `PollerRunner` keeps the cursor in the store and advances it only after every
+message of a page got its PubAck. Platform HTTP errors map to `TransientError`,
+`PermanentError` or `AuthError` through the one table in `inbox_core.http`.
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import aiohttp
 from aiohttp import web
@@ -131,6 +142,10 @@ class Channel(ABC):
 
 class WebhookChannel(Channel):
     path: ClassVar[str]
+    # prepare + publish must end within this many seconds, else the webhook answers 503 as
+    # for a bus outage (Kakao and TalkTalk wait 5 s for us: give up before they do).
+    # None: no budget of our own.
+    publish_budget_s: ClassVar[float | None] = None
 
     def verify(self, request: RawRequest) -> None:
         """Raise AuthError when the request is not from the platform."""
@@ -143,15 +158,37 @@ class WebhookChannel(Channel):
     def normalise(self, request: RawRequest) -> list[InboundMessage]:
         """Pure: the request in, messages out. Raise InvalidPayload for what can't be read."""
 
+    async def prepare(
+        self, messages: list[InboundMessage], http: aiohttp.ClientSession
+    ) -> list[InboundMessage]:
+        """I/O between the pure `normalise` and the publish (fill customer names, drop
+        echoes of our own replies). Must bound its own time and never raise: a failed
+        lookup leaves the message as it was."""
+        return messages
+
     def acknowledge(self, request: RawRequest, messages: list[InboundMessage]) -> web.Response:
         """The answer the platform expects once the messages are safely on the bus."""
         return web.json_response({"status": "ok", "accepted": len(messages)})
 
 
+@runtime_checkable
+class Cursor(Protocol):
+    """Where a poller is on one board, as an object. Stored as JSON (`dump`), read back with
+    `load`; saved only after every message of the page got its PubAck, and it only moves
+    forward (a replayed page must not move it back)."""
+
+    def dump(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def load(cls, state: Mapping[str, Any]) -> Self: ...
+
+
 @dataclass
 class Page:
     messages: list[InboundMessage]
-    cursor: dict[str, Any]  # saved only after every message got its PubAck
+    # Saved only after every message got its PubAck: the channel's `cursor_type`, or a
+    # plain dict for a channel without one.
+    cursor: Cursor | dict[str, Any]
     more: bool = False  # poll again at once (next page)
     # Items that could not be normalised: (raw bytes, error). Kept in the store, never lost.
     rejected: list[tuple[bytes, str]] = field(default_factory=list)
@@ -159,12 +196,23 @@ class Page:
 
 class PollingChannel(Channel):
     boards: ClassVar[tuple[str, ...]] = ("default",)
+    # The cursor object `poll` gets (None on the first poll of a board); None here: the
+    # stored dict as it is.
+    cursor_type: ClassVar[type[Cursor] | None] = None
+
+    def load_cursor(self, state: Mapping[str, Any] | None) -> Cursor | dict[str, Any] | None:
+        """The stored state as the object `poll` expects."""
+        if state is None:
+            return None
+        return dict(state) if self.cursor_type is None else self.cursor_type.load(state)
 
     @abstractmethod
     async def poll(
-        self, board: str, cursor: dict[str, Any] | None, http: aiohttp.ClientSession, now: datetime
+        self, board: str, cursor: Any, http: aiohttp.ClientSession, now: datetime
     ) -> Page:
-        """Read one page after `cursor`. Raise AuthError, TransientError or PermanentError."""
+        """Read one page after `cursor` (see `cursor_type`; None on the first poll).
+        Raise AuthError, TransientError or PermanentError (`inbox_core.http` maps
+        statuses to them)."""
 
 
 class Connector:
@@ -185,6 +233,28 @@ class Connector:
             grace = self.runtime.settings.shutdown_grace_s
             await asyncio.gather(*(c.stop(grace) for c in self._outbound), return_exceptions=True)
             await self.http.close()
+
+    async def publish_webhook(
+        self, channel: WebhookChannel, messages: list[InboundMessage]
+    ) -> None:
+        """`prepare`, then publish, within the channel's `publish_budget_s` (raises
+        BusUnavailable when the budget is spent: the platform is asked to retry)."""
+        budget = channel.publish_budget_s
+        if budget is None:
+            await self.publish(await self._prepare(channel, messages))
+            return
+        try:
+            async with asyncio.timeout(budget):
+                await self.publish(await self._prepare(channel, messages))
+        except TimeoutError as err:
+            raise BusUnavailable(f"no PubAck within the {budget:g}s webhook budget") from err
+
+    async def _prepare(
+        self, channel: WebhookChannel, messages: list[InboundMessage]
+    ) -> list[InboundMessage]:
+        if not messages or self.http is None:
+            return messages
+        return await channel.prepare(messages, self.http)
 
     async def publish(self, messages: list[InboundMessage]) -> None:
         """Publish each message and wait for every PubAck (raises BusUnavailable)."""
@@ -241,7 +311,7 @@ class Connector:
             await self.keep_raw(channel.name, channel.account, raw.body, str(err))
             return web.json_response({"error": "invalid payload", "detail": str(err)}, status=400)
         try:
-            await self.publish(messages)
+            await self.publish_webhook(channel, messages)
         except BusUnavailable as err:
             metrics.CONNECTOR_REJECTED.labels(channel.name, "bus_down").inc()
             log.warning("bus unavailable, asking the platform to retry", error=str(err))
@@ -358,10 +428,12 @@ class PollerRunner:
         return f"{self.channel.name}:{self.channel.account}:{board}"
 
     async def load_cursor(self, board: str) -> dict[str, Any] | None:
+        """The stored state (JSON) of one board's cursor."""
         doc = await self.connector.runtime.store.db[CURSORS].find_one({"_id": self._key(board)})
         return None if doc is None else dict(doc["state"])
 
-    async def save_cursor(self, board: str, state: dict[str, Any]) -> None:
+    async def save_cursor(self, board: str, cursor: Cursor | dict[str, Any]) -> None:
+        state = cursor if isinstance(cursor, dict) else cursor.dump()
         await self.connector.runtime.store.db[CURSORS].update_one(
             {"_id": self._key(board)},
             {"$set": {"state": state, "updated_at": utcnow()}},
@@ -371,7 +443,7 @@ class PollerRunner:
     async def poll_once(self, board: str) -> bool:
         """One page; True when there is more to read right away."""
         assert self.connector.http is not None
-        cursor = await self.load_cursor(board)
+        cursor = self.channel.load_cursor(await self.load_cursor(board))
         page = await self.channel.poll(board, cursor, self.connector.http, utcnow())
         await self.connector.publish(page.messages)
         for body, error in page.rejected:

@@ -19,6 +19,7 @@ from aiohttp import web
 from pymongo import IndexModel
 
 from inbox_core.connector import Connector, PollerRunner
+from inbox_core.http import RetryPolicy
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import utcnow
@@ -36,7 +37,6 @@ from inbox_ingest_marketplace.channels.answer_ledger import (
 from inbox_ingest_marketplace.channels.board_poller import MarketChannel, PollOptions
 from inbox_ingest_marketplace.channels.coupang import Coupang
 from inbox_ingest_marketplace.channels.elevenst import Elevenst
-from inbox_ingest_marketplace.channels.http_errors import RetryPolicy
 from inbox_ingest_marketplace.channels.naver_commerce import NaverCommerce
 from inbox_ingest_marketplace.health import pollers_health
 from inbox_ingest_marketplace.settings import MarketSettings

@@ -12,6 +12,7 @@ import pytest
 from yarl import URL
 
 from inbox_core.errors import AuthError, PermanentError
+from inbox_core.http import RetryPolicy
 from inbox_core.schema import Customer, OutboundReply
 from inbox_ingest_marketplace.channels.board_poller import PollOptions
 from inbox_ingest_marketplace.channels.coupang import (
@@ -21,7 +22,6 @@ from inbox_ingest_marketplace.channels.coupang import (
     Coupang,
 )
 from inbox_ingest_marketplace.channels.coupang_signing import authorization, build_query
-from inbox_ingest_marketplace.channels.http_errors import RetryPolicy
 from inbox_ingest_marketplace.simulators.common import FAULTS
 
 VENDOR = "A00012345"

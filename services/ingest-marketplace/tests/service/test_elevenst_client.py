@@ -10,10 +10,10 @@ import aiohttp
 import pytest
 
 from inbox_core.errors import AuthError, PermanentError, TransientError
+from inbox_core.http import RetryPolicy
 from inbox_core.schema import Customer, OutboundReply
 from inbox_ingest_marketplace.channels.board_poller import PollOptions
 from inbox_ingest_marketplace.channels.elevenst import BOARD_QNAS, Elevenst
-from inbox_ingest_marketplace.channels.http_errors import RetryPolicy
 from inbox_ingest_marketplace.simulators.common import FAULTS
 from inbox_ingest_marketplace.simulators.elevenst import CHARSETS
 

@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from inbox_core.errors import AuthError, PermanentError, TransientError
+from inbox_core.http import RetryPolicy
 from inbox_core.schema import Customer, OutboundReply
 from inbox_ingest_marketplace.channels.board import text_hash
 from inbox_ingest_marketplace.channels.board_poller import PollOptions
-from inbox_ingest_marketplace.channels.http_errors import RetryPolicy
 from inbox_ingest_marketplace.channels.naver_auth import client_secret_sign
 from inbox_ingest_marketplace.channels.naver_commerce import BOARD_QNAS, NaverCommerce
 

@@ -29,6 +29,7 @@ from pymongo.errors import PyMongoError
 
 from inbox_core.connector import Page, PollingChannel, SendResult
 from inbox_core.errors import AuthError, InboxError, PermanentError, TransientError
+from inbox_core.http import RetryPolicy
 from inbox_core.logging import get_logger
 from inbox_core.schema import InboundMessage, OutboundReply
 from inbox_ingest_marketplace import metrics
@@ -45,7 +46,6 @@ from inbox_ingest_marketplace.channels.board import (
     thread_key,
 )
 from inbox_ingest_marketplace.channels.board_cursor import BoardCursor, WindowPolicy
-from inbox_ingest_marketplace.channels.http_errors import RetryPolicy
 from inbox_ingest_marketplace.channels.question_changes import Known, diff, vanished
 
 log = get_logger(__name__)

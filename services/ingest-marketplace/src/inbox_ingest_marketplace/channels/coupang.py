@@ -31,6 +31,7 @@ from yarl import URL
 
 from inbox_core.connector import SendResult
 from inbox_core.errors import InvalidPayload, PermanentError, TransientError
+from inbox_core.http import poll_error, retry_after_from
 from inbox_core.logging import get_logger
 from inbox_core.schema import OutboundReply
 from inbox_ingest_marketplace.channels.answer_ledger import AnswerLedger
@@ -49,7 +50,6 @@ from inbox_ingest_marketplace.channels.coupang_normalise import (
     normalise_online_inquiry,
 )
 from inbox_ingest_marketplace.channels.coupang_signing import authorization, build_query
-from inbox_ingest_marketplace.channels.http_errors import error_for_status, retry_after_from
 
 log = get_logger(__name__)
 
@@ -165,7 +165,7 @@ class Coupang(MarketChannel):
         if status >= 400:
             message = body.get("message") or body.get("errorMessage") or ""
             detail = f"{what}: HTTP {status}: {message}".rstrip(": ")
-            raise error_for_status(status, detail, retry_after=retry_after_from(headers))
+            raise poll_error(status, detail, retry_after=retry_after_from(headers))
         return body
 
     # --- list ----------------------------------------------------------------------------

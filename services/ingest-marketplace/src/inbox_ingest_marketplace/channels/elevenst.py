@@ -25,6 +25,7 @@ import orjson
 
 from inbox_core.connector import SendResult
 from inbox_core.errors import InvalidPayload, PermanentError, TransientError
+from inbox_core.http import poll_error, retry_after_from
 from inbox_core.schema import Customer, InboundMessage, OutboundReply
 from inbox_ingest_marketplace.channels.answer_ledger import AnswerLedger
 from inbox_ingest_marketplace.channels.board import (
@@ -47,7 +48,6 @@ from inbox_ingest_marketplace.channels.elevenst_xml import (
     parse_xml,
     result_of,
 )
-from inbox_ingest_marketplace.channels.http_errors import error_for_status, retry_after_from
 
 NAME: Final = "elevenst"
 LIST_PATH: Final = "/rest/prodqnaservices/prodqnalist/{start}/{end}/00"
@@ -176,7 +176,7 @@ class Elevenst(MarketChannel):
             if status >= 400:
                 detail = f"{what}: HTTP {status}: {text[:200]}"
                 retry_after = retry_after_from(resp_headers)
-                raise error_for_status(status, detail, retry_after=retry_after) from unreadable
+                raise poll_error(status, detail, retry_after=retry_after) from unreadable
             raise TransientError(f"{what}: unreadable answer: {text[:200]!r}") from unreadable
         code, message = result_of(root)
         refused = error_for_result(code, message, what=what)
@@ -184,7 +184,7 @@ class Elevenst(MarketChannel):
             raise refused
         if status >= 400:
             detail = f"{what}: HTTP {status}: {message}".rstrip(": ")
-            raise error_for_status(status, detail, retry_after=retry_after_from(resp_headers))
+            raise poll_error(status, detail, retry_after=retry_after_from(resp_headers))
         return root
 
     async def fetch(

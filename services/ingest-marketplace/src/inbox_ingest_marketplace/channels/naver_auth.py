@@ -21,8 +21,8 @@ import bcrypt
 import orjson
 
 from inbox_core.errors import AuthError, InboxError, TransientError
+from inbox_core.http import poll_error, retry_after_from
 from inbox_core.logging import get_logger
-from inbox_ingest_marketplace.channels.http_errors import error_for_status, retry_after_from
 
 log = get_logger(__name__)
 
@@ -73,7 +73,7 @@ def error_from_response(
     if code in AUTH_CODES:
         return AuthError(detail)
     retry_after = retry_after_from(headers, rate_header=REPLENISH_HEADER)
-    return error_for_status(status, detail, retry_after=retry_after)
+    return poll_error(status, detail, retry_after=retry_after)
 
 
 async def read_json(resp: aiohttp.ClientResponse) -> dict[str, Any]:

@@ -48,11 +48,12 @@ from aiohttp import web
 from inbox_core.connector import RawRequest, SendResult, WebhookChannel
 from inbox_core.errors import AuthError, InvalidPayload, PermanentError, TransientError
 from inbox_core.faq import FaqCatalog, bot_answer
+from inbox_core.http import Action, action_for_status
 from inbox_core.logging import get_logger
 from inbox_core.schema import Attachment, Customer, InboundMessage, OutboundReply, utcnow
 from inbox_ingest_social import faq_lookup, metrics
 from inbox_ingest_social.channels.kakao_senders import KakaoSender
-from inbox_ingest_social.channels.outbound import Action, action_for_status, call_json
+from inbox_ingest_social.channels.outbound import call_json
 from inbox_ingest_social.channels.payload import (
     build_message,
     load_object,
@@ -420,7 +421,7 @@ class Kakao(WebhookChannel):
         if status == "SUCCESS" and action_for_status(answer.status) is Action.OK:
             task = data.get("taskId")
             return SendResult(external_id=str(task) if task else None)
-        if status == "ERROR" or action_for_status(answer.status) is Action.RETRY:
+        if status == "ERROR" or action_for_status(answer.status).retryable:
             raise TransientError(f"Kakao callback failed: {message}", retry_after=CALLBACK_RETRY_S)
         raise CallbackRefused(message)
 

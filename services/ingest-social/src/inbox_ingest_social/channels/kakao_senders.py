@@ -23,8 +23,9 @@ import aiohttp
 
 from inbox_core.connector import SendResult
 from inbox_core.errors import PermanentError
+from inbox_core.http import Action, action_for_status
 from inbox_core.schema import OutboundReply
-from inbox_ingest_social.channels.outbound import Action, action_for_status, call_json, http_failure
+from inbox_ingest_social.channels.outbound import call_json, http_failure
 
 if TYPE_CHECKING:
     from inbox_ingest_social.settings import SocialSettings

@@ -26,16 +26,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from inbox_core.connector import ReplyFile, SendResult
 from inbox_core.errors import PermanentError, TransientError
+from inbox_core.http import MAX_RETRY_AFTER_S, action_for_status
 from inbox_core.logging import get_logger
 from inbox_core.schema import InboundMessage
 from inbox_ingest_social import metrics
-from inbox_ingest_social.channels.outbound import (
-    MAX_RETRY_AFTER_S,
-    Action,
-    Answer,
-    action_for_status,
-    call_json,
-)
+from inbox_ingest_social.channels.outbound import Answer, call_json
 from inbox_ingest_social.channels.payload import json_object
 
 log = get_logger(__name__)
@@ -91,8 +86,7 @@ def graph_error(
     if (
         code in TRANSIENT_CODES
         or error.get("is_transient") is True
-        or status == 429
-        or status >= 500
+        or action_for_status(status).retryable
     ):
         return TransientError(text, retry_after=retry_after)
     return PermanentError(text)
@@ -100,7 +94,7 @@ def graph_error(
 
 def rate_limit_wait(answer: Answer) -> float | None:
     """Seconds Meta asks us to wait: `Retry-After`, else the business use case estimate."""
-    if answer.retry_after is not None:
+    if answer.retry_after:  # "0" or a date gone by: Meta's estimate, else the SDK's delay
         return answer.retry_after
     raw = answer.headers.get("X-Business-Use-Case-Usage")
     if not raw:
@@ -287,7 +281,7 @@ class ProfileLookup:
             log.info("profile lookup failed", channel=channel, error=str(err))
             return None  # not cached: asked again with the next message
         profile = _profile(answer.data) if answer.status == 200 else None
-        if action_for_status(answer.status) is not Action.RETRY:
+        if not action_for_status(answer.status).retryable:
             self.cache.put(f"{channel}:{customer_id}", profile)
         result = "found" if profile is not None else "failed"
         metrics.PROFILE_LOOKUPS.labels(channel, result).inc()

@@ -32,6 +32,7 @@ from aiohttp import web
 
 from inbox_core.connector import RawRequest, SendResult, WebhookChannel
 from inbox_core.errors import InvalidPayload, PermanentError
+from inbox_core.http import Action, action_for_status
 from inbox_core.schema import (
     Attachment,
     Customer,
@@ -41,7 +42,7 @@ from inbox_core.schema import (
     OutboundReply,
 )
 from inbox_ingest_social import metrics
-from inbox_ingest_social.channels.outbound import Action, action_for_status, call_json, http_failure
+from inbox_ingest_social.channels.outbound import call_json, http_failure
 from inbox_ingest_social.channels.payload import (
     build_message,
     load_object,

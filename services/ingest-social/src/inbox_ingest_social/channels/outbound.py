@@ -1,52 +1,25 @@
 """Calls to a platform's API, and the one table from an HTTP status to retry or give up.
 
-STYLE (Airbyte): one status→action table. 429 and 5xx are worth retrying (`TransientError`,
-with the platform's `Retry-After` when it sends one, which the SDK uses as the nak delay);
-every other failure is `PermanentError`, and its text is what the agent reads in the
-delivery report. Network errors never print the URL (URLs can hold tokens).
+The status→action table and the `Retry-After` parser are inbox_core.http's: 408, 429 and 5xx
+are worth retrying (`TransientError`, with the platform's `Retry-After` when it sends one,
+which the SDK uses as the nak delay); every other failure is `PermanentError`, and its text
+is what the agent reads in the delivery report. Network errors never print the URL (URLs
+can hold tokens).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Final
+from typing import Any
 
 import aiohttp
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from inbox_core.errors import PermanentError, TransientError
+from inbox_core.http import parse_retry_after, send_error
 from inbox_ingest_social.channels.payload import json_object
-
-MAX_RETRY_AFTER_S: Final = 3600.0
-
-
-class Action(StrEnum):
-    OK = "ok"
-    RETRY = "retry"
-    FAIL = "fail"
-
-
-def action_for_status(status: int) -> Action:
-    """The status→action table shared by every sender in this service."""
-    if 200 <= status < 300:
-        return Action.OK
-    if status == 429 or status >= 500 or status == 408:
-        return Action.RETRY
-    return Action.FAIL
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """`Retry-After` in seconds (the HTTP-date form is not used by these platforms)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 < seconds <= MAX_RETRY_AFTER_S else None
 
 
 @dataclass(frozen=True)
@@ -100,6 +73,4 @@ async def call_json(
 def http_failure(what: str, answer: Answer, detail: str) -> TransientError | PermanentError:
     """A failed answer (per the table) as the error the SDK acts on."""
     text = f"{what} answered HTTP {answer.status}: {detail}"
-    if action_for_status(answer.status) is Action.RETRY:
-        return TransientError(text, retry_after=answer.retry_after)
-    return PermanentError(text)
+    return send_error(answer.status, text, retry_after=answer.retry_after)
