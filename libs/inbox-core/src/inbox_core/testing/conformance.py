@@ -1,0 +1,530 @@
+"""The conformance suite: one set of tests every channel runs, untouched, from its own tests.
+
+A channel's tests folder holds one line (Singer's `get_tap_test_class`):
+
+    TestKakaoConformance = channel_conformance(ChannelSpec(name="kakao", ...))
+
+and pytest collects the class. What it checks, for every channel:
+
+- fixtures: every raw/expected pair under `tests/fixtures/<channel>/` (the format is in
+  `load_fixtures`) normalises to what its expected file says, or is refused with
+  `InvalidPayload` when the file says `"refused": true`;
+- `normalise` is pure: the same input twice gives the same messages (no clock, no random),
+  and it makes no network call;
+- messages are valid on the bus: the channel's id, `dedup_id` = `channel:account:external_id`
+  (the `Nats-Msg-Id`), thread keys, aware UTC times, a JSON round trip that changes nothing;
+  external ids are stable (the same input gives the same ids) and distinct within one input;
+- `verify` accepts what the platform signs and rejects a tampered request: the body changed
+  after signing, the credential missing, the credential wrong;
+- `send` maps the platform's errors, answered by its simulator: rate limited (with
+  Retry-After), server error, unavailable and an unreachable platform are `TransientError`;
+  a refusal is `PermanentError`; plus the channel's own platform codes (`send_errors`);
+- `poll` (pollers): the cursor never moves backwards, a replayed page gives the same
+  messages with the same ids (so the bus drops them) and the same cursor.
+
+A part a channel cannot have is declared `Exempt("why")` (Home Assistant's quality scale): its
+tests are reported as skipped with that reason, never silently absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+
+from inbox_core.connector import Channel, RawRequest, SendResult, WebhookChannel
+from inbox_core.embedded import free_port
+from inbox_core.errors import AuthError, InvalidPayload, PermanentError, TransientError
+from inbox_core.schema import InboundMessage
+
+EXPECTED_SUFFIX: Final = ".expected.json"
+RAW_SUFFIXES: Final = (".json", ".eml", ".xml", ".txt", ".bin")
+DEFAULT_RECEIVED_AT: Final = datetime(2025, 11, 20, 6, 30, tzinfo=UTC)
+STEP_TIMEOUT_S: Final = 20.0
+# Never compared: `id` is a fresh uuid per normalise, by design.
+UNCOMPARED: Final = frozenset({"id"})
+
+
+# -- fixtures -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One raw/expected pair: `<case>.<ext>` holds the bytes exactly as the platform sends
+    them (a webhook body, an .eml, one item or page of a list API); `<case>.expected.json`
+    says what they normalise to."""
+
+    case: str
+    raw: bytes
+    expected: Mapping[str, Any]
+
+    @property
+    def description(self) -> str:
+        return str(self.expected.get("description", ""))
+
+    @property
+    def refused(self) -> bool:
+        """True when `normalise` must raise InvalidPayload on this input."""
+        return bool(self.expected.get("refused", False))
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.expected.get("messages", []))
+
+    @property
+    def request(self) -> Mapping[str, Any]:
+        """How the raw arrived: `headers`, `query`, `path`, `received_at`, `account`."""
+        return self.expected.get("request", {})
+
+    @property
+    def received_at(self) -> datetime:
+        value = self.request.get("received_at")
+        return DEFAULT_RECEIVED_AT if value is None else datetime.fromisoformat(value)
+
+    def account(self, default: str) -> str:
+        return str(self.request.get("account", default))
+
+
+def load_fixtures(folder: Path) -> list[Fixture]:
+    """Every pair in `folder`, sorted by case name.
+
+    `<case>.expected.json` is an object:
+
+        {"description": "what this case shows (one line)",
+         "request": {"headers": {}, "query": {}, "path": "...", "account": "...",
+                     "received_at": "2025-11-20T06:30:00+00:00"},      # all optional
+         "messages": [{"external_id": "...", "thread_keys": [...], "text": "...", ...}],
+         "refused": false}
+
+    Each message lists the fields it pins, valued as `InboundMessage.model_dump(mode="json")`
+    gives them; a listed field must be equal (times compare as instants), an unlisted one is
+    not compared. `"refused": true` (and no messages) means normalise raises InvalidPayload.
+    Other top-level keys are free for the channel's own tests (e.g. a marketplace question's
+    `answers`). A raw without its expected file, or the reverse, is an error: nothing is
+    skipped quietly.
+    """
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no fixtures folder {folder}")
+    expected = {p.name.removesuffix(EXPECTED_SUFFIX): p for p in folder.glob("*" + EXPECTED_SUFFIX)}
+    raws: dict[str, Path] = {}
+    for path in folder.iterdir():
+        if path.name.endswith(EXPECTED_SUFFIX) or path.suffix not in RAW_SUFFIXES:
+            continue
+        if path.stem in raws:
+            raise ValueError(f"{folder}: two raw files for case {path.stem!r}")
+        raws[path.stem] = path
+    if unpaired := sorted(set(raws) ^ set(expected)):
+        raise ValueError(f"{folder}: cases without their pair: {unpaired}")
+    fixtures = []
+    for case in sorted(raws):
+        data = json.loads(expected[case].read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or "description" not in data:
+            raise ValueError(f"{expected[case]}: an object with a 'description' is required")
+        if data.get("refused") and data.get("messages"):
+            raise ValueError(f"{expected[case]}: 'refused' and 'messages' exclude each other")
+        fixtures.append(Fixture(case, raws[case].read_bytes(), data))
+    return fixtures
+
+
+def message_mismatches(message: InboundMessage, expected: Mapping[str, Any]) -> list[str]:
+    """What differs between `message` and the fields an expected message pins."""
+    got = message.model_dump(mode="json")
+    problems = []
+    for key, want in expected.items():
+        if key in UNCOMPARED:
+            problems.append(f"{key!r} is random by design and cannot be pinned")
+        elif key not in got:
+            problems.append(f"{key!r} is not a field of InboundMessage")
+        elif key == "received_at":
+            if datetime.fromisoformat(got[key]) != datetime.fromisoformat(want):
+                problems.append(f"received_at: {got[key]} != {want}")
+        elif got[key] != want:
+            problems.append(f"{key}: got {got[key]!r}, expected {want!r}")
+    return problems
+
+
+def message_view(message: InboundMessage, fields: Sequence[str]) -> dict[str, Any]:
+    """`fields` of `message` as an expected file holds them (for writing new fixtures)."""
+    got = message.model_dump(mode="json")
+    return {key: got[key] for key in fields}
+
+
+def webhook_request(
+    fixture: Fixture, *, path: str = "/webhook", headers: Mapping[str, str] | None = None
+) -> RawRequest:
+    """The RawRequest the SDK would build from this fixture's webhook call."""
+    request = fixture.request
+    all_headers = {**request.get("headers", {}), **(headers or {})}
+    return RawRequest(
+        method="POST",
+        path=str(request.get("path", path)),
+        headers=CIMultiDictProxy(CIMultiDict(all_headers)),
+        query=MultiDictProxy(MultiDict(request.get("query", {}))),
+        body=fixture.raw,
+        received_at=fixture.received_at,
+    )
+
+
+# -- the spec a channel fills in ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exempt:
+    """A part of the suite that does not apply to a channel, with the reason written down."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verify:
+    """How the platform makes a webhook call authentic.
+
+    `channel` is configured with its secret; `sign(body)` gives the headers the platform
+    adds to that body (signature or token). `signs_body=False` for a shared token that does
+    not cover the body (then a changed body is not a tamper `verify` can see)."""
+
+    channel: WebhookChannel
+    sign: Callable[[bytes], Mapping[str, str]]
+    signs_body: bool = True
+    path: str = "/webhook"
+
+
+class SendFault(StrEnum):
+    """The platform errors every channel maps the same way."""
+
+    RATE_LIMITED = "rate_limited"  # HTTP 429 with Retry-After: 7 (or the platform's form)
+    SERVER_ERROR = "server_error"  # HTTP 500
+    UNAVAILABLE = "unavailable"  # HTTP 503 (maintenance, overload)
+    REFUSED = "refused"  # HTTP 400: this reply can never be delivered as it is
+
+
+RETRY_AFTER_S: Final = 7.0
+SEND_EXPECTED: Final[dict[SendFault, type[Exception]]] = {
+    SendFault.RATE_LIMITED: TransientError,
+    SendFault.SERVER_ERROR: TransientError,
+    SendFault.UNAVAILABLE: TransientError,
+    SendFault.REFUSED: PermanentError,
+}
+
+
+@dataclass
+class SendPlatform:
+    """A running simulator for `send`: what `ChannelSpec.send` yields.
+
+    `channel_at(url)` builds the channel with its platform API at `url` (a closed port for
+    the unreachable case); `fail(fault, http)` makes every following send call fail as the
+    real platform does (status and error body); `reply` is a reply the channel can deliver."""
+
+    url: str
+    channel_at: Callable[[str], Channel]
+    reply: Any  # OutboundReply
+    fail: Callable[[SendFault, aiohttp.ClientSession], Awaitable[None]]
+    closed_url: str | None = None  # default: http://127.0.0.1:<a port nothing listens on>
+    honours_retry_after: bool = True
+
+
+@dataclass(frozen=True)
+class SendError:
+    """A platform-specific error: `program(platform, http)` sets it up on the simulator;
+    `expected` is the error class send must raise (and `retry_after` when it must carry one)."""
+
+    program: Callable[[SendPlatform, aiohttp.ClientSession], Awaitable[None]]
+    expected: type[Exception]
+    retry_after: float | None = None
+
+
+@dataclass
+class PollPlatform:
+    """A running simulator for `poll`: what `ChannelSpec.poll` yields.
+
+    `poll(cursor)` reads one page after `cursor` (None: the first) and returns
+    `(messages, cursor)`; `add(n)` puts n new customer items on the platform;
+    `position(cursor)` is a comparable value of how far the cursor has read."""
+
+    poll: Callable[[Any], Awaitable[tuple[list[InboundMessage], Any]]]
+    add: Callable[[int], Awaitable[None]]
+    position: Callable[[Any], Any]
+
+
+SendFactory = Callable[[], AbstractAsyncContextManager[SendPlatform]]
+PollFactory = Callable[[], AbstractAsyncContextManager[PollPlatform]]
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """Everything the suite needs to know about one channel.
+
+    - `normalise(fixture)`: the channel's pure normalise on the fixture's raw bytes; for a
+      webhook channel `webhook_normalise(channel)` builds it from the channel's own hook.
+    - `verify`, `send`, `poll`: the parts the channel has, or `Exempt("why")`.
+    """
+
+    name: str
+    fixtures: Path
+    normalise: Callable[[Fixture], list[InboundMessage]]
+    verify: Verify | Exempt
+    send: SendFactory | Exempt
+    poll: PollFactory | Exempt
+    send_errors: Mapping[str, SendError] = field(default_factory=dict)
+    min_fixtures: int = 3
+
+
+def webhook_normalise(channel: WebhookChannel) -> Callable[[Fixture], list[InboundMessage]]:
+    """`normalise` of a webhook channel: the fixture's body as a RawRequest to the hook."""
+    return lambda fixture: channel.normalise(webhook_request(fixture))
+
+
+# -- the suite ------------------------------------------------------------------------------
+
+
+@contextmanager
+def no_network() -> Iterator[None]:
+    """Any socket connect inside this block fails the test: normalise must do no I/O."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("normalise tried to open a network connection")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket.socket, "connect_ex", refuse)
+        patch.setattr(socket, "create_connection", refuse)
+        yield
+
+
+def _tampers(verify: Verify, body: bytes) -> dict[str, RawRequest]:
+    headers = dict(verify.sign(body))
+
+    def request(raw: bytes, hdrs: Mapping[str, str]) -> RawRequest:
+        return webhook_request(Fixture("tamper", raw, {}), path=verify.path, headers=hdrs)
+
+    def wrong(value: str) -> str:
+        return value[:-1] + ("0" if value[-1:] != "0" else "1") if value else "x"
+
+    tampered = {
+        "credential_missing": request(body, {}),
+        "credential_wrong": request(body, {k: wrong(v) for k, v in headers.items()}),
+    }
+    if verify.signs_body:
+        tampered["body_changed_after_signing"] = request(body + b" ", headers)
+    return tampered
+
+
+def _skip_if_exempt(part: object) -> None:
+    if isinstance(part, Exempt):
+        pytest.skip(f"exempt: {part.reason}")
+
+
+def channel_conformance(spec: ChannelSpec) -> type:
+    """A pytest test class holding the whole suite for `spec`; assign it to a `Test*` name."""
+    fixtures = load_fixtures(spec.fixtures)
+    cases = [f.case for f in fixtures]
+    by_case = {f.case: f for f in fixtures}
+    accepted = [f.case for f in fixtures if not f.refused]
+    faults = list(SendFault)
+
+    class ChannelConformance:
+        __test__ = True
+
+        def test_fixture_corpus_is_not_empty(self) -> None:
+            assert len(fixtures) >= spec.min_fixtures, (
+                f"{spec.fixtures}: at least {spec.min_fixtures} raw/expected pairs, "
+                f"found {len(fixtures)}"
+            )
+
+        @pytest.mark.parametrize("case", cases, ids=cases)
+        def test_fixture_normalises_to_expected(self, case: str) -> None:
+            fixture = by_case[case]
+            if fixture.refused:
+                with pytest.raises(InvalidPayload):
+                    spec.normalise(fixture)
+                return
+            messages = spec.normalise(fixture)
+            assert len(messages) == len(fixture.messages), (
+                f"{case}: {len(messages)} messages, the expected file lists {len(fixture.messages)}"
+            )
+            problems = [
+                f"message {i}: {p}"
+                for i, (message, want) in enumerate(zip(messages, fixture.messages, strict=True))
+                for p in message_mismatches(message, want)
+            ]
+            assert not problems, f"{case} ({fixture.description}):\n" + "\n".join(problems)
+
+        @pytest.mark.parametrize("case", accepted, ids=accepted)
+        def test_normalise_is_pure_and_ids_are_stable(self, case: str) -> None:
+            fixture = by_case[case]
+            with no_network():
+                first = spec.normalise(fixture)
+                again = spec.normalise(fixture)
+            dump = [m.model_dump(mode="json", exclude=set(UNCOMPARED)) for m in first]
+            assert dump == [m.model_dump(mode="json", exclude=set(UNCOMPARED)) for m in again]
+            ids = [m.dedup_id for m in first]
+            assert len(set(ids)) == len(ids), f"{case}: two messages share an id: {ids}"
+
+        @pytest.mark.parametrize("case", accepted, ids=accepted)
+        def test_messages_are_valid_on_the_bus(self, case: str) -> None:
+            for message in spec.normalise(by_case[case]):
+                assert message.channel == spec.name
+                assert message.dedup_id == (
+                    f"{message.channel}:{message.account}:{message.external_id}"
+                )
+                assert message.thread_keys and all(k.strip() for k in message.thread_keys)
+                assert message.received_at.utcoffset() is not None
+                assert message.received_at.tzinfo == UTC
+                assert message.customer.id.strip(), "a message needs a customer id"
+                again = InboundMessage.from_json(message.to_json())
+                assert again.model_dump() == message.model_dump(), "changed by a JSON round trip"
+
+        # -- verify ---------------------------------------------------------------------
+
+        def test_verify_accepts_what_the_platform_signs(self) -> None:
+            _skip_if_exempt(spec.verify)
+            assert isinstance(spec.verify, Verify)
+            verify = spec.verify
+            for case in accepted:
+                body = by_case[case].raw
+                verify.channel.verify(
+                    webhook_request(by_case[case], path=verify.path, headers=verify.sign(body))
+                )
+
+        @pytest.mark.parametrize(
+            "tamper",
+            ["credential_missing", "credential_wrong", "body_changed_after_signing"],
+            ids=["credential_missing", "credential_wrong", "body_changed_after_signing"],
+        )
+        def test_verify_rejects_a_tampered_request(self, tamper: str) -> None:
+            _skip_if_exempt(spec.verify)
+            assert isinstance(spec.verify, Verify)
+            if tamper == "body_changed_after_signing" and not spec.verify.signs_body:
+                pytest.skip("exempt: the platform's credential does not cover the body")
+            for case in accepted:
+                request = _tampers(spec.verify, by_case[case].raw)[tamper]
+                with pytest.raises(AuthError):
+                    spec.verify.channel.verify(request)
+
+        # -- send -----------------------------------------------------------------------
+
+        async def test_send_delivers_a_reply(self) -> None:
+            async with _send_platform(spec) as (platform, http):
+                channel = platform.channel_at(platform.url)
+                result = await _bounded(channel.send(platform.reply, http))
+                assert isinstance(result, SendResult)
+
+        @pytest.mark.parametrize("fault", faults, ids=[f.value for f in faults])
+        async def test_send_maps_platform_errors(self, fault: SendFault) -> None:
+            async with _send_platform(spec) as (platform, http):
+                await _bounded(platform.fail(fault, http))
+                channel = platform.channel_at(platform.url)
+                with pytest.raises(SEND_EXPECTED[fault]) as caught:
+                    await _bounded(channel.send(platform.reply, http))
+                if fault is SendFault.RATE_LIMITED and platform.honours_retry_after:
+                    assert getattr(caught.value, "retry_after", None) == RETRY_AFTER_S
+
+        async def test_send_to_an_unreachable_platform_is_transient(self) -> None:
+            async with _send_platform(spec) as (platform, http):
+                channel = platform.channel_at(platform.closed_url or _closed_url())
+                with pytest.raises(TransientError):
+                    await _bounded(channel.send(platform.reply, http))
+
+        @pytest.mark.parametrize(
+            "error", list(spec.send_errors) or ["none"], ids=list(spec.send_errors) or ["none"]
+        )
+        async def test_send_maps_the_platform_s_own_codes(self, error: str) -> None:
+            if not spec.send_errors:
+                pytest.skip("the channel lists no platform-specific error codes")
+            case = spec.send_errors[error]
+            async with _send_platform(spec) as (platform, http):
+                await _bounded(case.program(platform, http))
+                channel = platform.channel_at(platform.url)
+                with pytest.raises(case.expected) as caught:
+                    await _bounded(channel.send(platform.reply, http))
+                if case.retry_after is not None:
+                    assert getattr(caught.value, "retry_after", None) == case.retry_after
+
+        # -- poll -----------------------------------------------------------------------
+
+        async def test_poll_cursor_only_moves_forward(self) -> None:
+            async with _poll_platform(spec) as platform:
+                await _bounded(platform.add(2))
+                first, cursor = await _bounded(platform.poll(None))
+                assert first, "the first poll reads the items already on the platform"
+                seen = platform.position(cursor)
+                for added in (0, 3, 0):
+                    if added:
+                        await _bounded(platform.add(added))
+                    _, cursor = await _bounded(platform.poll(cursor))
+                    now = platform.position(cursor)
+                    assert now >= seen, f"the cursor moved back: {seen!r} -> {now!r}"
+                    seen = now
+
+        async def test_poll_replayed_page_changes_nothing(self) -> None:
+            async with _poll_platform(spec) as platform:
+                await _bounded(platform.add(2))
+                first, cursor = await _bounded(platform.poll(None))
+                replay, replay_cursor = await _bounded(platform.poll(None))
+                assert [m.dedup_id for m in replay] == [m.dedup_id for m in first]
+                assert platform.position(replay_cursor) == platform.position(cursor)
+                after, _ = await _bounded(platform.poll(cursor))
+                again = {m.dedup_id for m in first} & {m.dedup_id for m in after}
+                assert not again, f"read again after the cursor: {sorted(again)}"
+
+    ChannelConformance.__name__ = ChannelConformance.__qualname__ = (
+        f"Test{''.join(p.title() for p in spec.name.split('_'))}Conformance"
+    )
+    return ChannelConformance
+
+
+async def _bounded(awaitable: Awaitable[Any]) -> Any:
+    return await asyncio.wait_for(awaitable, STEP_TIMEOUT_S)
+
+
+def _closed_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@asynccontextmanager
+async def _send_platform(
+    spec: ChannelSpec,
+) -> AsyncIterator[tuple[SendPlatform, aiohttp.ClientSession]]:
+    _skip_if_exempt(spec.send)
+    assert not isinstance(spec.send, Exempt)
+    async with spec.send() as platform:
+        timeout = aiohttp.ClientTimeout(total=STEP_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            yield platform, http
+
+
+@asynccontextmanager
+async def _poll_platform(spec: ChannelSpec) -> AsyncIterator[PollPlatform]:
+    _skip_if_exempt(spec.poll)
+    assert not isinstance(spec.poll, Exempt)
+    async with spec.poll() as platform:
+        yield platform
+
+
+__all__ = [
+    "ChannelSpec",
+    "Exempt",
+    "Fixture",
+    "PollPlatform",
+    "SendError",
+    "SendFault",
+    "SendPlatform",
+    "Verify",
+    "channel_conformance",
+    "load_fixtures",
+    "message_mismatches",
+    "message_view",
+    "webhook_normalise",
+    "webhook_request",
+]
