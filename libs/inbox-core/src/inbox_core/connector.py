@@ -31,6 +31,7 @@ message of a page got its PubAck. Platform HTTP errors map to `TransientError`,
 from __future__ import annotations
 
 import asyncio
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -213,6 +214,18 @@ class PollingChannel(Channel):
         """Read one page after `cursor` (see `cursor_type`; None on the first poll).
         Raise AuthError, TransientError or PermanentError (`inbox_core.http` maps
         statuses to them)."""
+
+    async def acknowledge(self, board: str, page: Page) -> None:
+        """After every message of `page` got its PubAck, before the cursor is saved: tell
+        the platform (mark a mail seen). An error here leaves the cursor where it was."""
+
+    async def wait(self, seconds: float) -> None:
+        """The pause between two rounds of polls; a channel that can be told about news
+        (IMAP IDLE) returns as soon as there is some."""
+        await asyncio.sleep(seconds)
+
+    async def close(self) -> None:
+        """The runner stops: release connections the channel keeps between polls."""
 
 
 class Connector:
@@ -415,14 +428,20 @@ class PollStatus:
 
 @dataclass
 class PollerRunner:
-    """Polls one channel account: load cursor → poll → publish all → save cursor → repeat."""
+    """Polls one channel account: load cursor → poll → publish all → acknowledge → save
+    cursor → repeat; then `channel.wait(interval_s)`. A failure waits an exponential,
+    jittered backoff (at least `min_retry_s`, by default the interval; at least the
+    platform's Retry-After); refused credentials wait `auth_retry_s`."""
 
     connector: Connector
     channel: PollingChannel
     interval_s: float
     auth_retry_s: float = 300.0
     max_backoff_s: float = 300.0
+    backoff_initial_s: float = 1.0
+    min_retry_s: float | None = None  # None: the poll interval
     status: dict[str, PollStatus] = field(default_factory=dict)
+    _failures: int = field(default=0, init=False, repr=False)
 
     def _key(self, board: str) -> str:
         return f"{self.channel.name}:{self.channel.account}:{board}"
@@ -448,49 +467,65 @@ class PollerRunner:
         await self.connector.publish(page.messages)
         for body, error in page.rejected:
             await self.connector.keep_raw(self.channel.name, self.channel.account, body, error)
+        await self.channel.acknowledge(board, page)
         await self.save_cursor(board, page.cursor)
         return page.more
 
-    async def run(self) -> None:
+    def _failed(self, st: PollStatus, err: Exception) -> float:
+        """Record a failure; the pause before the next try."""
         name, account = self.channel.name, self.channel.account
-        failures = 0
+        if isinstance(err, AuthError):
+            st.auth_failed, st.last_error = True, f"auth: {err}"
+            metrics.POLL_ERRORS.labels(name, account, "auth").inc()
+            log.error("poller auth failed", channel=name, account=account, error=str(err))
+            return self.auth_retry_s
+        self._failures += 1
+        backoff = min(
+            self.max_backoff_s, self.backoff_initial_s * 2.0 ** (self._failures - 1)
+        ) * random.uniform(0.5, 1.0)
+        floor = self.interval_s if self.min_retry_s is None else self.min_retry_s
+        # A store outage is as transient as a platform outage.
+        if isinstance(
+            err, TransientError | PermanentError | OSError | aiohttp.ClientError | PyMongoError
+        ):
+            st.last_error = f"{type(err).__name__}: {err}"
+            metrics.POLL_ERRORS.labels(name, account, "transient").inc()
+            log.warning("poll failed", channel=name, account=account, error=st.last_error)
+            return max(floor, getattr(err, "retry_after", None) or backoff)
+        st.last_error = f"unexpected {type(err).__name__}: {err}"
+        metrics.POLL_ERRORS.labels(name, account, "unexpected").inc()
+        log.exception("poll crashed", channel=name, account=account)
+        return max(floor, backoff)
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self.channel.close()
+
+    async def _run(self) -> None:
+        name, account = self.channel.name, self.channel.account
+        self._failures = 0
         while True:
-            delay = self.interval_s
+            delay: float | None = None  # None: no failure this round
             for board in self.channel.boards:
                 st = self.status.setdefault(board, PollStatus())
                 try:
                     while await self.poll_once(board):
                         pass
-                except AuthError as err:
-                    st.auth_failed, st.last_error = True, f"auth: {err}"
-                    metrics.POLL_ERRORS.labels(name, account, "auth").inc()
-                    log.error("poller auth failed", channel=name, account=account, error=str(err))
-                    delay = max(delay, self.auth_retry_s)
-                    continue
-                except (
-                    TransientError,
-                    PermanentError,
-                    OSError,
-                    aiohttp.ClientError,
-                    PyMongoError,
-                ) as err:  # a store outage is as transient as a platform outage
-                    failures += 1
-                    st.last_error = f"{type(err).__name__}: {err}"
-                    metrics.POLL_ERRORS.labels(name, account, "transient").inc()
-                    retry_after = getattr(err, "retry_after", None)
-                    delay = max(delay, retry_after or min(self.max_backoff_s, 2.0**failures))
-                    log.warning("poll failed", channel=name, account=account, error=st.last_error)
-                    continue
                 except Exception as err:  # a bug in one channel must not end the account's loop
-                    failures += 1
-                    st.last_error = f"unexpected {type(err).__name__}: {err}"
-                    metrics.POLL_ERRORS.labels(name, account, "unexpected").inc()
-                    log.exception("poll crashed", channel=name, account=account)
-                    delay = max(delay, min(self.max_backoff_s, 2.0**failures))
+                    delay = max(delay or 0.0, self._failed(st, err))
                     continue
-                failures = 0
+                self._failures = 0
                 st.auth_failed, st.last_error = False, None
                 st.last_success = utcnow()
                 st.polls += 1
                 metrics.POLL_LAST_SUCCESS.labels(name, account).set(st.last_success.timestamp())
-            await asyncio.sleep(delay)
+            if delay is not None:
+                await asyncio.sleep(delay)
+                continue
+            try:
+                await self.channel.wait(self.interval_s)
+            except Exception as err:
+                st = self.status.setdefault(self.channel.boards[0], PollStatus())
+                await asyncio.sleep(self._failed(st, err))

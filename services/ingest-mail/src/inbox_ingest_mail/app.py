@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from inbox_core.connector import Connector
+from inbox_core.connector import Connector, PollerRunner, PollStatus
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_ingest_mail.channels.mail import CHANNEL, MailAccounts
-from inbox_ingest_mail.imap_poller import ImapPoller
+from inbox_ingest_mail.imap_mailbox import ImapMailbox
 from inbox_ingest_mail.intake import MailIntake
 from inbox_ingest_mail.mailboxes import load_mailboxes
 from inbox_ingest_mail.settings import MailSettings
@@ -21,7 +21,7 @@ SERVICE = "ingest-mail"
 SETTINGS = web.AppKey("mail_settings", MailSettings)
 CONNECTOR = web.AppKey("connector", Connector)
 SMTP_SERVER = web.AppKey("smtp_server", SmtpServer)
-IMAP_POLLERS = web.AppKey("imap_pollers", list[ImapPoller])
+IMAP_POLLERS = web.AppKey("imap_pollers", list[PollerRunner])
 
 
 def create_app(settings: MailSettings | None = None) -> web.Application:
@@ -36,19 +36,26 @@ def create_app(settings: MailSettings | None = None) -> web.Application:
     intake = MailIntake(connector, accounts.own_domains())
     smtp = SmtpServer(settings, intake)
     pollers = [
-        ImapPoller(
-            mailbox,
-            intake,
-            poll_s=settings.imap_poll_s,
-            idle_s=settings.imap_idle_s,
-            backoff_max_s=settings.imap_backoff_max_s,
+        PollerRunner(
+            connector,
+            ImapMailbox(mailbox, intake, idle_s=settings.imap_idle_s),
+            interval_s=mailbox.poll_s or settings.imap_poll_s,
+            max_backoff_s=settings.imap_backoff_max_s,
+            min_retry_s=0.0,  # reconnect after the backoff, not after a whole interval
         )
         for mailbox in mailboxes
     ]
     runtime.extra_checks["smtp"] = smtp.health
 
     async def imap_health() -> dict[str, Any]:
-        return {p.mailbox.account: p.status.as_dict() for p in pollers}
+        health = {}
+        for runner in pollers:
+            assert isinstance(runner.channel, ImapMailbox)
+            [board] = runner.channel.boards
+            health[runner.channel.account] = runner.channel.health(
+                runner.status.get(board, PollStatus())
+            )
+        return health
 
     if pollers:
         runtime.extra_checks["imap"] = imap_health
@@ -58,7 +65,7 @@ def create_app(settings: MailSettings | None = None) -> web.Application:
         yield  # the consumer is stopped (in-flight replies finished) when the bus closes
 
     async def imap(app: web.Application) -> AsyncIterator[None]:
-        tasks = [runtime.spawn(p.run(), f"imap:{p.mailbox.cursor_key}") for p in pollers]
+        tasks = [runtime.spawn(p.run(), f"imap:{p.channel.account}") for p in pollers]
         yield
         for task in tasks:  # before the bus closes: a poller never publishes into a closed bus
             task.cancel()

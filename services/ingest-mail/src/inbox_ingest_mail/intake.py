@@ -48,6 +48,24 @@ class MailIntake:
         source: str = "smtp",
     ) -> list[InboundMessage]:
         """Publish `raw` once per account in `targets` (account → extra context)."""
+        messages = await self.prepare(
+            raw, targets, envelope_from=envelope_from, received_at=received_at, source=source
+        )
+        await self.connector.publish(messages)
+        await self.published(messages)
+        return messages
+
+    async def prepare(
+        self,
+        raw: bytes,
+        targets: Mapping[str, Mapping[str, Any]],
+        *,
+        envelope_from: str | None = None,
+        received_at: datetime | None = None,
+        source: str = "smtp",
+    ) -> list[InboundMessage]:
+        """Parse `raw` once per account in `targets` and keep it and its files: the messages
+        to publish (a poller publishes them itself, then calls `published`)."""
         received_at = received_at or utcnow()
         reads = [
             await asyncio.to_thread(
@@ -66,10 +84,12 @@ class MailIntake:
             read.message.context.update(targets[read.message.account])
             read.message.context["source"] = source
             messages.append(read.message)
-        await self.connector.publish(messages)
+        return messages
+
+    async def published(self, messages: list[InboundMessage]) -> None:
+        """After the PubAck: report the bounces of our own replies."""
         for message in messages:
             await self._report_bounce(message)
-        return messages
 
     async def _keep(self, raw: bytes, reads: list[ReadMail], source: str) -> None:
         db = self.connector.runtime.store.db
