@@ -17,7 +17,7 @@ from inbox_core import subjects
 from inbox_core.runtime import RUNTIME
 from inbox_core.schema import Priority
 from inbox_core.store import ROUTING_STATE
-from inbox_notifier.api import DESK, _action_result
+from inbox_notifier.api_common import DESK, action_result
 from inbox_notifier.auth import AGENT, require_admin
 from inbox_notifier.corrections import counts_by_category
 from inbox_notifier.models import ActionResult, ApiModel
@@ -93,7 +93,7 @@ async def set_team(request: web.Request, body: TeamIn) -> ActionResult:
     conv = await request.app[DESK].set_team(
         request.match_info["conversation_id"], body.team, request[AGENT], body.category
     )
-    return _action_result(conv)
+    return action_result(conv)
 
 
 @routing_api.add(
@@ -108,7 +108,7 @@ async def set_priority(request: web.Request, body: PriorityIn) -> ActionResult:
     conv = await request.app[DESK].set_priority(
         request.match_info["conversation_id"], body.priority, request[AGENT]
     )
-    return _action_result(conv)
+    return action_result(conv)
 
 
 @routing_api.add(

@@ -19,12 +19,9 @@ from inbox_core.partitions import partitioned_consumer
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, Event, RoutedMessage
 from inbox_core.store import CONVERSATIONS
-from inbox_notifier import __version__, audit
-from inbox_notifier.api import DESK, TOKENS, api
-from inbox_notifier.api_desk import desk_api, document_desk_routes
-from inbox_notifier.api_faq import FAQ_CATALOG, faq_api
-from inbox_notifier.api_reports import reports_api
-from inbox_notifier.api_routing import routing_api
+from inbox_notifier import audit
+from inbox_notifier.api import DESK, TOKENS, install_api
+from inbox_notifier.api_faq import FAQ_CATALOG
 from inbox_notifier.auth import auth_middleware, load_identities
 from inbox_notifier.bot_answers import apply_bot_answer
 from inbox_notifier.console import install_console
@@ -33,7 +30,7 @@ from inbox_notifier.events import EventPublisher
 from inbox_notifier.file_links import FILE_LINKS, install_file_links
 from inbox_notifier.queue import INDEXES, Queue
 from inbox_notifier.queue_page import drop_obsolete_indexes
-from inbox_notifier.routing import RouteTable, error_middleware, json_response, openapi
+from inbox_notifier.routing import error_middleware, json_response
 from inbox_notifier.settings import NotifierSettings
 from inbox_notifier.snooze import SNOOZE_TICK_MIN_S, reopen_snoozed
 from inbox_notifier.spikes import SpikeRule, SpikeWatch
@@ -131,28 +128,8 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
     app[DESK] = Desk(notifier.queue, notifier.publisher)
-    api.install(app)
-    routing_api.install(app)
-    desk_api.install(app)
-    faq_api.install(app)
-    audit.routes.install(app)
-    reports_api.install(app)
     app[FAQ_CATALOG] = notifier.faq
-    spec = openapi(
-        RouteTable(
-            [
-                *api.routes,
-                *desk_api.routes,
-                *faq_api.routes,
-                *audit.routes.routes,
-                *routing_api.routes,
-                *reports_api.routes,
-            ]
-        ),
-        title="Omnichannel inbox agent API",
-        version=__version__,
-    )
-    document_desk_routes(spec)
+    spec = install_api(app, runtime)
 
     async def openapi_json(_: web.Request) -> web.Response:
         return json_response(spec)
