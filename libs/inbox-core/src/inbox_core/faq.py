@@ -23,7 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from inbox_core.faq_matcher import FaqMatcher, wants_person
 from inbox_core.logging import get_logger
-from inbox_core.placeholders import render
+from inbox_core.placeholders import render_reply
 from inbox_core.schema import BotAnswer, Direction, InboundMessage, utcnow
 
 log = get_logger(__name__)
@@ -147,7 +147,7 @@ def bot_answer(
     if not result.auto:
         return None
     best = result.matches[0]
-    text, _ = render(best.entry.answer, answer_values(message, number))
+    text, _ = render_reply(best.entry.answer, answer_values(message, number))
     return BotAnswer(faq_id=best.entry.id, score=best.score, text=text.strip())
 
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
+from inbox_core.placeholders import render_reply, values_for
 from inbox_notifier.api_common import desk_of
 from inbox_notifier.auth import AGENT, require_admin
 from inbox_notifier.canned import CannedResponses
 from inbox_notifier.models import CannedIn, CannedList, CannedOut, PreviewIn, PreviewOut
 from inbox_notifier.routing import RouteTable
-from inbox_notifier.templates import render, values_for
 
 CANNED_RESPONSES = web.AppKey("canned_responses", CannedResponses)
 
@@ -111,5 +111,5 @@ async def preview_canned(request: web.Request, body: PreviewIn) -> PreviewOut:
         conv = await desk.conversation(body.conversation_id)
         rendered, missing = await desk.render_text(conv, text, agent)
     else:
-        rendered, missing = render(text, values_for({}, {}, agent))
+        rendered, missing = render_reply(text, values_for({}, {}, agent))
     return PreviewOut(text=rendered, missing=missing)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from inbox_core.faq import FAQ, FaqCatalog, FaqEntry
 from inbox_core.faq_candidates import Asked, candidates
+from inbox_core.placeholders import unknown_placeholders
 from inbox_core.runtime import RUNTIME
 from inbox_core.schema import new_id, utcnow
 from inbox_core.store import CONVERSATIONS, MESSAGES
@@ -25,7 +26,6 @@ from inbox_notifier.faq_models import (
     MatchResultOut,
 )
 from inbox_notifier.routing import ApiError, RouteTable, not_found
-from inbox_notifier.templates import unknown_placeholders
 
 FAQ_CATALOG = web.AppKey("faq_catalog", FaqCatalog)
 

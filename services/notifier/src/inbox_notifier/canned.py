@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from inbox_core.placeholders import unknown_placeholders
 from inbox_core.schema import new_id, utcnow
 from inbox_core.store import Store
 from inbox_notifier.models import CannedIn
 from inbox_notifier.queue import CANNED
 from inbox_notifier.routing import ApiError, not_found
-from inbox_notifier.templates import unknown_placeholders
 
 
 def check_placeholders(text: str, field: str = "text") -> None:

@@ -15,6 +15,7 @@ from inbox_core import subjects
 from inbox_core.attachments import REPLY_FILES, reply_file_problem
 from inbox_core.blobs import BlobNotFoundError, blob_metadata
 from inbox_core.errors import BusUnavailable
+from inbox_core.placeholders import render_reply, values_for
 from inbox_core.schema import (
     Attachment,
     ConversationStatus,
@@ -33,7 +34,6 @@ from inbox_notifier.file_links import FileLinks
 from inbox_notifier.models import AssignIn, ReplyIn, StatusIn, TagsIn
 from inbox_notifier.queue import CANNED, Queue, attachment_url, conversation_view, message_view
 from inbox_notifier.routing import ApiError, conflict, not_found
-from inbox_notifier.templates import render, values_for
 
 # Which status an agent may move a conversation to, from which.
 TRANSITIONS: dict[ConversationStatus, set[ConversationStatus]] = {
@@ -123,7 +123,7 @@ class Desk(RoutingDesk):
         self, conv: dict[str, Any], text: str, agent: str
     ) -> tuple[str, list[str]]:
         latest = await self._latest_customer_message(conv["_id"])
-        return render(text, values_for(conv, (latest or {}).get("context") or {}, agent))
+        return render_reply(text, values_for(conv, (latest or {}).get("context") or {}, agent))
 
     def _with_links(self, channel: str, files: list[Attachment]) -> list[Attachment]:
         """For a platform that fetches files by URL, each file with its public link."""

@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from inbox_core.batched import BatchedDatabase
+from inbox_core.placeholders import fill_deferred_number
 from inbox_core.schema import (
     ConversationStatus,
     DeliveryReport,
@@ -465,11 +466,10 @@ class Queue:
             "created_at": m.received_at,
             "stored_at": utcnow(),
         }
-        number = str(conv.get("number") or "")
-        note = d.note.replace("{{conversation.number}}", number) if d.note else None
-        auto_reply = (
-            d.auto_reply.replace("{{conversation.number}}", number) if d.auto_reply else None
-        )
+        # The router leaves a new conversation's number to us (inbox_core.placeholders).
+        number = conv.get("number")
+        note = fill_deferred_number(d.note, number) if d.note else None
+        auto_reply = fill_deferred_number(d.auto_reply, number) if d.auto_reply else None
         if note:
             note_id = stable_id("note", m.dedup_id)
             docs.append(

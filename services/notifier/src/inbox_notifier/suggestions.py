@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from inbox_core.faq import FaqSnapshot
-from inbox_notifier.templates import render, values_for
+from inbox_core.placeholders import render_reply, values_for
 
 
 def suggestions(
@@ -25,6 +25,6 @@ def suggestions(
     result = snapshot.match(latest["text"], None)
     values = values_for(conv, latest.get("context") or {}, agent)
     return [
-        {"faq_id": m.entry.id, "score": m.score, "answer": render(m.entry.answer, values)[0]}
+        {"faq_id": m.entry.id, "score": m.score, "answer": render_reply(m.entry.answer, values)[0]}
         for m in result.matches
     ]

@@ -1,7 +1,8 @@
 """Placeholders in private notes and auto-replies: `{{customer.name}}`, `{{product.name|상품}}`.
 
-A placeholder is `{{ name }}` or `{{ name | fallback }}`; an unknown name is refused when the
-rules file is loaded. A value that is missing renders as its fallback, or as nothing.
+The grammar and the renderer are inbox_core's (`inbox_core.placeholders`): `{{ name }}` or
+`{{ name | fallback }}`; an unknown name is refused when the rules file is loaded. A value
+that is missing renders as its fallback, or as nothing.
 
 `{{conversation.number}}` is special: a new conversation gets its number from the notifier
 after routing, so when the number is not known yet the router leaves the placeholder in the
@@ -12,18 +13,18 @@ renders the number itself.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
+from inbox_core import placeholders
 from inbox_core.calendar import BusinessCalendar
+from inbox_core.placeholders import DEFERRED_NUMBER, NUMBER, unbalanced, unknown_placeholders
 from inbox_core.schema import InboundMessage, RoutingDecision
 from inbox_router.facts import MatchFacts
 
-PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*(?:\|([^}]*))?\}\}")
-NUMBER: Final = "conversation.number"
-DEFERRED_NUMBER: Final = "{{conversation.number}}"
+__all__ = ["DEFERRED_NUMBER", "NUMBER", "VARIABLES", "check_template", "render"]
+
 EXCERPT_CHARS: Final = 100
 WEEKDAYS_KO: Final = "월화수목금토일"
 
@@ -55,12 +56,11 @@ VARIABLES: Final = {
 
 def check_template(text: str) -> str:
     """Refuse unknown placeholders and unbalanced braces (a pydantic AfterValidator)."""
-    unknown = sorted({m.group(1) for m in PLACEHOLDER.finditer(text)} - VARIABLES.keys())
+    unknown = unknown_placeholders(text, VARIABLES.keys())
     if unknown:
         names = ", ".join("{{" + u + "}}" for u in unknown)
         raise ValueError(f"unknown placeholder {names}; known: {', '.join(sorted(VARIABLES))}")
-    leftover = PLACEHOLDER.sub("", text)
-    if "{{" in leftover or "}}" in leftover:
+    if unbalanced(text):
         raise ValueError("unbalanced '{{' or '}}' (a placeholder is {{name}} or {{name|fallback}})")
     return text
 
@@ -112,13 +112,5 @@ def template_values(
 
 
 def render(text: str, values: Mapping[str, str | None]) -> str:
-    def substitute(match: re.Match[str]) -> str:
-        name, fallback = match.group(1), match.group(2)
-        value = values.get(name)
-        if value:
-            return value
-        if name == NUMBER:
-            return DEFERRED_NUMBER
-        return (fallback or "").strip()
-
-    return PLACEHOLDER.sub(substitute, text)
+    """A note or auto-reply; the number of a conversation not created yet stays deferred."""
+    return placeholders.render(text, values, deferred=(NUMBER,))[0]
