@@ -143,7 +143,7 @@ async def _list(
 async def test_list_page_has_the_documented_shape(
     naver_sim: Any, naver_credentials: Any, http: aiohttp.ClientSession
 ) -> None:
-    documented = orjson.loads((FIXTURES / "qnas_page_documented.json").read_bytes())
+    documented = orjson.loads((FIXTURES / "responses" / "qnas_page_documented.json").read_bytes())
     naver_sim.state.add_question(question="키 165에 55kg인데 M 사이즈 괜찮을까요?")
     channel = _channel(naver_sim, naver_credentials)
     now = _now()

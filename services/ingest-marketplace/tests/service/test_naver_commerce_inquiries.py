@@ -46,7 +46,9 @@ async def _get(http: aiohttp.ClientSession, sim: Any, channel: NaverCommerce, **
 async def test_inquiry_list_has_the_documented_shape(
     naver_sim: Any, naver_credentials: Any, http: aiohttp.ClientSession
 ) -> None:
-    documented = orjson.loads((FIXTURES / "inquiries_page_documented.json").read_bytes())
+    documented = orjson.loads(
+        (FIXTURES / "responses" / "inquiries_page_documented.json").read_bytes()
+    )
     naver_sim.state.add_inquiry(content="11월 18일 주문했는데 아직 발송 전인가요?")
     today = datetime.now(KST).date().isoformat()
 

@@ -29,24 +29,18 @@ def _load(name: str) -> Any:
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASES)
-def test_normalise_gives_expected_message(case: str) -> None:
+def test_normalise_gives_the_platform_s_answers(case: str) -> None:
+    """The message of each pair is checked by the conformance suite; here the answers
+    already given on the platform, and who gave them."""
     item, expected = _load(f"{case}.json"), _load(f"{case}.expected.json")
     if case.startswith("online_"):
         question = normalise_online_inquiry(item, VENDOR)
     else:
         question = normalise_call_center_inquiry(item, VENDOR, seller_ids={VENDOR})
 
-    got = question.message.model_dump(mode="json")
-    for key, value in expected.items():
-        if key == "received_at":
-            assert datetime.fromisoformat(got[key]) == datetime.fromisoformat(value)
-        elif key == "answers":
-            assert [a.text for a in question.answers] == value
-        elif key == "from_seller":
-            assert [a.from_seller for a in question.answers] == value
-        else:
-            assert got[key] == value, key
-    assert question.message.dedup_id == f"coupang:{VENDOR}:{expected['external_id']}"
+    assert [a.text for a in question.answers] == expected["answers"]
+    if "from_seller" in expected:
+        assert [a.from_seller for a in question.answers] == expected["from_seller"]
 
 
 def test_times_without_offset_are_kst() -> None:

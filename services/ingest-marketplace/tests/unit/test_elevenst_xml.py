@@ -4,7 +4,6 @@ not; in-band errors; the answer document we send."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +27,23 @@ CASES = sorted(p.name.removesuffix(".expected.json") for p in FIXTURES.glob("*.e
 
 
 def _root(name: str, content_type: str | None = None) -> ET.Element:
-    return parse_xml(decode_xml((FIXTURES / name).read_bytes(), content_type))
+    folder = FIXTURES if (FIXTURES / name).exists() else FIXTURES / "responses"
+    return parse_xml(decode_xml((folder / name).read_bytes(), content_type))
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASES)
-def test_qna_list_decodes_and_normalises(case: str) -> None:
+def test_qna_list_gives_one_question_with_its_answers(case: str) -> None:
+    """The message of each pair is checked by the conformance suite; here what 11st adds:
+    the platform's answers and whether the question was deleted (hidden)."""
     expected: dict[str, Any] = orjson.loads((FIXTURES / f"{case}.expected.json").read_bytes())
 
-    listed = parse_qna_list(_root(f"{case}.xml", expected.pop("_content_type")))
+    content_type = expected["request"]["headers"]["Content-Type"]
+    listed = parse_qna_list(_root(f"{case}.xml", content_type))
     question = normalise_product_qna(listed.items[0], "11st")
 
     assert len(listed.items) == 1 and listed.result_code is None
-    got = question.message.model_dump(mode="json")
-    assert [a.text for a in question.answers] == expected.pop("answers")
-    assert question.deleted is expected.pop("deleted")
-    received = expected.pop("received_at")
-    assert datetime.fromisoformat(got["received_at"]) == datetime.fromisoformat(received)
-    for key, value in expected.items():
-        assert got[key] == value, key
+    assert [a.text for a in question.answers] == expected["answers"]
+    assert question.deleted is expected["deleted"]
 
 
 def test_cp949_syllable_is_lost_by_a_strict_euc_kr_decoder_but_not_by_ours() -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,12 @@ from inbox_ingest_marketplace.channels.naver_commerce import NaverCommerce
 from inbox_ingest_marketplace.channels.naver_normalise import normalise_inquiry, normalise_qna
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "naver_commerce"
-CASES = sorted(p.name.removesuffix(".expected.json") for p in FIXTURES.glob("*.expected.json"))
+# The pairs whose expected file names the answers already given on the platform.
+CASES = sorted(
+    p.name.removesuffix(".expected.json")
+    for p in FIXTURES.glob("*.expected.json")
+    if "answers" in orjson.loads(p.read_bytes())
+)
 
 
 def _load(name: str) -> Any:
@@ -24,22 +28,15 @@ def _load(name: str) -> Any:
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASES)
-def test_normalise_gives_expected_message(case: str) -> None:
+def test_normalise_gives_the_platform_s_answers(case: str) -> None:
+    """The message of each pair is checked by the conformance suite; here the answers
+    already given on the platform."""
     item, expected = _load(f"{case}.json"), _load(f"{case}.expected.json")
     normalise = normalise_inquiry if case.startswith("inquiry_") else normalise_qna
 
     question = normalise(item, "smartstore")
 
-    got = question.message.model_dump(mode="json")
-    for key, value in expected.items():
-        if key == "received_at":
-            assert datetime.fromisoformat(got[key]) == datetime.fromisoformat(value)
-        elif key == "answers":
-            assert [a.text for a in question.answers] == value
-        else:
-            assert got[key] == value, key
-    assert question.message.received_at.utcoffset() is not None
-    assert question.message.dedup_id == f"naver_commerce:smartstore:{expected['external_id']}"
+    assert [a.text for a in question.answers] == expected["answers"]
 
 
 def test_normalise_qna_puts_the_account_in_keys_and_dedup_id() -> None:

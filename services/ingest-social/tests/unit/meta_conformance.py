@@ -43,6 +43,7 @@ FAULTS: dict[SendFault, dict[str, Any]] = {
     SendFault.SERVER_ERROR: {"status": 500, "code": 1},
     SendFault.UNAVAILABLE: {"status": 503, "code": 2},
     SendFault.REFUSED: {"status": 400, "code": 100, "message": "Invalid parameter"},
+    SendFault.CREDENTIALS_REFUSED: {"status": 401, "code": 190},
 }
 
 

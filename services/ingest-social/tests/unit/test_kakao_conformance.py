@@ -36,6 +36,7 @@ FAULTS: dict[SendFault, dict[str, Any]] = {
     SendFault.SERVER_ERROR: {"status": 500, "code": "500"},
     SendFault.UNAVAILABLE: {"status": 503, "code": "503"},
     SendFault.REFUSED: {"status": 400, "code": "400"},
+    SendFault.CREDENTIALS_REFUSED: {"status": 401, "code": "401"},
 }
 
 

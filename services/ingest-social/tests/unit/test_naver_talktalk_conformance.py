@@ -32,6 +32,7 @@ FAULTS: dict[SendFault, dict[str, Any]] = {
     SendFault.SERVER_ERROR: {"status": 500},
     SendFault.UNAVAILABLE: {"status": 503},
     SendFault.REFUSED: {"status": 400},
+    SendFault.CREDENTIALS_REFUSED: {"status": 401},
 }
 
 
