@@ -24,12 +24,14 @@ from inbox_core.settings import CoreSettings
 
 log = get_logger(__name__)
 
-# Collections shared between services (the owner writes, others may read).
+# Collections shared between services: the owner writes, others read where
+# docs/service-pattern.md lists them (tests/test_collection_owners.py checks it).
 CONVERSATIONS: Final = "conversations"  # notifier writes; router reads status
 MESSAGES: Final = "messages"  # notifier
 THREADS: Final = "threads"  # router: thread key → conversation
 CUSTOMERS: Final = "customers"  # router
 CUSTOMER_KEYS: Final = "customer_keys"  # router: customer key → customer id; merges repoint
+CUSTOMER_MERGES: Final = "customer_merges"  # router: merged customer id → the one it joined
 OUTBOX: Final = "outbox"  # notifier: events not yet on the bus
 CURSORS: Final = "cursors"  # pollers: per account and board
 COUNTERS: Final = "counters"  # monotonic numbers (conversation number)

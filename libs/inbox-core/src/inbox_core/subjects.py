@@ -20,6 +20,7 @@ DLQ_ALL: Final = "inbox.dlq.>"
 COMMANDS_ALL: Final = "inbox.cmd.>"
 # Commands one service asks of the owner of a collection (one writer per collection).
 THREAD_MOVES: Final = "inbox.cmd.threads.move"  # notifier → router: repoint thread keys
+CUSTOMER_MERGES: Final = "inbox.cmd.customers.merge"  # notifier → router: merge two customers
 # Request/reply (core NATS, not a stream): an admin asks a router to retrain its model.
 ROUTER_RETRAIN: Final = "inbox.router.retrain"
 

@@ -61,7 +61,7 @@ def install_api(app: web.Application, runtime: Runtime) -> dict[str, Any]:
     app[CONVERSATION_READS] = ConversationReads(store)
     app[ATTACHMENT_FILES] = AttachmentFiles(store)
     app[CANNED_RESPONSES] = CannedResponses(store)
-    app[CUSTOMERS_STORE] = Customers(store)
+    app[CUSTOMERS_STORE] = Customers(store, runtime.bus)
     app[DEAD_LETTERS] = DeadLetters(runtime)
     for table in ROUTE_TABLES:
         table.install(app)

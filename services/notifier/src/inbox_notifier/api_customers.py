@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from inbox_notifier.auth import require_admin
+from inbox_notifier.auth import AGENT, require_admin
 from inbox_notifier.customers import Customers, identity_parts
 from inbox_notifier.models import CustomerOut, MergeIn
 from inbox_notifier.queue import conversation_view, message_view
@@ -51,12 +51,14 @@ async def get_customer(request: web.Request) -> CustomerOut:
     "/api/customers/{customer_id}/merge",
     body=MergeIn,
     response=CustomerOut,
-    errors=(403, 404, 409),
+    errors=(403, 404, 409, 503),
     tag="customers",
     summary="Merge another customer into this one (one history across channels; admin)",
 )
 async def merge_customers(request: web.Request, body: MergeIn) -> CustomerOut:
     require_admin(request)
     customers = request.app[CUSTOMERS_STORE]
-    target_id = await customers.merge(request.match_info["customer_id"], body.other_id)
+    target_id = await customers.merge(
+        request.match_info["customer_id"], body.other_id, request[AGENT]
+    )
     return await _customer_out(customers, target_id)

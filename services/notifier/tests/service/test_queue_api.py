@@ -4,6 +4,7 @@ SSE filters, auth on every path and the OpenAPI document, over HTTP on the real 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,10 @@ from inbox_core import subjects
 from inbox_core.schema import DeadLetter, OutboundReply, SlaState, utcnow
 from inbox_core.settings import CoreSettings
 from inbox_core.store import CUSTOMER_KEYS, CUSTOMERS, Store
-from inbox_core.testing.http import collect
+from inbox_core.testing.http import collect, serve
+from inbox_notifier import customers as customer_store
+from inbox_router.app import create_app as create_router
+from inbox_router.settings import RouterSettings
 
 NotifierHarness = Any  # the `notifier` fixture (conftest.py)
 
@@ -63,48 +67,65 @@ async def test_canned_response_with_an_unknown_placeholder_is_refused(
     assert body["errors"] == [{"field": "text", "message": "unknown placeholder {{customer.nmae}}"}]
 
 
+@pytest.fixture
+def router_env(notifier_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INBOX_ROUTER_MODEL", "0")  # only its commands matter here
+    monkeypatch.setenv("INBOX_ROUTER_RULES_POLL_S", "0")
+
+
+@pytest.fixture
+async def router(router_env: None) -> AsyncIterator[str]:
+    """The router, which owns customers and carries out the notifier's merge."""
+    async with serve(create_router(RouterSettings())) as url:
+        yield url
+
+
+async def _two_customers(notifier: NotifierHarness, store: Store) -> None:
+    await store.db[CUSTOMERS].insert_many(
+        [
+            {
+                "_id": "cust-1",
+                "identities": ["mail:cs:kim@example.com"],
+                "emails": ["kim@example.com"],
+                "phones": [],
+                "name": "김민수",
+            },
+            {
+                "_id": "cust-2",
+                "identities": ["facebook:104233:psid-9"],
+                "emails": [],
+                "phones": [],
+                "name": "Minsu Kim",
+            },
+        ]
+    )
+    await store.db[CUSTOMER_KEYS].insert_many(
+        [
+            {"_id": "identity:mail:cs:kim@example.com", "customer_id": "cust-1"},
+            {"_id": "email:kim@example.com", "customer_id": "cust-1"},
+            {"_id": "identity:facebook:104233:psid-9", "customer_id": "cust-2"},
+        ]
+    )
+    await notifier.publish(notifier.routed(1, "c1", customer_id="cust-1"))
+    await notifier.publish(
+        notifier.routed(
+            2,
+            "c2",
+            channel="facebook",
+            account="104233",
+            customer_id="cust-2",
+            text="교환 문의",
+        )
+    )
+    await notifier.wait_for("/api/conversations", lambda b: len(b["items"]) == 2)
+
+
 async def test_customer_history_spans_channels_and_merge_links_two_customers(
-    notifier: NotifierHarness,
+    notifier: NotifierHarness, router: str
 ) -> None:
     store = Store(CoreSettings())
     try:
-        await store.db[CUSTOMERS].insert_many(
-            [
-                {
-                    "_id": "cust-1",
-                    "identities": ["mail:cs:kim@example.com"],
-                    "emails": ["kim@example.com"],
-                    "phones": [],
-                    "name": "김민수",
-                },
-                {
-                    "_id": "cust-2",
-                    "identities": ["facebook:104233:psid-9"],
-                    "emails": [],
-                    "phones": [],
-                    "name": "Minsu Kim",
-                },
-            ]
-        )
-        await store.db[CUSTOMER_KEYS].insert_many(
-            [
-                {"_id": "identity:mail:cs:kim@example.com", "customer_id": "cust-1"},
-                {"_id": "email:kim@example.com", "customer_id": "cust-1"},
-                {"_id": "identity:facebook:104233:psid-9", "customer_id": "cust-2"},
-            ]
-        )
-        await notifier.publish(notifier.routed(1, "c1", customer_id="cust-1"))
-        await notifier.publish(
-            notifier.routed(
-                2,
-                "c2",
-                channel="facebook",
-                account="104233",
-                customer_id="cust-2",
-                text="교환 문의",
-            )
-        )
-        await notifier.wait_for("/api/conversations", lambda b: len(b["items"]) == 2)
+        await _two_customers(notifier, store)
         status, merged = await notifier.post("/api/customers/cust-1/merge", {"other_id": "cust-2"})
         assert status == 200, merged
         assert {i["channel"] for i in merged["identities"]} == {"mail", "facebook"}
@@ -122,6 +143,25 @@ async def test_customer_history_spans_channels_and_merge_links_two_customers(
             f"{notifier.url}/api/customers/nobody", headers={"Authorization": "Bearer token-minji"}
         ) as resp:
             assert resp.status == 404
+    finally:
+        await store.close()
+
+
+async def test_a_customer_merge_the_router_cannot_confirm_is_carried_out_when_it_is_back(
+    notifier: NotifierHarness, router_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(customer_store, "ROUTER_WAIT_S", 1.0)
+    store = Store(CoreSettings())
+    try:
+        await _two_customers(notifier, store)
+        status, body = await notifier.post("/api/customers/cust-1/merge", {"other_id": "cust-2"})
+        assert status == 503 and body["code"] == "router_unavailable", body
+        async with serve(create_router(RouterSettings())):
+            merged = await notifier.wait_for(
+                "/api/customers/cust-2", lambda b: b["id"] == "cust-1", timeout=30
+            )
+        assert {i["channel"] for i in merged["identities"]} == {"mail", "facebook"}
+        assert {c["id"] for c in merged["conversations"]} == {"c1", "c2"}
     finally:
         await store.close()
 

@@ -23,7 +23,7 @@ from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, InboundMessage, RoutedMessage
 from inbox_router.bot import decide_bot_answer, with_bot_answer
 from inbox_router.category_table import publish_category_table
-from inbox_router.commands import command_handler
+from inbox_router.commands import command_handler, customer_merge_handler
 from inbox_router.conversations import INDEXES, ConversationResolver
 from inbox_router.customers import customer_facts, find_customer, link_customer
 from inbox_router.facts import DEFAULT_CALENDAR, ConversationFacts, MatchFacts
@@ -218,6 +218,12 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
             durable="router-commands",
             handler=command_handler(runtime.store.db),
             filter_subject=subjects.THREAD_MOVES,
+        ).start()
+        await runtime.bus.consumer(
+            stream=subjects.STREAM_COMMANDS,
+            durable="router-customer-merges",
+            handler=customer_merge_handler(runtime.store.db, runtime.bus),
+            filter_subject=subjects.CUSTOMER_MERGES,
         ).start()
         try:
             yield
