@@ -287,3 +287,37 @@ async def test_a_reply_with_a_file_reaches_the_customer_as_a_mime_part(
     [part] = list(mail.iter_attachments())
     assert part.get_filename() == "사이즈표.png" and part.get_content_type() == "image/png"
     assert part.get_content() == png
+
+
+async def test_after_a_customer_merge_the_other_address_s_next_mail_is_the_merged_customer_s(
+    stack: Any, api: Api
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    home, work = f"minsu.{tag}@example.com", f"kim.{tag}@work.example.com"
+    await asyncio.to_thread(
+        send_mail, stack.smtp_port, f"반품 문의 {tag}", "반품하고 싶어요", f"김민수 <{home}>"
+    )
+    await asyncio.to_thread(
+        send_mail, stack.smtp_port, f"교환 문의 {tag}", "회사 메일로 씁니다", f"김민수 <{work}>"
+    )
+    [by_home] = await api.search(f"반품 문의 {tag}")
+    [by_work] = await api.search(f"교환 문의 {tag}")
+    assert by_home["customer_id"] != by_work["customer_id"]  # two addresses: two customers
+    status, merged = await api.post(
+        f"/api/customers/{by_home['customer_id']}/merge", {"other_id": by_work["customer_id"]}
+    )
+    assert status == 200, merged
+    assert set(merged["emails"]) == {home, work}
+    # Right after the answer: a new mail from the work address belongs to the merged customer.
+    await asyncio.to_thread(
+        send_mail, stack.smtp_port, f"배송 문의 {tag}", "언제 오나요?", f"김민수 <{work}>"
+    )
+    [later] = await api.search(f"배송 문의 {tag}")
+    assert later["customer_id"] == by_home["customer_id"]
+    customer = await api.get(f"/api/customers/{by_work['customer_id']}")  # the old id resolves
+    assert customer["id"] == by_home["customer_id"]
+    assert {c["id"] for c in customer["conversations"]} == {
+        by_home["id"],
+        by_work["id"],
+        later["id"],
+    }
