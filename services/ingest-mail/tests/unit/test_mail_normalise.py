@@ -27,40 +27,15 @@ def test_corpus_covers_every_point_of_the_issue() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASES)
-def test_fixture_matches_expected(case: str) -> None:
-    """Zammad-style pairs: `<case>.eml` normalises to what `<case>.expected.json` says."""
-    raw = load(case)
+def test_fixture_keeps_its_html_and_a_visible_text(case: str) -> None:
+    """Each pair's message is checked by the conformance suite (test_mail_conformance); here
+    what only mail has: the HTML part kept or not, and a visible text that is never empty."""
     expected = json.loads((FIXTURES / f"{case}.expected.json").read_text(encoding="utf-8"))
-    msg = normalise_mail(raw, "cs", RECEIVED, own_domains=OWN)
+    msg = normalise_mail(load(case), "cs", RECEIVED, own_domains=OWN)
 
-    key = (
-        hashlib.sha256(raw).hexdigest()
-        if expected["external_id"] == "sha256"
-        else expected["external_id"]
-    )
-    assert (msg.channel, msg.account, msg.external_id) == ("mail", "cs", key)
-    assert msg.dedup_id == f"mail:cs:{key}" and msg.thread_keys == [f"mail:{key}"]
-    assert msg.subject == expected["subject"]
-    assert msg.customer.email == expected["customer"]["email"]
-    assert msg.customer.name == expected["customer"]["name"]
-    assert msg.customer.id == (expected["customer"]["email"] or f"unknown:{key[:32]}")
-    assert msg.text == expected["text"]
-    assert msg.full_text == expected["full_text"]
     assert (msg.html is not None) == expected["has_html"]
-    assert msg.references == expected["references"]
-    assert msg.flags.model_dump(include={"auto_reply", "bounce", "list_mail"}) == expected["flags"]
-    context = {
-        k: v for k, v in msg.context.items() if k in expected["context"] or k in CONTEXT_KEYS
-    }
-    assert context == expected["context"]
-    listed = [a.model_dump(include={"name", "content_type", "size"}) for a in msg.attachments]
-    assert listed == expected["attachments"]
-    assert msg.received_at == RECEIVED and "parse_error" not in msg.context
     assert msg.text.strip(), "the visible text is never empty for a non-empty mail"
-
-
-CONTEXT_KEYS = ("flag_reasons", "ticket_number", "bounce", "charset_fixes", "stripped",
-                "inline_images", "suppress_auto_reply")  # fmt: skip
+    assert "parse_error" not in msg.context
 
 
 def test_quoted_history_stays_in_full_text_only() -> None:
