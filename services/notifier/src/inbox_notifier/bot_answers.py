@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from inbox_core.guarded_update import update_returning
 from inbox_core.schema import (
     ConversationStatus,
     DeliveryStatus,
@@ -92,9 +92,7 @@ async def apply_bot_answer(
         update["$addToSet"] = {"tags": BOT_TAG}
     update["$set"] = fields
     before = conv
-    conv = await db[CONVERSATIONS].find_one_and_update(
-        {"_id": conv_id}, update, return_document=ReturnDocument.AFTER
-    )
+    conv = await update_returning(db[CONVERSATIONS], {"_id": conv_id}, update)
     assert conv is not None
     await queue.count_changes([(before, conv)])  # resolved by the bot: reports count it once
     view = conversation_view(conv)

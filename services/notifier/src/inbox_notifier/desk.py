@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import DESCENDING
 
 from inbox_core import subjects
 from inbox_core.attachments import REPLY_FILES, reply_file_problem
 from inbox_core.blobs import BlobNotFoundError, blob_metadata
 from inbox_core.errors import BusUnavailable
+from inbox_core.guarded_update import update_returning
 from inbox_core.placeholders import render_reply, values_for
 from inbox_core.schema import (
     Attachment,
@@ -106,11 +107,8 @@ class Desk(RoutingDesk):
     ) -> dict[str, Any]:
         update.setdefault("$inc", {})["version"] = 1
         update.setdefault("$set", {})["updated_at"] = utcnow()
-        doc = await self.db[CONVERSATIONS].find_one_and_update(
-            {"_id": conv_id, **filter_},
-            update,
-            projection={"search": 0},
-            return_document=ReturnDocument.AFTER,
+        doc = await update_returning(
+            self.db[CONVERSATIONS], {"_id": conv_id, **filter_}, update, projection={"search": 0}
         )
         if doc is None:
             current = await self.conversation(conv_id)  # 404 when it does not exist

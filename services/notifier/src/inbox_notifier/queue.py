@@ -13,11 +13,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from inbox_core.batched import BatchedDatabase
+from inbox_core.guarded_update import applied
 from inbox_core.placeholders import fill_deferred_number
 from inbox_core.schema import (
     ConversationStatus,
@@ -48,7 +49,11 @@ INDEXES = {
         IndexModel([("customer_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("linked_conversation_id", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("sla_warn_at", ASCENDING)]),
-        IndexModel([("status", ASCENDING), ("sla_deadline", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("sla_deadline", ASCENDING)]),  # live board
+        # The breach timer: open, not breached, deadline passed (one indexed range).
+        IndexModel(
+            [("status", ASCENDING), ("sla.breached", ASCENDING), ("sla_deadline", ASCENDING)]
+        ),
         IndexModel([("status", ASCENDING), ("snoozed_until", ASCENDING)]),
         IndexModel([("created_at", ASCENDING)]),  # arrivals and spikes (reports)
     ],
@@ -277,7 +282,7 @@ class Queue:
         return await self.save_events(events), replies
 
     async def _upsert_conversation(
-        self, routed: RoutedMessage, stored: dict[str, Any], inserted: bool
+        self, routed: RoutedMessage, stored: dict[str, Any], inserted: bool, reread: bool = False
     ) -> dict[str, Any]:
         db = self.hot
         m = routed.message
@@ -289,7 +294,7 @@ class Queue:
         # first (a redelivery finds it stored and reads it; its number is then a gap).
         existing = (
             None
-            if routed.conversation_created
+            if routed.conversation_created and not reread
             else await db[CONVERSATIONS].find_one({"_id": conv_id})
         )
         if existing is None:
@@ -340,22 +345,16 @@ class Queue:
             add["routing_reasons"] = {"$each": routed.decision.reasons[:10]}
         if add:
             update["$addToSet"] = add
-        doc = await db[CONVERSATIONS].find_one_and_update(
-            {"_id": conv_id}, update, return_document=ReturnDocument.AFTER
+        # Written on the conversation exactly as read (its version), so the state after it is
+        # computed here: the store's findAndModify would read the whole collection. Another
+        # writer in between (an agent, a timer) moves the version: read again and redo.
+        result = await db[CONVERSATIONS].update_one(
+            {"_id": conv_id, "version": existing.get("version")}, update
         )
-        assert doc is not None
+        if not result.matched_count:
+            return await self._upsert_conversation(routed, stored, inserted, reread=True)
+        doc = applied(existing, update)
         await self.count_changes([(existing, doc)])
-        # The preview is the latest message's text: of racing messages only the one whose time
-        # became last_message_at writes it (the store keeps milliseconds).
-        if doc.get("last_message_at") == at_ms and doc.get("preview") != text[:PREVIEW_CHARS]:
-            doc = (
-                await db[CONVERSATIONS].find_one_and_update(
-                    {"_id": conv_id, "last_message_at": at_ms},
-                    {"$set": {"preview": text[:PREVIEW_CHARS]}},
-                    return_document=ReturnDocument.AFTER,
-                )
-                or doc
-            )
         return doc
 
     def _new_conversation(self, routed: RoutedMessage, now: datetime) -> dict[str, Any]:
@@ -543,13 +542,14 @@ class Queue:
             "at": report.at,
             "external_id": report.external_id,
         }
-        msg = await self.db[MESSAGES].find_one_and_update(
-            {"reply_id": report.reply_id},
-            {"$set": {"delivery": delivery}},
-            return_document=ReturnDocument.AFTER,
-        )
+        # A read and a write by _id, gathered with the batch's (findAndModify would read the
+        # whole collection). The reports of one conversation come one after another.
+        msg = await self.hot[MESSAGES].find_one({"reply_id": report.reply_id})
         if msg is None:
             return []
+        update = {"$set": {"delivery": delivery}}
+        await self.hot[MESSAGES].bulk_write([UpdateOne({"_id": msg["_id"]}, update)], ordered=False)
+        msg = applied(msg, update)
         if report.status == DeliveryStatus.SENT and report.external_id and report.channel == "mail":
             # Our reply's Message-ID becomes a thread key: the customer's answer to it, or a
             # bounce of it, joins this conversation even when it quotes nothing else.

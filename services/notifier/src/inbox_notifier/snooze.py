@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from pymongo import ReturnDocument
-
+from inbox_core.guarded_update import update_returning
 from inbox_core.schema import ConversationStatus, Event, utcnow
 from inbox_core.store import CONVERSATIONS
 from inbox_notifier import sla as sla_clock
 from inbox_notifier.events import EventPublisher
 from inbox_notifier.queue import Queue, conversation_view
+from inbox_notifier.timers import SINCE_EVER
 
 PENDING = ConversationStatus.PENDING.value
 SNOOZE_TICK_MIN_S: Final = 1.0  # how often at most the timer asks the store
@@ -28,13 +28,14 @@ async def reopen_snoozed(queue: Queue, publisher: EventPublisher, limit: int = 5
     now = utcnow()
     reopened = 0
     due = db[CONVERSATIONS].find(
-        {"status": PENDING, "snoozed_until": {"$lte": now}},
+        {"status": PENDING, "snoozed_until": {"$gte": SINCE_EVER, "$lte": now}},
         {"_id": 1, "snoozed_until": 1, "sla": 1},
         limit=limit,
     )
     async for doc in due:
         sla = sla_clock.on_resume(dict(doc.get("sla") or {}), now, queue.clock)
-        updated: dict[str, Any] | None = await db[CONVERSATIONS].find_one_and_update(
+        updated: dict[str, Any] | None = await update_returning(
+            db[CONVERSATIONS],
             {"_id": doc["_id"], "status": PENDING, "snoozed_until": doc["snoozed_until"]},
             {
                 "$set": {
@@ -46,7 +47,6 @@ async def reopen_snoozed(queue: Queue, publisher: EventPublisher, limit: int = 5
                 "$inc": {"version": 1},
             },
             projection={"search": 0},
-            return_document=ReturnDocument.AFTER,
         )
         if updated is None:  # the customer or an agent changed it meanwhile
             continue
