@@ -205,7 +205,13 @@ class PollingChannel(Channel):
         """The stored state as the object `poll` expects."""
         if state is None:
             return None
-        return dict(state) if self.cursor_type is None else self.cursor_type.load(state)
+        if self.cursor_type is None:
+            return dict(state)
+        try:
+            return self.cursor_type.load(state)
+        except ValueError as err:  # a bad cursor must not stop the board: start it over
+            log.error("unreadable cursor, starting over", channel=self.name, error=str(err))
+            return None
 
     @abstractmethod
     async def poll(
@@ -416,6 +422,11 @@ class PollStatus:
     last_error: str | None = None
     auth_failed: bool = False
     polls: int = 0
+    # How far the board is read, when its cursor says (`frontier()`): lag = now − frontier.
+    frontier: datetime | None = None
+
+    def lag_s(self, now: datetime) -> float | None:
+        return None if self.frontier is None else round((now - self.frontier).total_seconds(), 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -460,7 +471,8 @@ class PollerRunner:
         )
 
     async def poll_once(self, board: str) -> bool:
-        """One page; True when there is more to read right away."""
+        """One page: poll → publish → acknowledge → save the cursor. True when there is
+        more to read right away."""
         assert self.connector.http is not None
         cursor = self.channel.load_cursor(await self.load_cursor(board))
         page = await self.channel.poll(board, cursor, self.connector.http, utcnow())
@@ -469,6 +481,9 @@ class PollerRunner:
             await self.connector.keep_raw(self.channel.name, self.channel.account, body, error)
         await self.channel.acknowledge(board, page)
         await self.save_cursor(board, page.cursor)
+        frontier = getattr(page.cursor, "frontier", None)
+        if callable(frontier):
+            self.status.setdefault(board, PollStatus()).frontier = frontier()
         return page.more
 
     def _failed(self, st: PollStatus, err: Exception) -> float:

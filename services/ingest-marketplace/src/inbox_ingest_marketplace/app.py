@@ -18,6 +18,7 @@ from typing import Any, Final
 from aiohttp import web
 from pymongo import IndexModel
 
+from inbox_core.answer_ledger import AnswerLedger, StoreAnswerLedger
 from inbox_core.connector import Connector, PollerRunner
 from inbox_core.http import RetryPolicy
 from inbox_core.logging import get_logger
@@ -28,11 +29,6 @@ from inbox_ingest_marketplace.accounts import (
     CoupangAccount,
     ElevenstAccount,
     NaverCommerceAccount,
-)
-from inbox_ingest_marketplace.channels.answer_ledger import (
-    ANSWERS,
-    AnswerLedger,
-    StoreAnswerLedger,
 )
 from inbox_ingest_marketplace.channels.board_poller import MarketChannel, PollOptions
 from inbox_ingest_marketplace.channels.coupang import Coupang
@@ -52,6 +48,8 @@ DISABLED: Final = {
     Coupang.name: "COUPANG_ACCESS_KEY",
     Elevenst.name: "ELEVENST_API_KEY",
 }
+# The answers we posted (the loop guard: not recorded again as echoes).
+ANSWERS: Final = "market_answers"
 INDEXES: Final = {ANSWERS: [IndexModel([("at", 1)])]}
 
 
@@ -108,7 +106,7 @@ def create_app(settings: MarketSettings | None = None) -> web.Application:
     app.cleanup_ctx.append(connector.context)
     app[CONNECTOR] = connector
 
-    ledger = StoreAnswerLedger(runtime.store)
+    ledger = StoreAnswerLedger(runtime.store, ANSWERS)
     channels: dict[str, dict[str, MarketChannel]] = {}
     for config in accounts:
         channel = build_channel(config, settings, ledger)

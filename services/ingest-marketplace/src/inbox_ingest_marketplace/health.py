@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from inbox_core.connector import PollerRunner, PollStatus
-from inbox_ingest_marketplace.channels.board_poller import MarketChannel
 
 
 def _account_status(boards: Mapping[str, PollStatus]) -> str:
@@ -32,16 +31,8 @@ def _account_status(boards: Mapping[str, PollStatus]) -> str:
 
 
 def account_health(runner: PollerRunner, now: datetime) -> dict[str, Any]:
-    channel = runner.channel
-    assert isinstance(channel, MarketChannel)
-    statuses = {board: runner.status.get(board, PollStatus()) for board in channel.boards}
-    boards: dict[str, Any] = {}
-    for board, st in statuses.items():
-        frontier = channel.frontier.get(board)
-        boards[board] = {
-            **st.as_dict(),
-            "lag_s": None if frontier is None else round((now - frontier).total_seconds(), 1),
-        }
+    statuses = {board: runner.status.get(board, PollStatus()) for board in runner.channel.boards}
+    boards = {board: {**st.as_dict(), "lag_s": st.lag_s(now)} for board, st in statuses.items()}
     successes = [st.last_success for st in statuses.values() if st.last_success]
     lags = [b["lag_s"] for b in boards.values() if b["lag_s"] is not None]
     errors = [f"{board}: {st.last_error}" for board, st in statuses.items() if st.last_error]

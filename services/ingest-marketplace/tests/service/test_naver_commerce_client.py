@@ -211,15 +211,15 @@ async def test_poll_reads_only_the_window_newest_first(
     )
     # A cursor as the first Naver poller stored it; the window [since − 10 min, now] is
     # within the one-day span of a query.
-    cursor = {"since": (now - timedelta(hours=23)).isoformat(), "page": 1, "window_to": None}
+    stored = {"since": (now - timedelta(hours=23)).isoformat(), "page": 1, "window_to": None}
 
-    page = await channel.poll(QNAS, cursor, http, now)
+    page = await channel.poll(QNAS, channel.load_cursor(stored), http, now)
 
     ids = [m.context["question_id"] for m in page.messages]
     assert ids == [str(second["questionId"]), str(first["questionId"])]
     assert str(too_old["questionId"]) not in ids
     assert page.more is False
-    assert page.cursor["since"] == now.isoformat()
+    assert page.cursor.dump()["since"] == now.isoformat()
 
 
 async def test_poll_fetches_a_new_token_once_on_401(

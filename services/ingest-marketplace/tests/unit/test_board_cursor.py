@@ -1,11 +1,16 @@
-"""BoardCursor: overlapping windows, paging to the end, catching up, revisit passes that find
-deleted questions, and the store round trip (older Naver cursors included)."""
+"""BoardCursor (the core's WindowCursor with question fingerprints): overlapping windows,
+paging to the end, catching up, revisit passes that find deleted questions, and the store
+round trip (older Naver cursors included)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from inbox_ingest_marketplace.channels.board_cursor import OVERLAP, BoardCursor, WindowPolicy
+import pytest
+
+from inbox_core.window_cursor import OVERLAP, WindowPolicy
+from inbox_ingest_marketplace.channels.board_cursor import BoardCursor
+from inbox_ingest_marketplace.channels.naver_commerce import NaverCommerce
 from inbox_ingest_marketplace.channels.question_changes import Known
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
@@ -127,7 +132,7 @@ def test_cursor_survives_a_round_trip_through_the_store() -> None:
         known={"686514802": _known(NOW)},
     )
 
-    again = BoardCursor.start(cursor.dump(), NOW, POLICY)
+    again = BoardCursor.start(BoardCursor.load(cursor.dump()), NOW, POLICY)
 
     assert again == cursor
 
@@ -140,13 +145,22 @@ def test_older_naver_cursor_is_adopted() -> None:
         "seen": {"686514802": (NOW - timedelta(minutes=3)).isoformat()},
     }
 
-    cursor = BoardCursor.start(old, NOW, POLICY)
+    cursor = BoardCursor.start(BoardCursor.load(old), NOW, POLICY)
 
     assert cursor.page == 2 and cursor.window_from == NOW - OVERLAP
     assert cursor.known["686514802"].text == ""  # known, text not compared
 
 
 def test_unreadable_cursor_starts_a_new_backfill() -> None:
-    cursor = BoardCursor.start({"since": "yesterday"}, NOW, POLICY)
+    channel = NaverCommerce(
+        "shop", client_id="id", client_secret="$2a$04$" + "A" * 22, base_url="http://x"
+    )
+    with pytest.raises(ValueError, match="unreadable cursor"):
+        BoardCursor.load({"since": "yesterday"})
+
+    loaded = channel.load_cursor({"since": "yesterday"})  # what PollerRunner calls
+    cursor = BoardCursor.start(loaded, NOW, POLICY)
+
+    assert loaded is None
 
     assert cursor.since == NOW - POLICY.backfill and cursor.page == 1

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from inbox_core.errors import InvalidPayload
-from inbox_ingest_marketplace.channels.board import Window
+from inbox_core.window_cursor import Window
 from inbox_ingest_marketplace.channels.coupang import date_range
 from inbox_ingest_marketplace.channels.coupang_normalise import (
     normalise_call_center_inquiry,

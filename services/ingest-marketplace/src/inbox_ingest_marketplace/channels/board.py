@@ -117,13 +117,6 @@ class FetchedPage:
     rejected: list[tuple[bytes, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
-    sweep: bool = False  # part of a revisit pass (edits, answers and deletions of older items)
-
-
 def thread_key(channel: str, account: str, board_key: str, question_id: str) -> str:
     return f"{channel}:{account}:{board_key}:{question_id}"
 

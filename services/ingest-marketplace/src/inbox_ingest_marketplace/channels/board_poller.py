@@ -1,17 +1,19 @@
-"""`MarketChannel`: the poll and answer templates every marketplace channel shares.
+"""`MarketChannel`: what the open-market Q&A boards share, on the core SDK.
 
-A channel (one platform, one account) describes its boards and writes two calls:
+A marketplace channel is a `PollingChannel` (one platform, one account) run by the core's
+`PollerRunner`, with the core's time-window cursor (`BoardCursor`, a `WindowCursor`) as its
+`cursor_type`, the core's `RetryPolicy` around platform calls and the core's answer ledger
+as the loop guard. A channel describes its boards and writes two platform calls:
 
     async def fetch(board, window, page, http) -> FetchedPage   # one list page, normalised
     async def post_answer(board, question_id, text, reply, http) -> SendResult
 
-The template does the rest. `poll`: pin the window (`BoardCursor`), fetch with retries
-(tenacity, `Retry-After`), `diff` each question against its fingerprint, drop answers we
-posted ourselves (the answer ledger), report questions a revisit pass no longer finds, and
-return the page with the next cursor (saved by `PollerRunner` only after every PubAck).
-`send`: find the board and question the reply answers (from its thread key), check the
-platform's limits (a clear `PermanentError` for the agent), record the answer in the ledger,
-post it with retries.
+What is left here is the Q&A logic: `poll` pins the window, fetches, `diff`s each question
+against its fingerprint, drops answers we posted ourselves (the ledger), reports questions
+a revisit pass no longer finds, and returns the page with the next cursor (saved by the
+runner only after every PubAck). `send` finds the board and question a reply answers (from
+its thread key), checks the platform's limits (a clear `PermanentError` for the agent),
+records the answer in the ledger, and posts it.
 
 Checklist (STYLE): dedup key `<channel>:<account>:<board>:<id>[:suffix]` (`board.py`);
 thread key `<channel>:<account>:<board>:<id>`; limits `Board.limits`; loop guard the ledger.
@@ -25,27 +27,22 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import aiohttp
-from pymongo.errors import PyMongoError
 
+from inbox_core.answer_ledger import AnswerLedger, MemoryAnswerLedger, answer_key
 from inbox_core.connector import Page, PollingChannel, SendResult
-from inbox_core.errors import AuthError, InboxError, PermanentError, TransientError
+from inbox_core.errors import AuthError, InboxError, PermanentError
 from inbox_core.http import RetryPolicy
 from inbox_core.logging import get_logger
 from inbox_core.schema import InboundMessage, OutboundReply
+from inbox_core.window_cursor import Window, WindowPolicy
 from inbox_ingest_marketplace import metrics
-from inbox_ingest_marketplace.channels.answer_ledger import (
-    AnswerLedger,
-    MemoryAnswerLedger,
-    answer_key,
-)
 from inbox_ingest_marketplace.channels.board import (
     Board,
     FetchedPage,
-    Window,
     text_hash,
     thread_key,
 )
-from inbox_ingest_marketplace.channels.board_cursor import BoardCursor, WindowPolicy
+from inbox_ingest_marketplace.channels.board_cursor import BoardCursor
 from inbox_ingest_marketplace.channels.question_changes import Known, diff, vanished
 
 log = get_logger(__name__)
@@ -77,6 +74,7 @@ class MarketChannel(PollingChannel):
 
     board_specs: ClassVar[tuple[Board, ...]]
     platform: ClassVar[str]  # shown to agents in errors: "11번가"
+    cursor_type = BoardCursor
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -93,7 +91,6 @@ class MarketChannel(PollingChannel):
         super().__init__(account)
         self.options = options or PollOptions()
         self.ledger: AnswerLedger = ledger or MemoryAnswerLedger()
-        self.frontier: dict[str, datetime] = {}  # board → how far it is read (for lag)
 
     def board(self, name_or_key: str) -> Board:
         for board in self.board_specs:
@@ -131,24 +128,18 @@ class MarketChannel(PollingChannel):
     # --- poll template -----------------------------------------------------------------
 
     async def poll(
-        self, board: str, cursor: dict[str, Any] | None, http: aiohttp.ClientSession, now: datetime
+        self, board: str, cursor: BoardCursor | None, http: aiohttp.ClientSession, now: datetime
     ) -> Page:
         spec = self.board(board)
         labels = (self.name, self.account, spec.name)
         try:
-            page, frontier = await self._poll(spec, cursor, http, now)
+            page, nxt = await self._poll(spec, cursor, http, now)
         except AuthError:
             metrics.AUTH_FAILED.labels(*labels).set(1)
             raise
-        except (InboxError, PyMongoError, aiohttp.ClientError, OSError):
-            raise
-        except Exception as err:  # a bug must not stop the account: shown in /healthz, retried
-            log.exception("poll failed unexpectedly", channel=self.name, account=self.account)
-            raise TransientError(f"unexpected {type(err).__name__}: {err}") from err
         metrics.AUTH_FAILED.labels(*labels).set(0)
         metrics.BOARD_LAST_SUCCESS.labels(*labels).set(now.timestamp())
-        metrics.POLL_LAG.labels(*labels).set(max(0.0, (now - frontier).total_seconds()))
-        self.frontier[spec.name] = frontier
+        metrics.POLL_LAG.labels(*labels).set(max(0.0, (now - nxt.frontier()).total_seconds()))
         for message in page.messages:
             metrics.CHANGES.labels(*labels, _change_kind(message)).inc()
         return page
@@ -156,10 +147,10 @@ class MarketChannel(PollingChannel):
     async def _poll(
         self,
         board: Board,
-        cursor: dict[str, Any] | None,
+        cursor: BoardCursor | None,
         http: aiohttp.ClientSession,
         now: datetime,
-    ) -> tuple[Page, datetime]:
+    ) -> tuple[Page, BoardCursor]:
         policy = self.policy(board)
         state = BoardCursor.start(cursor, now, policy).begin(now, policy)
         window = state.window()
@@ -207,8 +198,8 @@ class MarketChannel(PollingChannel):
                 board=board.name,
                 error=error,
             )
-        page = Page(messages=messages, cursor=nxt.dump(), more=more, rejected=fetched.rejected)
-        return page, nxt.frontier()
+        page = Page(messages=messages, cursor=nxt, more=more, rejected=fetched.rejected)
+        return page, nxt
 
     # --- answer template ---------------------------------------------------------------
 

@@ -29,18 +29,18 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from inbox_core.answer_ledger import AnswerLedger
 from inbox_core.connector import SendResult
 from inbox_core.errors import InvalidPayload, PermanentError, TransientError
 from inbox_core.http import poll_error, retry_after_from
 from inbox_core.logging import get_logger
 from inbox_core.schema import OutboundReply
-from inbox_ingest_marketplace.channels.answer_ledger import AnswerLedger
+from inbox_core.window_cursor import Window
 from inbox_ingest_marketplace.channels.board import (
     AnswerLimits,
     Board,
     FetchedPage,
     Question,
-    Window,
     kst_date,
 )
 from inbox_ingest_marketplace.channels.board_poller import MarketChannel, PollOptions

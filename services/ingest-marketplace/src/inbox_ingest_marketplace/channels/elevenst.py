@@ -23,11 +23,12 @@ from typing import ClassVar, Final
 import aiohttp
 import orjson
 
+from inbox_core.answer_ledger import AnswerLedger
 from inbox_core.connector import SendResult
 from inbox_core.errors import InvalidPayload, PermanentError, TransientError
 from inbox_core.http import poll_error, retry_after_from
 from inbox_core.schema import Customer, InboundMessage, OutboundReply
-from inbox_ingest_marketplace.channels.answer_ledger import AnswerLedger
+from inbox_core.window_cursor import Window
 from inbox_ingest_marketplace.channels.board import (
     KST,
     AnswerLimits,
@@ -35,7 +36,6 @@ from inbox_ingest_marketplace.channels.board import (
     FetchedPage,
     PlatformAnswer,
     Question,
-    Window,
     optional_str,
     thread_key,
 )

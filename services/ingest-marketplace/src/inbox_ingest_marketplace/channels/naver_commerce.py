@@ -15,7 +15,8 @@ What is known of the API is in shared/channels/naver-commerce.md. In short:
 - Rate limit: 429 `GW.RATE_LIMIT`; the wait is `Retry-After`, else one token of
   `GNCP-GW-RateLimit-Replenish-Rate`.
 
-Windows, pages, dedup, edits and echoes are `MarketChannel`'s (board_poller.py).
+Windows and pages are the core's `WindowCursor`; dedup, edits and echoes are
+`MarketChannel`'s (board_poller.py).
 """
 
 from __future__ import annotations
@@ -28,17 +29,17 @@ from typing import Any, ClassVar, Final
 import aiohttp
 import orjson
 
+from inbox_core.answer_ledger import AnswerLedger
 from inbox_core.connector import SendResult
 from inbox_core.errors import InvalidPayload, TransientError
 from inbox_core.logging import get_logger
 from inbox_core.schema import OutboundReply
-from inbox_ingest_marketplace.channels.answer_ledger import AnswerLedger
+from inbox_core.window_cursor import Window
 from inbox_ingest_marketplace.channels.board import (
     AnswerLimits,
     Board,
     FetchedPage,
     Question,
-    Window,
     kst_date,
 )
 from inbox_ingest_marketplace.channels.board_poller import MarketChannel, PollOptions

@@ -10,16 +10,18 @@ whether it is gone. `diff` compares a freshly listed `Question` with that finger
   drops those using the answer ledger), or a platform-CS note;
 - newly deleted (11st `dispYn=N`) → a `deleted` message.
 
-Questions that vanish from the list are found by the cursor's revisit pass (`board_cursor`).
+Questions that vanish from the list are found by the cursor's revisit pass
+(`inbox_core.window_cursor`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from inbox_core.schema import InboundMessage
+from inbox_core.window_cursor import Tracked
 from inbox_ingest_marketplace.channels.board import (
     Board,
     Question,
@@ -31,14 +33,13 @@ from inbox_ingest_marketplace.channels.board import (
 )
 
 
-@dataclass(frozen=True)
-class Known:
-    created: int  # unix seconds
+@dataclass(frozen=True, kw_only=True)
+class Known(Tracked):
+    """A question's fingerprint in the cursor (`created`, `misses`, `deleted`: `Tracked`)."""
+
     text: str  # hash of the question text; "" = adopted from an older cursor, not compared
     answers: tuple[str, ...] = ()  # hashes of answers (and CS notes) already recorded
     customer: str = "unknown"
-    misses: int = 0  # revisit passes in a row that did not list it
-    deleted: bool = False
 
     def dump(self) -> list[Any]:
         return [
@@ -55,19 +56,15 @@ class Known:
         try:
             created, text, answers, customer, misses, deleted = raw
             return cls(
-                int(created),
-                str(text),
-                tuple(str(a) for a in answers),
-                str(customer),
-                int(misses),
-                bool(deleted),
+                created=int(created),
+                text=str(text),
+                answers=tuple(str(a) for a in answers),
+                customer=str(customer),
+                misses=int(misses),
+                deleted=bool(deleted),
             )
         except (TypeError, ValueError):
             return None
-
-    @property
-    def created_at(self) -> datetime:
-        return datetime.fromtimestamp(self.created, UTC)
 
 
 @dataclass(frozen=True)
