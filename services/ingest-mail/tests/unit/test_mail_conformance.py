@@ -109,7 +109,10 @@ TestMailConformance = channel_conformance(
             "is caught by the loop guard (automatic_mail, own Message-IDs)"
         ),
         send=relay_platform,
-        poll=Exempt("the IMAP mailbox runs the poll part against dovecot (tests/service/imap)"),
+        poll=Exempt(
+            "needs a mail server: tests/service/imap/test_mail_imap_conformance.py runs it "
+            "against dovecot"
+        ),
         min_fixtures=40,
     )
 )

@@ -29,6 +29,7 @@ tests are reported as skipped with that reason, never silently absent.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -269,8 +270,9 @@ class PollPlatform:
     max_pages: int = 20
 
 
-SendFactory = Callable[[], AbstractAsyncContextManager[SendPlatform]]
-PollFactory = Callable[[], AbstractAsyncContextManager[PollPlatform]]
+# Zero arguments, or the test's pytest.FixtureRequest (to use fixtures: a store, a server).
+SendFactory = Callable[..., AbstractAsyncContextManager[SendPlatform]]
+PollFactory = Callable[..., AbstractAsyncContextManager[PollPlatform]]
 
 
 @dataclass(frozen=True)
@@ -353,8 +355,18 @@ def _skip_if_exempt(part: object) -> None:
         pytest.skip(f"exempt: {part.reason}")
 
 
-def channel_conformance(spec: ChannelSpec) -> type:
-    """A pytest test class holding the whole suite for `spec`; assign it to a `Test*` name."""
+PARTS: Final = ("fixtures", "verify", "send", "poll")
+_PART_OF_TEST: Final = {"fixture": "fixtures", "normalise": "fixtures", "messages": "fixtures"}
+
+
+def channel_conformance(spec: ChannelSpec, parts: Sequence[str] = PARTS) -> type:
+    """A pytest test class holding the suite for `spec`; assign it to a `Test*` name.
+
+    `parts` runs only some parts here, for a channel whose poll needs service fixtures (a
+    mail server) while the rest runs with the unit tests: the other file then declares the
+    part `Exempt` with a reason naming where it runs."""
+    if unknown := set(parts) - set(PARTS):
+        raise ValueError(f"unknown parts {sorted(unknown)}; the parts are {PARTS}")
     fixtures = load_fixtures(spec.fixtures)
     cases = [f.case for f in fixtures]
     by_case = {f.case: f for f in fixtures}
@@ -442,15 +454,17 @@ def channel_conformance(spec: ChannelSpec) -> type:
 
         # -- send -----------------------------------------------------------------------
 
-        async def test_send_delivers_a_reply(self) -> None:
-            async with _send_platform(spec) as (platform, http):
+        async def test_send_delivers_a_reply(self, request: pytest.FixtureRequest) -> None:
+            async with _send_platform(spec, request) as (platform, http):
                 channel = platform.channel_at(platform.url)
                 result = await _bounded(channel.send(platform.reply, http))
                 assert isinstance(result, SendResult)
 
         @pytest.mark.parametrize("fault", faults, ids=[f.value for f in faults])
-        async def test_send_maps_platform_errors(self, fault: SendFault) -> None:
-            async with _send_platform(spec) as (platform, http):
+        async def test_send_maps_platform_errors(
+            self, fault: SendFault, request: pytest.FixtureRequest
+        ) -> None:
+            async with _send_platform(spec, request) as (platform, http):
                 await _bounded(platform.fail(fault, http))
                 channel = platform.channel_at(platform.url)
                 with _known_gap(spec, f"send:{fault}"):
@@ -459,8 +473,10 @@ def channel_conformance(spec: ChannelSpec) -> type:
                     if fault is SendFault.RATE_LIMITED and platform.honours_retry_after:
                         assert getattr(caught.value, "retry_after", None) == RETRY_AFTER_S
 
-        async def test_send_to_an_unreachable_platform_is_transient(self) -> None:
-            async with _send_platform(spec) as (platform, http):
+        async def test_send_to_an_unreachable_platform_is_transient(
+            self, request: pytest.FixtureRequest
+        ) -> None:
+            async with _send_platform(spec, request) as (platform, http):
                 channel = platform.channel_at(platform.closed_url or _closed_url())
                 with pytest.raises(TransientError):
                     await _bounded(channel.send(platform.reply, http))
@@ -468,11 +484,13 @@ def channel_conformance(spec: ChannelSpec) -> type:
         @pytest.mark.parametrize(
             "error", list(spec.send_errors) or ["none"], ids=list(spec.send_errors) or ["none"]
         )
-        async def test_send_maps_the_platform_s_own_codes(self, error: str) -> None:
+        async def test_send_maps_the_platform_s_own_codes(
+            self, error: str, request: pytest.FixtureRequest
+        ) -> None:
             if not spec.send_errors:
                 pytest.skip("the channel lists no platform-specific error codes")
             case = spec.send_errors[error]
-            async with _send_platform(spec) as (platform, http):
+            async with _send_platform(spec, request) as (platform, http):
                 await _bounded(case.program(platform, http))
                 channel = platform.channel_at(platform.url)
                 with pytest.raises(case.expected) as caught:
@@ -482,8 +500,8 @@ def channel_conformance(spec: ChannelSpec) -> type:
 
         # -- poll -----------------------------------------------------------------------
 
-        async def test_poll_cursor_only_moves_forward(self) -> None:
-            async with _poll_platform(spec) as (platform, http):
+        async def test_poll_cursor_only_moves_forward(self, request: pytest.FixtureRequest) -> None:
+            async with _poll_platform(spec, request) as (platform, http):
                 await _bounded(platform.add(2))
                 first, state = await _read_all(platform, None, http)
                 assert first, "the first poll reads the items already on the platform"
@@ -496,8 +514,10 @@ def channel_conformance(spec: ChannelSpec) -> type:
                     assert now >= seen, f"the cursor moved back: {seen!r} -> {now!r}"
                     seen = now
 
-        async def test_poll_replayed_page_changes_nothing(self) -> None:
-            async with _poll_platform(spec) as (platform, http):
+        async def test_poll_replayed_page_changes_nothing(
+            self, request: pytest.FixtureRequest
+        ) -> None:
+            async with _poll_platform(spec, request) as (platform, http):
                 await _bounded(platform.add(2))
                 now = datetime.now(UTC)
                 first, state = await _read_all(platform, None, http, now)
@@ -509,13 +529,17 @@ def channel_conformance(spec: ChannelSpec) -> type:
                 again = {m.dedup_id for m in first} & {m.dedup_id for m in after}
                 assert not again, f"read again after the cursor: {sorted(again)}"
 
-        async def test_poll_cursor_survives_storage(self) -> None:
-            async with _poll_platform(spec) as (platform, http):
+        async def test_poll_cursor_survives_storage(self, request: pytest.FixtureRequest) -> None:
+            async with _poll_platform(spec, request) as (platform, http):
                 await _bounded(platform.add(1))
                 _, state = await _read_all(platform, None, http)
                 loaded = platform.channel.load_cursor(json.loads(json.dumps(state)))
                 assert _stored(loaded) == state
 
+    for attr in [a for a in vars(ChannelConformance) if a.startswith("test_")]:
+        word = attr.split("_")[1]
+        if _PART_OF_TEST.get(word, word) not in parts:
+            delattr(ChannelConformance, attr)
     ChannelConformance.__name__ = ChannelConformance.__qualname__ = (
         f"Test{''.join(p.title() for p in spec.name.split('_'))}Conformance"
     )
@@ -532,11 +556,11 @@ def _closed_url() -> str:
 
 @asynccontextmanager
 async def _send_platform(
-    spec: ChannelSpec,
+    spec: ChannelSpec, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[SendPlatform, aiohttp.ClientSession]]:
     _skip_if_exempt(spec.send)
     assert not isinstance(spec.send, Exempt)
-    async with spec.send() as platform:
+    async with _open(spec.send, request) as platform:
         timeout = aiohttp.ClientTimeout(total=STEP_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             yield platform, http
@@ -544,14 +568,21 @@ async def _send_platform(
 
 @asynccontextmanager
 async def _poll_platform(
-    spec: ChannelSpec,
+    spec: ChannelSpec, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[PollPlatform, aiohttp.ClientSession]]:
     _skip_if_exempt(spec.poll)
     assert not isinstance(spec.poll, Exempt)
-    async with spec.poll() as platform:
+    async with _open(spec.poll, request) as platform:
         timeout = aiohttp.ClientTimeout(total=STEP_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             yield platform, http
+
+
+def _open(factory: Callable[..., Any], request: pytest.FixtureRequest) -> Any:
+    """A factory takes no argument, or the test's `request` (for pytest fixtures such as a
+    store or a mail server: `request.getfixturevalue("core_env")`; sync fixtures only, the
+    test's event loop is already running)."""
+    return factory(request) if inspect.signature(factory).parameters else factory()
 
 
 def _stored(cursor: Any) -> dict[str, Any]:
