@@ -23,10 +23,10 @@ from pymongo import AsyncMongoClient
 
 from inbox_core.embedded import free_port, mongo_url, start_mongo
 from inbox_core.schema import utcnow
+from inbox_core.sla import NO_DUE
 from inbox_core.store import CONVERSATIONS
 from inbox_notifier.queue import INDEXES, conversation_view
 from inbox_notifier.queue_page import SORT, PageFilter, QueuePage, sort_key
-from inbox_notifier.sla import NO_DUE
 
 TEAMS = ["shipping", "refund_return_exchange", "restock", "product", "defect", "general"]
 PAGES: list[tuple[str, dict[str, list[str | None]]]] = [

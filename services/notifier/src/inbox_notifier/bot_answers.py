@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from pymongo.errors import DuplicateKeyError
 
+from inbox_core import sla as sla_clock
 from inbox_core.guarded_update import update_returning
 from inbox_core.schema import (
     ConversationStatus,
@@ -25,7 +26,6 @@ from inbox_core.schema import (
     utcnow,
 )
 from inbox_core.store import CONVERSATIONS, MESSAGES
-from inbox_notifier import sla as sla_clock
 from inbox_notifier.queue import Queue, conversation_view, message_view, stable_id
 
 BOT: Final = "bot"

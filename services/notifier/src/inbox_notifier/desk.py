@@ -11,6 +11,7 @@ from typing import Any
 
 from pymongo import DESCENDING
 
+from inbox_core import sla as sla_clock
 from inbox_core import subjects
 from inbox_core.attachments import REPLY_FILES, reply_file_problem
 from inbox_core.blobs import BlobNotFoundError, blob_metadata
@@ -28,7 +29,6 @@ from inbox_core.schema import (
     utcnow,
 )
 from inbox_core.store import CONVERSATIONS, MESSAGES
-from inbox_notifier import sla as sla_clock
 from inbox_notifier.desk_routing import RoutingDesk
 from inbox_notifier.events import EventPublisher
 from inbox_notifier.file_links import FileLinks

@@ -8,49 +8,11 @@ the router sent with the conversation), never past a platform's own deadline.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from inbox_core.schema import Priority, utcnow
+from inbox_core.sla import sla_for_priority
 from inbox_notifier.corrections import category_table, record_correction
-from inbox_notifier.sla import Clock
-
-
-def sla_for_priority(
-    sla: dict[str, Any], priority: Priority, now: datetime, clock: Clock
-) -> tuple[dict[str, Any], str | None]:
-    """The SLA state after a priority change, and why it could not follow (None when it did).
-
-    The running deadline keeps the time already spent: what is left changes by the
-    difference between the new and the old target.
-    """
-    targets = (sla.get("priority_minutes") or {}).get(priority.value)
-    if not targets:
-        return sla, "SLA unchanged: the router sent no targets for this priority"
-    first, following = int(targets[0]), int(targets[1])
-    sla = dict(sla)
-    old_first = sla.get("first_response_minutes") or first
-    old_next = sla.get("next_response_minutes") or following
-    sla.update(policy=priority.value, first_response_minutes=first, next_response_minutes=following)
-    if sla.get("first_response_at"):
-        key, delta = "next_response_due", following - old_next
-    else:
-        key, delta = "first_response_due", first - old_first
-    if sla.get("paused_remaining_s") is not None:
-        sla["paused_remaining_s"] = max(sla["paused_remaining_s"] + delta * 60, 0.0)
-        return sla, None
-    due = sla.get(key)
-    if due is None:
-        return sla, None
-    left = clock.minutes_between(now, due) if due > now else 0.0
-    new_due = clock.add_minutes(now, max(left + delta, 0.0))
-    platform_due = sla.get("platform_due")
-    if key == "first_response_due" and platform_due and platform_due < new_due:
-        new_due = platform_due
-    sla[key] = new_due
-    sla["clock_started_at"] = now
-    sla["breached"] = bool(sla.get("breached")) and new_due <= now
-    return sla, None
 
 
 class RoutingDesk:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from inbox_core import sla as sla_clock
 from inbox_core import subjects
 from inbox_core.commands import ThreadMove
 from inbox_core.errors import BusUnavailable
 from inbox_core.schema import ConversationStatus, utcnow
 from inbox_core.store import MESSAGES
-from inbox_notifier import sla as sla_clock
 from inbox_notifier.desk import Desk
 from inbox_notifier.routing import ApiError, conflict
 

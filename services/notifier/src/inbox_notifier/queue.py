@@ -17,6 +17,7 @@ from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from inbox_core import sla as sla_clock
 from inbox_core.batched import BatchedDatabase
 from inbox_core.guarded_update import applied
 from inbox_core.placeholders import fill_deferred_number
@@ -30,12 +31,11 @@ from inbox_core.schema import (
     RoutedMessage,
     utcnow,
 )
+from inbox_core.sla import NO_DUE, BusinessClock, Clock
 from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, THREADS, Store
 from inbox_core.text import normalise_subject
-from inbox_notifier import sla as sla_clock
 from inbox_notifier.queue_page import PAGE_INDEXES
 from inbox_notifier.report_counters import REPORT_COUNTERS, counter_ops, product_of
-from inbox_notifier.sla import NO_DUE, BusinessClock, Clock
 
 PREVIEW_CHARS: Final = 140
 SEARCH_CHARS: Final = 20_000
@@ -437,17 +437,7 @@ class Queue:
 
     def _reopen_fields(self, conv: dict[str, Any], at: datetime, now: datetime) -> dict[str, Any]:
         """A customer message on a pending or resolved conversation reopens it; its clock runs."""
-        status = conv.get("status")
-        sla = dict(conv.get("sla") or {})
-        if status == ConversationStatus.PENDING:
-            sla = sla_clock.on_resume(sla, at, self.clock)
-        elif status == ConversationStatus.RESOLVED and not sla.get("first_response_at"):
-            minutes = sla.get("first_response_minutes")
-            if minutes:
-                sla["first_response_due"] = self.clock.add_minutes(at, minutes)
-                sla["clock_started_at"] = at
-        if status != ConversationStatus.PENDING:
-            sla = sla_clock.on_customer_message(sla, at, self.clock)
+        sla = sla_clock.on_reopen(conv.get("sla") or {}, str(conv.get("status")), at, self.clock)
         fields = {"status": ConversationStatus.OPEN.value, "resolved_at": None}
         return {**fields, **self.sla_update(sla, now)}
 

@@ -34,7 +34,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import OperationFailure
 
 from inbox_core.schema import utcnow
-from inbox_notifier.sla import NO_DUE
+from inbox_core.sla import NO_DUE
 
 SORT: Final = [("sort_due", ASCENDING), ("_id", ASCENDING)]
 # Filters that can lead an index, most selective first: the scan is driven by one of them.

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from inbox_core import sla as sla_clock
 from inbox_core.guarded_update import update_returning
 from inbox_core.schema import ConversationStatus, Event, utcnow
 from inbox_core.store import CONVERSATIONS
-from inbox_notifier import sla as sla_clock
 from inbox_notifier.events import EventPublisher
 from inbox_notifier.queue import Queue, conversation_view
 from inbox_notifier.timers import SINCE_EVER

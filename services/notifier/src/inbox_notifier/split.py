@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
+from inbox_core import sla as sla_clock
 from inbox_core import subjects
 from inbox_core.commands import ThreadMove
 from inbox_core.errors import BusUnavailable
@@ -88,22 +89,13 @@ async def split_conversation(
     now = utcnow()
     first, last = moved_in[0], moved_in[-1]
     subject = first.get("subject") or (first.get("text") or "")[:60] or conv.get("subject")
-    sla_state = {
-        k: (conv.get("sla") or {}).get(k)
-        for k in ("policy", "first_response_minutes", "next_response_minutes")
-    }
     answered = any(
         d.get("direction") == "out"
         and d.get("kind") == "message"
         and d["created_at"] > last["created_at"]
         for d in moved
     )
-    if not answered and sla_state.get("first_response_minutes"):
-        # The customer is waiting for an answer on the new topic: its clock starts now.
-        sla_state["first_response_due"] = desk.queue.clock.add_minutes(
-            now, sla_state["first_response_minutes"]
-        )
-        sla_state["clock_started_at"] = now
+    sla_state = sla_clock.on_split(conv.get("sla") or {}, answered, now, desk.queue.clock)
     new_conv_id = new_id()
     texts = " ".join(d.get("text") or "" for d in moved_in)
     doc: dict[str, Any] = {

@@ -13,9 +13,9 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from inbox_core.schema import utcnow
+from inbox_core.sla import NO_DUE
 from inbox_core.store import CONVERSATIONS
 from inbox_notifier.queue_page import SORT, PageFilter, QueuePage
-from inbox_notifier.sla import NO_DUE
 
 from .conftest import NotifierHarness
 

@@ -22,9 +22,9 @@ from pydantic import (
 )
 
 from inbox_core.schema import InboundMessage
+from inbox_core.sla import Duration
 from inbox_router.facts import MatchFacts
 from inbox_router.normalise import FieldText, Keyword, Normaliser
-from inbox_router.sla import Duration
 
 PRODUCT_CONTEXT_KEYS: Final = ("product_name", "productName", "product")
 

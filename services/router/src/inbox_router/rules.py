@@ -30,10 +30,10 @@ from pydantic import (
 
 from inbox_core.errors import InboxError
 from inbox_core.schema import Direction, InboundMessage, Priority, RoutingDecision
+from inbox_core.sla import SlaPolicies
 from inbox_router.conditions import Condition, MatchInput, Strict, StrList, listify, not_blank
 from inbox_router.facts import MatchFacts
 from inbox_router.normalise import DEFAULT_VARIANTS, Normaliser, normalise_phone, normalise_text
-from inbox_router.sla import SlaPolicies
 from inbox_router.templates import check_template, render, template_values
 
 __all__ = ["RuleSet", "RulesError", "load_rules", "normalise_text", "parse_rules"]

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from inbox_core.calendar import BusinessCalendar
 from inbox_core.schema import Customer, InboundMessage, Priority
-from inbox_router.sla import SlaPolicies, parse_duration
+from inbox_core.sla import SlaPolicies, parse_duration
 
 CAL = BusinessCalendar()
 FRIDAY_1730 = datetime(2025, 9, 26, 8, 30, tzinfo=UTC)  # Friday 17:30 in Seoul
