@@ -1,6 +1,7 @@
-"""Routing that learns, on the whole stack: agents move twenty conversations of a phrasing the
-router gets wrong ("신발 짭 아니에요?" — is it a knock-off? — is a product question), an admin
-retrains, and the next such mail is routed to the product team by the model."""
+"""Routing that learns, on the whole stack: twenty conversations of a phrasing new to the router
+arrive ("신발 짭 아니에요?" — is it a knock-off? — is a product question); agents move the
+ones it got wrong to the product team, an admin retrains, and the next such mail, which the
+router did not route to product before, is routed to the product team by the model."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ ITEMS = (
     "신발 가방 시계 지갑 향수 모자 티셔츠 벨트 선글라스 목걸이 "
     "반지 후드 패딩 바지 니트 코트 머플러 장갑 운동화 귀걸이"
 ).split()
+
+PROBE_BEFORE = "혹시 짭은 아니겠죠 ㅎㅎ"
+PROBE_AFTER = "설마 짭은 아니겠죠 ㅋㅋ"
 
 
 def _send_mail(port: int, sender: str, subject: str, body: str) -> None:
@@ -65,6 +69,9 @@ async def test_corrections_teach_the_router_a_new_phrasing(stack: Any) -> None:
                 "문의드려요",
                 f"{item} 짭 아니에요?",
             )
+        _send_mail(stack.smtp_port, f"고객 <probe.{run}@example.com>", "문의드려요", PROBE_BEFORE)
+        before = await _conversation(http, stack, PROBE_BEFORE)
+        assert before["category"] != "product"  # the phrasing is new to the router
         wrong = 0
         for i in range(len(ITEMS)):
             conv = await _conversation(http, stack, f"{ITEMS[i]} 짭")
@@ -80,7 +87,8 @@ async def test_corrections_teach_the_router_a_new_phrasing(stack: Any) -> None:
                 f"team {conv['team']} → product by e2e"
             )
         print(f"router wrong on {wrong} of {len(ITEMS)} before the corrections")
-        assert wrong >= 15  # the phrasing was new to the router
+        # Item names alone make some look like product questions; the rest need teaching.
+        assert wrong >= 5
 
         async with http.get(f"{stack.api}/api/routing", headers=AUTH) as resp:
             status = (await resp.json())["corrections"]
@@ -89,14 +97,15 @@ async def test_corrections_teach_the_router_a_new_phrasing(stack: Any) -> None:
         status, result = await _post(http, f"{stack.api}/api/routing/retrain", {})
         assert status == 200, result
         assert result["accepted"], result["message"]
-        assert result["heldout"]["correct"] >= result["previous"]["correct"]
+        allowed = int(0.01 * result["heldout"]["total"])  # RETRAIN_TOLERANCE: noise
+        assert result["heldout"]["correct"] >= result["previous"]["correct"] - allowed
 
         _send_mail(
             stack.smtp_port,
             f"새 고객 <next.{run}@example.com>",
             "문의드려요",
-            "혹시 짭은 아니겠죠 ㅎㅎ",
+            PROBE_AFTER,
         )
-        conv = await _conversation(http, stack, "아니겠죠")
+        conv = await _conversation(http, stack, PROBE_AFTER)
         assert conv["category"] == "product" and conv["team"] == "product"
         assert any(r.startswith("model: product") for r in conv["routing_reasons"])

@@ -12,14 +12,12 @@ downloaded or unpickled at run time.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Final
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import yaml
 from scipy.sparse import csr_matrix, hstack
 from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
@@ -27,21 +25,36 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
 from inbox_core.korean_text import DEFAULT_NORMALISER
+from inbox_router.labelled import (  # re-exported: the training side uses them together
+    DATA_DIR,
+    HELDOUT_FILE,
+    SECOND_HELDOUT_FILE,
+    TRAINING_FILES,
+    Evaluation,
+    Example,
+    describe,
+    heldout_examples,
+    load_examples,
+    summary,
+    training_examples,
+)
 
-DATA_DIR: Final = Path(__file__).with_name("data")
-TRAINING_FILES: Final = (DATA_DIR / "labelled_messages.yaml", DATA_DIR / "labelled_fresh.yaml")
-HELDOUT_FILE: Final = DATA_DIR / "heldout_messages.yaml"
-
-
-@dataclass(frozen=True)
-class Example:
-    text: str
-    label: str
-    subject: str | None = None
-    channel: str = "mail"
-    product: str | None = None
-    weight: float = 1.0
-    priority: str | None = None
+__all__ = [
+    "DATA_DIR",
+    "HELDOUT_FILE",
+    "SECOND_HELDOUT_FILE",
+    "TRAINING_FILES",
+    "Evaluation",
+    "Example",
+    "Featurizer",
+    "ModelParams",
+    "RoutingModel",
+    "describe",
+    "heldout_examples",
+    "load_examples",
+    "summary",
+    "training_examples",
+]
 
 
 @dataclass(frozen=True)
@@ -49,35 +62,11 @@ class ModelParams:
     """Hyper-parameters, chosen by cross-validation on the training files only."""
 
     c: float = 3.0  # inverse regularisation of the linear SVM
-    subject_weight: float = 0.6  # the subject's features relative to the body's
+    subject_weight: float = 1.0  # the subject's features relative to the body's
     channel_weight: float = 0.5
     ngram_max: int = 3
+    analyzer: str = "char_wb"  # char_wb: n-grams within words; char: across spaces too
     correction_weight: float = 3.0  # an agent's correction counts this many shipped examples
-
-
-def load_examples(path: Path) -> list[Example]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [
-        Example(
-            text=str(case["text"]),
-            label=str(case["label"]),
-            subject=case.get("subject"),
-            channel=str(case.get("channel", "mail")),
-            product=case.get("product"),
-            priority=case.get("priority"),
-        )
-        for case in data["messages"]
-    ]
-
-
-def heldout_examples() -> list[Example]:
-    return load_examples(HELDOUT_FILE)
-
-
-def training_examples() -> list[Example]:
-    """The shipped training files, without any text that is also in the held-out file."""
-    held = {e.text for e in heldout_examples()}
-    return [e for path in TRAINING_FILES for e in load_examples(path) if e.text not in held]
 
 
 def _normalised(text: str | None) -> str:
@@ -94,7 +83,7 @@ class Featurizer:
     def __post_init__(self) -> None:
         def vectorizer() -> TfidfVectorizer:
             return TfidfVectorizer(
-                analyzer="char_wb",
+                analyzer=self.params.analyzer,
                 ngram_range=(1, self.params.ngram_max),
                 sublinear_tf=True,
                 min_df=1,
@@ -163,9 +152,14 @@ class RoutingModel:
         return np.asarray(proba.mean(axis=0))
 
     @classmethod
-    def train(cls, examples: Sequence[Example], params: ModelParams | None = None) -> RoutingModel:
+    def train(
+        cls,
+        examples: Sequence[Example],
+        params: ModelParams | None = None,
+        featurizer: Featurizer | None = None,
+    ) -> RoutingModel:
         params = params or ModelParams()
-        featurizer = Featurizer(params).fit(examples)
+        featurizer = (featurizer or Featurizer(params)).fit(examples)
         x = featurizer.transform(examples)
         y = [e.label for e in examples]
         weights = np.array([e.weight for e in examples], dtype=np.float64)
@@ -192,48 +186,35 @@ class RoutingModel:
             0
         ]
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything the numpy-only scorer (inbox_router.scorer) needs, as plain arrays (saved
+        with np.savez, loaded without pickle): each text field's vocabulary in column order
+        and idf, the folds' coefficients (features × folds·classes), intercepts and sigmoid
+        calibrations, and the settings as JSON."""
+        f = self.featurizer
 
-def describe(guesses: Iterable[tuple[str, float]], top: int = 2) -> str:
-    """'restock 0.71, product 0.18'"""
-    return ", ".join(f"{label} {p:.2f}" for label, p in list(guesses)[:top])
+        def vocabulary(v: TfidfVectorizer) -> np.ndarray:
+            terms = sorted(v.vocabulary_, key=v.vocabulary_.__getitem__)
+            return np.array(terms, dtype=str)
 
-
-@dataclass
-class Evaluation:
-    pairs: list[tuple[str, str]]  # (expected, got)
-
-    @property
-    def correct(self) -> int:
-        return sum(1 for expected, got in self.pairs if expected == got)
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / len(self.pairs) if self.pairs else 0.0
-
-    def recall(self) -> dict[str, float]:
-        totals = Counter(expected for expected, _ in self.pairs)
-        hits = Counter(expected for expected, got in self.pairs if expected == got)
-        return {label: hits[label] / n for label, n in sorted(totals.items())}
-
-    def table(self, labels: Sequence[str]) -> str:
-        """The confusion table, expected in rows, got in columns, with recall."""
-        counts = Counter(self.pairs)
-        short = {label: label[:8] for label in labels}
-        lines = [
-            "expected \\ got".ljust(24) + "".join(f"{short[g]:>9}" for g in labels) + "  recall"
-        ]
-        for expected in labels:
-            row = [counts[(expected, got)] for got in labels]
-            total = sum(row)
-            recall = counts[(expected, expected)] / total if total else 0.0
-            lines.append(expected.ljust(24) + "".join(f"{n:>9}" for n in row) + f"  {recall:6.1%}")
-        return "\n".join(lines)
-
-
-def summary(result: Evaluation) -> dict[str, Any]:
-    return {
-        "accuracy": round(result.accuracy, 4),
-        "correct": result.correct,
-        "total": len(result.pairs),
-        "recall": {k: round(v, 4) for k, v in result.recall().items()},
-    }
+        meta = {
+            "labels": self.labels,
+            "channels": f.channels,
+            "params": asdict(f.params),
+            "trained_on": self.trained_on,
+        }
+        folds, classes, features = self._coef.shape
+        return {
+            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            "body_terms": vocabulary(f.body),
+            "body_idf": f.body.idf_.astype(np.float32),
+            "subject_terms": vocabulary(f.subject),
+            "subject_idf": f.subject.idf_.astype(np.float32),
+            "coef": np.ascontiguousarray(
+                self._coef.transpose(2, 0, 1).reshape(features, folds * classes),
+                dtype=np.float32,
+            ),
+            "intercept": self._intercept.astype(np.float64),
+            "a": self._a.astype(np.float64),
+            "b": self._b.astype(np.float64),
+        }

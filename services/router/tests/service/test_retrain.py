@@ -22,7 +22,8 @@ from inbox_core.settings import CoreSettings
 from inbox_core.store import ROUTING_CORRECTIONS, ROUTING_STATE, Store
 from inbox_core.testing.http import collect, serve
 from inbox_router.app import create_app
-from inbox_router.model import TRAINING_FILES, load_examples
+from inbox_router.labelled import TRAINING_FILES, load_examples
+from inbox_router.learning import RETRAIN_TOLERANCE
 from inbox_router.settings import RouterSettings
 
 ITEMS = (
@@ -96,7 +97,8 @@ async def test_retrain_learns_a_new_phrasing_from_corrections(bus: Bus, store: S
         result = await asyncio.wait_for(_ask_retrain(bus), timeout=320)
         assert result["accepted"], result["message"]
         assert result["version"] == 1 and result["corrections"] == len(ITEMS)
-        assert result["heldout"]["correct"] >= result["previous"]["correct"]
+        allowed = int(RETRAIN_TOLERANCE * result["heldout"]["total"])  # noise: 2 of 262
+        assert result["heldout"]["correct"] >= result["previous"]["correct"] - allowed
         doc = await store.db[ROUTING_STATE].find_one({"_id": "model"})
         assert doc is not None and doc["version"] == 1
         after = await _route(bus, 1, "혹시 짭은 아니겠죠 ㅎㅎ")

@@ -12,17 +12,18 @@ from collections import Counter
 import pytest
 
 from inbox_core.schema import CATEGORIES, Priority
-from inbox_router.learning import as_message, evaluate, train
-from inbox_router.model import (
+from inbox_router.labelled import (
     TRAINING_FILES,
     Evaluation,
-    RoutingModel,
     heldout_examples,
     load_examples,
     training_examples,
 )
+from inbox_router.learning import as_message, evaluate
 from inbox_router.rules import PRIORITY_RANK, RuleSet, load_rules
+from inbox_router.scorer import Scorer
 from inbox_router.settings import DEFAULT_RULES
+from inbox_router.trainer import train_scorer
 
 # Measured once with the choices frozen (README, "Routing model"): 240 of 262 right.
 HELDOUT_CORRECT_FLOOR = 240
@@ -35,8 +36,8 @@ def rules() -> RuleSet:
 
 
 @pytest.fixture(scope="module")
-def model() -> RoutingModel:
-    return train([])
+def model() -> Scorer:
+    return train_scorer([])
 
 
 def test_labelled_sets_are_large_varied_and_kept_apart() -> None:
@@ -55,7 +56,7 @@ def test_labelled_sets_are_large_varied_and_kept_apart() -> None:
     assert not {e.text for e in training_examples()} & {e.text for e in held}
 
 
-def test_rules_and_model_route_the_held_out_messages(rules: RuleSet, model: RoutingModel) -> None:
+def test_rules_and_model_route_the_held_out_messages(rules: RuleSet, model: Scorer) -> None:
     result = evaluate(rules, model)
     print(f"\nrules + model on {len(result.pairs)} held-out messages: {result.accuracy:.1%}")
     print(result.table(list(CATEGORIES)))
@@ -65,14 +66,14 @@ def test_rules_and_model_route_the_held_out_messages(rules: RuleSet, model: Rout
 
 
 def test_the_model_adds_to_the_rules_on_messages_they_were_not_written_from(
-    rules: RuleSet, model: RoutingModel
+    rules: RuleSet, model: Scorer
 ) -> None:
     alone = evaluate(rules, None)
     assert evaluate(rules, model).correct > alone.correct
 
 
 def test_low_confidence_falls_to_general_with_the_models_guesses(
-    rules: RuleSet, model: RoutingModel
+    rules: RuleSet, model: Scorer
 ) -> None:
     decision = rules.decide(as_message(heldout_examples()[0], 0).model_copy(
         update={"text": "음 그게요", "subject": None}
@@ -82,9 +83,7 @@ def test_low_confidence_falls_to_general_with_the_models_guesses(
     assert "not sure enough" in said and "," in said  # two guesses with probabilities
 
 
-def test_model_decides_where_no_keyword_matches_and_says_so(
-    rules: RuleSet, model: RoutingModel
-) -> None:
+def test_model_decides_where_no_keyword_matches_and_says_so(rules: RuleSet, model: Scorer) -> None:
     message = as_message(heldout_examples()[0], 0).model_copy(
         update={"text": "물건 언제쯤 집에 도착하는지 알 수 있을까요", "subject": None}
     )
@@ -96,7 +95,7 @@ def test_model_decides_where_no_keyword_matches_and_says_so(
     assert any(r.startswith("model: shipping") and "rule shipping" in r for r in decision.reasons)
 
 
-def test_rules_written_for_a_channel_keep_their_category(model: RoutingModel) -> None:
+def test_rules_written_for_a_channel_keep_their_category(model: Scorer) -> None:
     rules = RuleSet.model_validate(
         {
             "rules": [
@@ -115,7 +114,7 @@ def test_rules_written_for_a_channel_keep_their_category(model: RoutingModel) ->
 
 
 def test_escalation_words_make_exactly_the_labelled_messages_urgent(
-    rules: RuleSet, model: RoutingModel
+    rules: RuleSet, model: Scorer
 ) -> None:
     """소비자원/신고/고소/사기 … make a message urgent whatever the model says; nothing else
     in the set is urgent (e.g. "사기 전에" — before buying — is not fraud)."""
@@ -130,7 +129,7 @@ def test_escalation_words_make_exactly_the_labelled_messages_urgent(
     assert got == expected, [cases[i].text for i in got ^ expected]
 
 
-def test_recognised_defects_are_high_priority(rules: RuleSet, model: RoutingModel) -> None:
+def test_recognised_defects_are_high_priority(rules: RuleSet, model: Scorer) -> None:
     for index, case in enumerate(heldout_examples()):
         decision = rules.decide(as_message(case, index), model=model)
         if decision.category == "defect_missing_wrong":

@@ -1,30 +1,90 @@
-"""The routing model: probabilities, determinism, and the numpy fast path."""
+"""The routing model: probabilities, determinism, and the numpy scorer the router serves
+(the same probabilities as the scikit-learn pipeline that trained it)."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from inbox_router.learning import train
-from inbox_router.model import Example, RoutingModel, describe, heldout_examples
+from inbox_router.labelled import Example, describe, training_examples
+from inbox_router.model import RoutingModel
+from inbox_router.scorer import Scorer, char_ngrams, char_wb_ngrams
+from inbox_router.trainer import train_model
+
+ODD = [
+    Example(text="", label=""),
+    Example(text="   ", label="", subject="  배송  문의\n\n받은 게 없어요", channel="unknown"),
+    Example(text="Hello THERE 😀😀 재입고!!", label="", channel="kakao"),
+    Example(text="ㅋ", label="", subject="a"),
+    Example(text="환불환불환불 환불 해주세요\t\t지금", label="", channel="coupang"),
+]
 
 
 @pytest.fixture(scope="module")
 def model() -> RoutingModel:
-    return train([])
+    return train_model([])
+
+
+@pytest.fixture(scope="module")
+def scorer(model: RoutingModel) -> Scorer:
+    return Scorer.from_bytes(Scorer.to_bytes(model.arrays()))
+
+
+def test_scorer_gives_the_probabilities_of_the_scikit_learn_pipeline(
+    model: RoutingModel, scorer: Scorer
+) -> None:
+    examples = training_examples()[::7] + ODD
+    expected = model.classifier.predict_proba(model.featurizer.transform(examples))
+    got = np.array([scorer.probabilities(e) for e in examples])
+    assert scorer.labels == model.labels
+    assert np.allclose(got, expected, atol=1e-6)
+    assert [g[0][0] for g in scorer.predict_many(examples)] == [
+        model.labels[i] for i in expected.argmax(axis=1)
+    ]
+
+
+@pytest.mark.parametrize("analyzer", ["char_wb", "char"], ids=["within-words", "across-spaces"])
+def test_scorer_ngrams_are_scikit_learns(analyzer: str) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    text = "배송  언제\n와요 ok   a 환불해주세요"
+    ours = (char_wb_ngrams if analyzer == "char_wb" else char_ngrams)(text, 4)
+    theirs = TfidfVectorizer(analyzer=analyzer, ngram_range=(1, 4)).build_analyzer()(text)
+    assert sorted(ours) == sorted(theirs)
 
 
 def test_fast_probabilities_equal_scikit_learns(model: RoutingModel) -> None:
-    x = model.featurizer.transform(heldout_examples())
+    x = model.featurizer.transform(training_examples()[::5])
     assert np.allclose(model.probabilities(x), model.classifier.predict_proba(x), atol=1e-9)
 
 
-def test_guesses_are_probabilities_best_first(model: RoutingModel) -> None:
-    guesses = model.predict("재입고 언제 되나요 블랙 M", channel="naver_commerce")
+def test_guesses_are_probabilities_best_first(scorer: Scorer) -> None:
+    guesses = scorer.predict("재입고 언제 되나요 블랙 M", channel="naver_commerce")
     assert guesses[0][0] == "restock"
     assert [p for _, p in guesses] == sorted((p for _, p in guesses), reverse=True)
     assert sum(p for _, p in guesses) == pytest.approx(1.0)
     assert describe(guesses).startswith("restock 0.")
+
+
+def test_the_router_scores_without_importing_scikit_learn() -> None:
+    """The router trains in a child process and keeps a numpy scorer: scikit-learn and scipy
+    (about 60 MB) are never imported by the long-running process."""
+    code = (
+        "import asyncio, sys\n"
+        "import inbox_router.app\n"
+        "from inbox_router.learning import train\n"
+        "scorer = asyncio.run(train([]))\n"
+        "assert scorer.predict('송장번호 알려주세요')[0][0] == 'shipping'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_training_is_deterministic() -> None:
