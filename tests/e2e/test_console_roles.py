@@ -111,3 +111,37 @@ def test_agent_gets_no_take_over_and_admin_takes_over(browser: Browser, stack: A
     alert.locator("button", has_text="가져오기").click()
     expect(admin.locator(".thread-head strong.assignee")).to_have_text(ADMIN)
     assert agent_errors == [] and admin_errors == []
+
+
+def test_admin_sees_corrections_per_category_and_an_agent_does_not(
+    browser: Browser, stack: Any
+) -> None:
+    agent, agent_errors = _console(browser, stack, AGENT_TOKEN)
+    admin, admin_errors = _console(browser, stack, ADMIN_TOKEN)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    needle = _conversation_held_by(admin, stack, ADMIN_TOKEN, ADMIN)
+    (found,) = admin.request.get(
+        f"{stack.api}/api/conversations", params={"q": needle}, headers=headers
+    ).json()["items"]
+    # An admin moves it to the claims team: a correction filed under defect_missing_wrong.
+    resp = admin.request.post(
+        f"{stack.api}/api/conversations/{found['id']}/team",
+        data={"team": "claims", "category": "defect_missing_wrong"},
+        headers=headers,
+    )
+    assert resp.ok, resp.text()
+    counts = admin.request.get(f"{stack.api}/api/routing", headers=headers).json()
+    expected = counts["corrections"]["by_category"]["defect_missing_wrong"]
+    assert expected >= 1
+
+    admin.locator("#routing-panel-button").click()
+    table = admin.locator("#routing-panel table.routing-corrections")
+    row = table.locator("tr[data-category=defect_missing_wrong]")
+    expect(row.locator("td").first).to_have_text("불량·누락·오배송")
+    expect(row.locator("td.count")).to_have_text(str(expected))
+    expect(table.locator("tfoot td.count")).to_have_text(str(counts["corrections"]["total"]))
+    expect(admin.locator("#routing-panel .routing-model")).to_contain_text("모델 버전")
+
+    expect(agent.locator("#queue-list")).to_be_visible()
+    expect(agent.locator("#routing-panel-button")).to_have_count(0)
+    assert agent_errors == [] and admin_errors == []

@@ -6,6 +6,7 @@ import { Api, EventStream } from "./api.js";
 import { Desk } from "./desk.js";
 import { $, h } from "./dom.js";
 import { installFaqCandidates } from "./faq_candidates.js";
+import { installRoutingPanel } from "./routing_panel.js";
 import { getLang, label, setLang, t } from "./i18n.js";
 import { Queue } from "./queue.js";
 import { Thread } from "./thread.js";
@@ -123,6 +124,7 @@ class Console {
     this.stream.start();
     this.loadCanned();
     installFaqCandidates(this);
+    installRoutingPanel(this);
     setInterval(() => this.tick(), 1000);
 
     // #/c/<id> reopens the conversation that was open before a reload.
