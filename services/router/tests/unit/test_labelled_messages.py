@@ -1,8 +1,9 @@
-"""Routing accuracy on labelled messages: the rules plus the model on the held-out file.
+"""Routing accuracy on labelled messages: the rules plus the model on the held-out files.
 
-The held-out file (src/inbox_router/data/heldout_messages.yaml) was written before any result
-and never tunes anything; its figure must not get worse. `pytest -s` prints the confusion
-table, so a change shows what it fixed and what it broke.
+The held-out files (src/inbox_router/data/heldout_messages.yaml, and heldout_second.yaml,
+written later before any change of that round) were written before any result and never
+tune anything; their figures must not get worse. `pytest -s` prints the confusion tables,
+so a change shows what it fixed and what it broke.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 
 from inbox_core.schema import CATEGORIES, Priority
 from inbox_router.labelled import (
+    SECOND_HELDOUT_FILE,
     TRAINING_FILES,
     Evaluation,
     heldout_examples,
@@ -25,9 +27,13 @@ from inbox_router.scorer import Scorer
 from inbox_router.settings import DEFAULT_RULES
 from inbox_router.trainer import train_scorer
 
-# Measured once with the choices frozen (README, "Routing model"): 240 of 262 right.
-HELDOUT_CORRECT_FLOOR = 240
+# Measured once with the choices frozen (README, "Routing model").
+HELDOUT_CORRECT_FLOOR = 243  # of 262 (92.7%)
+SECOND_HELDOUT_CORRECT_FLOOR = 141  # of 152 (92.8%)
 CATEGORY_RECALL_FLOOR = 0.80
+# The second held-out set's general messages (offline stores, group quotes, points, coupons)
+# go to product and shipping: 10 of 19 right, below the target; kept from getting worse.
+SECOND_RECALL_FLOORS = {"general": 10 / 19}
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +48,19 @@ def model() -> Scorer:
 
 def test_labelled_sets_are_large_varied_and_kept_apart() -> None:
     shipped = [e for path in TRAINING_FILES for e in load_examples(path)]
-    held = heldout_examples()
-    assert len(shipped) + len(held) >= 1000
-    assert len(held) >= 250
-    for examples in (shipped, held):
+    held, second = heldout_examples(), load_examples(SECOND_HELDOUT_FILE)
+    assert len(training_examples()) >= 1100
+    assert len(held) >= 250 and len(second) >= 150
+    for examples, least in ((shipped, 30), (held, 30), (second, 19)):
         counts = Counter(e.label for e in examples)
         assert set(counts) == set(CATEGORIES)
-        assert min(counts.values()) >= 30
+        assert min(counts.values()) >= least
         assert len({(e.text, e.channel) for e in examples}) == len(examples), "duplicates"
     assert {e.channel for e in held} >= {"mail", "kakao", "coupang", "naver_commerce"}
     assert sum(1 for e in held if e.subject) >= 15
     # Training never sees a held-out text (a few short greetings are in both files).
-    assert not {e.text for e in training_examples()} & {e.text for e in held}
+    assert not {e.text for e in training_examples()} & {e.text for e in held + second}
+    assert not {e.text for e in held} & {e.text for e in second}
 
 
 def test_rules_and_model_route_the_held_out_messages(rules: RuleSet, model: Scorer) -> None:
@@ -62,6 +69,19 @@ def test_rules_and_model_route_the_held_out_messages(rules: RuleSet, model: Scor
     print(result.table(list(CATEGORIES)))
     assert result.correct >= HELDOUT_CORRECT_FLOOR
     low = {c: r for c, r in result.recall().items() if r < CATEGORY_RECALL_FLOOR}
+    assert not low, low
+
+
+def test_rules_and_model_route_the_second_held_out_messages(rules: RuleSet, model: Scorer) -> None:
+    result = evaluate(rules, model, load_examples(SECOND_HELDOUT_FILE))
+    print(f"\nrules + model on {len(result.pairs)} second held-out messages: {result.accuracy:.1%}")
+    print(result.table(list(CATEGORIES)))
+    assert result.correct >= SECOND_HELDOUT_CORRECT_FLOOR
+    low = {
+        c: r
+        for c, r in result.recall().items()
+        if r < SECOND_RECALL_FLOORS.get(c, CATEGORY_RECALL_FLOOR) - 1e-9
+    }
     assert not low, low
 
 
