@@ -144,7 +144,7 @@ async def routing_status(request: web.Request) -> RoutingOut:
     tag="routing",
     errors=(403, 503),
     summary="Retrain the routing model from the shipped set and corrections (admin); "
-    "refused (accepted false) when it routes fewer held-out messages right",
+    "refused (accepted false) when it routes more than 1% fewer held-out messages right",
 )
 async def retrain_model(request: web.Request) -> RetrainOut:
     require_admin(request)

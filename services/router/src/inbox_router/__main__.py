@@ -18,8 +18,8 @@ USAGE = """usage: inbox-router [retrain]
 
   (no command)  run the router service
   retrain       train the routing model from the shipped labelled set plus agents'
-                corrections (MONGODB_URL), keep it only if it routes at least as many
-                held-out messages right as the current one; running routers reload it.
+                corrections (MONGODB_URL), keep it unless it routes more than 1% fewer
+                held-out messages right than the current one; running routers reload it.
                 Exit status 0 when accepted, 1 when refused."""
 
 

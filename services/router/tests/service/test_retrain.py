@@ -1,6 +1,6 @@
 """Retraining the routing model from agents' corrections (real nats-server and Mongo-wire
 store): the admin request over NATS and the `inbox-router retrain` command; a model that
-routes fewer held-out messages right is refused, an accepted one is used at once."""
+routes more held-out messages wrong than noise (1%) is refused, an accepted one is used at once."""
 
 from __future__ import annotations
 
