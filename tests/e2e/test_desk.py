@@ -71,7 +71,9 @@ def send_mail(
     sender: str,
     in_reply_to: str | None = None,
 ) -> str:
-    msg = EmailMessage()
+    # Long ids (ours are ~90 characters) stay on one line, as mail programs send them; the
+    # default policy would fold them into encoded words no mail program writes.
+    msg = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
     msg["From"] = sender
     msg["To"] = "cs@shop.example"
     msg["Subject"] = subject
@@ -321,3 +323,38 @@ async def test_after_a_customer_merge_the_other_address_s_next_mail_is_the_merge
         by_work["id"],
         later["id"],
     }
+
+
+async def test_the_answer_to_our_reply_joins_the_conversation_by_our_message_id_alone(
+    stack: Any, api: Api, smtp_sink: tuple[SmtpSink, int]
+) -> None:
+    sink, _ = smtp_sink
+    tag = uuid.uuid4().hex[:8]
+    sender = f"최유진 <yujin.{tag}@example.com>"
+    await asyncio.to_thread(send_mail, stack.smtp_port, f"환불 요청 {tag}", "환불해 주세요", sender)
+    [conv] = await api.search(f"환불 요청 {tag}")
+    status, _ = await api.post(
+        f"/api/conversations/{conv['id']}/reply", {"text": f"계좌번호를 알려 주세요 {tag}"}
+    )
+    assert status == 201
+    [ours] = await _wait_mails(sink, f"계좌번호를 알려 주세요 {tag}", 1)
+    await api.wait_detail(
+        conv["id"], lambda d: d["messages"][-1].get("delivery", {}).get("status") == "sent"
+    )
+    # A new subject and only our Message-ID to go by (the router claimed it when it was sent).
+    await asyncio.to_thread(
+        send_mail,
+        stack.smtp_port,
+        f"계좌 {tag}",
+        "국민은행 123-45-6789 입니다",
+        sender,
+        in_reply_to=str(ours["Message-ID"]),
+    )
+    detail = await api.wait_detail(
+        conv["id"], lambda d: any("국민은행" in m["text"] for m in d["messages"]), timeout=60
+    )
+    assert [m["direction"] for m in detail["messages"] if m["kind"] == "message"] == [
+        "in",
+        "out",
+        "in",
+    ]

@@ -43,6 +43,10 @@ def delivery(channel: str, account: str) -> str:
     return f"inbox.delivery.{_token(channel)}.{_token(account)}"
 
 
+def delivery_for_channel(channel: str) -> str:
+    return f"inbox.delivery.{_token(channel)}.>"
+
+
 def outbound(channel: str, account: str) -> str:
     return f"inbox.out.{_token(channel)}.{_token(account)}"
 

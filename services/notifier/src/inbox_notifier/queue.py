@@ -8,7 +8,6 @@ never published for unsaved state and never lost for saved state.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -32,7 +31,7 @@ from inbox_core.schema import (
     utcnow,
 )
 from inbox_core.sla import NO_DUE, BusinessClock, Clock
-from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, THREADS, Store
+from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, Store
 from inbox_core.text import normalise_subject
 from inbox_notifier.queue_page import PAGE_INDEXES
 from inbox_notifier.report_counters import REPORT_COUNTERS, counter_ops, product_of
@@ -540,21 +539,8 @@ class Queue:
         update = {"$set": {"delivery": delivery}}
         await self.hot[MESSAGES].bulk_write([UpdateOne({"_id": msg["_id"]}, update)], ordered=False)
         msg = applied(msg, update)
-        if report.status == DeliveryStatus.SENT and report.external_id and report.channel == "mail":
-            # Our reply's Message-ID becomes a thread key: the customer's answer to it, or a
-            # bounce of it, joins this conversation even when it quotes nothing else.
-            with contextlib.suppress(DuplicateKeyError):
-                await self.db[THREADS].update_one(
-                    {"_id": f"mail:{report.external_id.strip('<>')}"},
-                    {
-                        "$setOnInsert": {
-                            "conversation_id": report.conversation_id,
-                            "created_by": f"reply:{report.reply_id}",
-                            "created_at": utcnow(),
-                        }
-                    },
-                    upsert=True,
-                )
+        # A sent mail reply's Message-ID becomes a thread key: the router (owner of
+        # `threads`) claims it from the same report (inbox_router.sent_replies).
         conv = await self.hot[CONVERSATIONS].find_one({"_id": report.conversation_id})
         view = conversation_view(conv) if conv else None
         failed = report.status == DeliveryStatus.FAILED

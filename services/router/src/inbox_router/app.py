@@ -30,6 +30,7 @@ from inbox_router.facts import DEFAULT_CALENDAR, ConversationFacts, MatchFacts
 from inbox_router.learning import ModelHolder, retrain
 from inbox_router.reload import RuleSource
 from inbox_router.rules import RuleSet
+from inbox_router.sent_replies import MAIL, delivery_handler
 from inbox_router.settings import RouterSettings
 
 log = get_logger(__name__)
@@ -224,6 +225,12 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
             durable="router-customer-merges",
             handler=customer_merge_handler(runtime.store.db, runtime.bus),
             filter_subject=subjects.CUSTOMER_MERGES,
+        ).start()
+        await runtime.bus.consumer(
+            stream=subjects.STREAM_ROUTED,
+            durable="router-sent-replies",
+            handler=delivery_handler(runtime.store.db),
+            filter_subject=subjects.delivery_for_channel(MAIL),
         ).start()
         try:
             yield
