@@ -36,16 +36,6 @@ FAULTS: dict[SendFault, dict[str, Any]] = {
 }
 
 
-# Found by this suite: the marketplace calls map every HTTP error through the polling table,
-# so a reply refused for its credentials is an AuthError (retried up to max_deliver) rather
-# than inbox_core.http's PermanentError for a send.
-KNOWN_GAPS = {
-    "send:credentials_refused": (
-        "a 401 on the answer call is AuthError (poll_error), not PermanentError (send_error)"
-    )
-}
-
-
 def since_of(state: Mapping[str, Any]) -> datetime:
     """How far a board cursor has read: its forward edge."""
     return datetime.fromisoformat(str(state["since"]))

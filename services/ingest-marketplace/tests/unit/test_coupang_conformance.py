@@ -15,7 +15,7 @@ from inbox_ingest_marketplace.channels.coupang_normalise import (
 )
 from inbox_ingest_marketplace.simulators import coupang as sim
 
-from .market_conformance import FIXTURES, KNOWN_GAPS, NO_VERIFY, Market, ago, market_platforms
+from .market_conformance import FIXTURES, NO_VERIFY, Market, ago, market_platforms
 
 VENDOR = sim.Vendor("A00010028", "ak-conformance", "sk-conformance-secret")
 
@@ -64,6 +64,5 @@ TestCoupangConformance = channel_conformance(
         verify=NO_VERIFY,
         send=send,
         poll=poll,
-        known_gaps=KNOWN_GAPS,
     )
 )

@@ -14,7 +14,7 @@ from inbox_ingest_marketplace.channels.elevenst import (
 from inbox_ingest_marketplace.channels.elevenst_xml import decode_xml, parse_qna_list, parse_xml
 from inbox_ingest_marketplace.simulators import elevenst as sim
 
-from .market_conformance import FIXTURES, KNOWN_GAPS, NO_VERIFY, Market, ago, market_platforms
+from .market_conformance import FIXTURES, NO_VERIFY, Market, ago, market_platforms
 
 ACCOUNT = "11st"
 KEY = "0123456789abcdef0123456789abcdef"
@@ -58,6 +58,5 @@ TestElevenstConformance = channel_conformance(
         verify=NO_VERIFY,
         send=send,
         poll=poll,
-        known_gaps=KNOWN_GAPS,
     )
 )

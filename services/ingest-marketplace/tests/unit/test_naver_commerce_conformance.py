@@ -14,7 +14,7 @@ from inbox_ingest_marketplace.channels.naver_commerce import BOARD_QNAS, NaverCo
 from inbox_ingest_marketplace.channels.naver_normalise import normalise_inquiry, normalise_qna
 from inbox_ingest_marketplace.simulators import naver_commerce as sim
 
-from .market_conformance import FIXTURES, KNOWN_GAPS, NO_VERIFY, Market, ago, market_platforms
+from .market_conformance import FIXTURES, NO_VERIFY, Market, ago, market_platforms
 
 ACCOUNT = "smartstore"
 CLIENT_ID = "conformance-client"
@@ -66,6 +66,5 @@ TestNaverCommerceConformance = channel_conformance(
         verify=NO_VERIFY,
         send=send,
         poll=poll,
-        known_gaps=KNOWN_GAPS,
     )
 )

@@ -241,6 +241,11 @@ class MarketChannel(PollingChannel):
                 lambda: self.post_answer(board, question_id, text, reply, http),
                 what=f"{self.name}:{self.account} answer {board.key}:{question_id}",
             )
+        except AuthError as err:
+            metrics.ANSWERS.labels(*labels, "failed").inc()
+            # inbox_core.http: a reply refused for its credentials is reported failed with
+            # the platform's reason; redelivering it with the same credentials cannot help.
+            raise PermanentError(f"credentials refused: {err}") from err
         except InboxError:
             metrics.ANSWERS.labels(*labels, "failed").inc()
             raise
