@@ -9,11 +9,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from inbox_core.embedded import free_port
 from inbox_core.errors import PermanentError, TransientError
 from inbox_core.schema import Attachment, Customer, OutboundReply
+from inbox_core.testing.http import simulator
 from inbox_ingest_social.channels.kakao import Kakao, KakaoConfig
 from inbox_ingest_social.channels.kakao_senders import ConsultTalkSender
 from inbox_ingest_social.simulators.kakao import create_app
@@ -27,13 +27,8 @@ NOW = datetime(2025, 11, 20, 6, 30, 20, tzinfo=UTC)
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
     app = create_app(None, client_id=CLIENT_ID, client_secret=SECRET, sender_key=PROFILE_KEY)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            yield str(server.make_url("")).rstrip("/"), http
-    finally:
-        await server.close()
+    async with simulator(app) as running:
+        yield running
 
 
 def _sender(url: str, **overrides: str) -> ConsultTalkSender:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from inbox_core.testing.http import simulator
 from inbox_ingest_social.simulators import kakao
 from inbox_ingest_social.simulators.kakao import create_app, main, validate_skill_response
 
@@ -48,13 +49,10 @@ def test_skill_response_rules(body: Any, callback: bool, problems: list[str]) ->
 
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    server = TestServer(create_app("tok", client_id="id", client_secret="s", sender_key="k"))
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            yield str(server.make_url("")).rstrip("/"), http
-    finally:
-        await server.close()
+    async with simulator(
+        create_app("tok", client_id="id", client_secret="s", sender_key="k")
+    ) as running:
+        yield running
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from inbox_core.errors import TransientError
 from inbox_core.schema import Customer, InboundMessage, OutboundReply
+from inbox_core.testing.http import simulator
 from inbox_ingest_social.channels.facebook import Facebook, Instagram, MetaConfig
 from inbox_ingest_social.channels.meta_graph import (
     Answer,
@@ -34,13 +35,8 @@ IGSID = "1234567890123456"
 
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    server = TestServer(create_app("app-secret", TOKEN), host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            yield str(server.make_url("")).rstrip("/"), http
-    finally:
-        await server.close()
+    async with simulator(create_app("app-secret", TOKEN)) as running:
+        yield running
 
 
 async def _seed(url: str, http: aiohttp.ClientSession, **profile: str) -> None:

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from inbox_core.connector import RawRequest
+from inbox_core.testing.http import simulator
 from inbox_ingest_social.channels.facebook import Facebook, MetaConfig
 from inbox_ingest_social.simulators.meta import build_message_event, create_app, encode, main, sign
 
@@ -20,13 +20,8 @@ PSID = "6543210987654321"
 
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    server = TestServer(create_app(SECRET, TOKEN), host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            yield str(server.make_url("")).rstrip("/"), http
-    finally:
-        await server.close()
+    async with simulator(create_app(SECRET, TOKEN)) as running:
+        yield running
 
 
 def test_built_event_is_read_by_the_channel(raw_request: Callable[..., RawRequest]) -> None:

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from inbox_core.embedded import free_port
 from inbox_core.errors import PermanentError, TransientError
 from inbox_core.schema import Attachment, Customer, OutboundReply
+from inbox_core.testing.http import simulator
 from inbox_ingest_social.channels.naver_talktalk import NaverTalkTalk, TalkTalkConfig
 from inbox_ingest_social.echo_ledger import sent_key
 from inbox_ingest_social.simulators.naver_talktalk import create_app
@@ -23,13 +24,8 @@ USER = "al-2eGuGr5WQOnco1_V-FQ"
 
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    server = TestServer(create_app(TOKEN), host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            yield str(server.make_url("")).rstrip("/"), http
-    finally:
-        await server.close()
+    async with simulator(create_app(TOKEN)) as running:
+        yield running
 
 
 def _channel(url: str, token: str | None = TOKEN, ledger: Any = None) -> NaverTalkTalk:

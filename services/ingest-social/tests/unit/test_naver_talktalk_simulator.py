@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from inbox_core.testing.http import simulator
 from inbox_ingest_social.simulators.naver_talktalk import create_app, main
 
 TOKEN = "ct_wc8b1i_sim"
@@ -39,13 +40,8 @@ async def webhook() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
 async def sim(
     webhook: tuple[str, list[dict[str, Any]]],
 ) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    server = TestServer(create_app(TOKEN, webhook=webhook[0]), host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            yield str(server.make_url("")).rstrip("/"), http
-    finally:
-        await server.close()
+    async with simulator(create_app(TOKEN, webhook=webhook[0])) as running:
+        yield running
 
 
 SENDS = {

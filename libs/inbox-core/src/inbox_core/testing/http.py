@@ -1,4 +1,5 @@
-"""Run an aiohttp app on an ephemeral port inside a test, and wait for bus messages."""
+"""Run an aiohttp app (a service, a platform simulator) on an ephemeral port inside a test,
+and wait for bus messages."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 from aiohttp import web
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -26,6 +28,17 @@ async def serve(app: web.Application, host: str = "127.0.0.1") -> AsyncIterator[
         yield f"http://{host}:{port}"
     finally:
         await asyncio.wait_for(runner.cleanup(), timeout=15)
+
+
+@asynccontextmanager
+async def simulator(
+    app: web.Application, timeout_s: float = 10.0
+) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
+    """Run a platform simulator on a free port, with a client session to call it: yields
+    (base URL, session); both are closed on the way out."""
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with serve(app) as url, aiohttp.ClientSession(timeout=timeout) as http:
+        yield url, http
 
 
 async def collect(

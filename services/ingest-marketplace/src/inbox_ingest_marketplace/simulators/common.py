@@ -99,17 +99,44 @@ def add_fault_routes(app: web.Application) -> None:
     app.router.add_delete("/_sim/faults", clear)
 
 
+def _item_key(raw: str) -> int:
+    return int(raw) if raw.isdigit() else -1
+
+
 def add_board_admin(
     app: web.Application,
     prefix: str,
+    board: dict[int, Item],
     *,
     add: Callable[[dict[str, Any]], Item],
-    items: Callable[[], list[Item]],
-    edit: Callable[[str, str], Item | None],
-    delete: Callable[[str], bool],
-    answer: Callable[[str, str, str], Item | None],
-    text_field: str = "text",
+    answer: Callable[[int, str, str], Item | None],
+    text_field: str,
+    show: Callable[[int], Item] | None = None,
+    delete: Callable[[int], bool] | None = None,
 ) -> None:
+    """The admin routes of one board whose items are `board` (id → item). `answer` is
+    called only for an item that exists; `show` is how the list shows one (default: as
+    stored); `delete` defaults to removing it; an edit sets `text_field`."""
+
+    def items() -> list[Item]:
+        return [show(k) if show else dict(board[k]) for k in sorted(board)]
+
+    def edit(raw: str, text: str) -> Item | None:
+        item = board.get(_item_key(raw))
+        if item is not None:
+            item[text_field] = text
+        return None if item is None else dict(item)
+
+    def remove(raw: str) -> bool:
+        key = _item_key(raw)
+        if delete is not None:
+            return key in board and delete(key)
+        return board.pop(key, None) is not None
+
+    def answer_item_text(raw: str, text: str, by: str) -> Item | None:
+        key = _item_key(raw)
+        return answer(key, text, by) if key in board else None
+
     async def add_item(request: web.Request) -> web.Response:
         body = await json_body(request)
         try:
@@ -130,7 +157,7 @@ def add_board_admin(
         return web.json_response(item) if item is not None else _bad("no such item", 404)
 
     async def delete_item(request: web.Request) -> web.Response:
-        if delete(request.match_info["item_id"]):
+        if remove(request.match_info["item_id"]):
             return web.json_response({"deleted": True})
         return _bad("no such item", 404)
 
@@ -140,7 +167,7 @@ def add_board_admin(
         by = str(body.get("by") or "seller")
         if not isinstance(text, str) or not text.strip() or by not in ("seller", "cs"):
             return _bad("'text' and 'by' (seller or cs) are required")
-        item = answer(request.match_info["item_id"], text, by)
+        item = answer_item_text(request.match_info["item_id"], text, by)
         return web.json_response(item) if item is not None else _bad("no such item", 404)
 
     app.router.add_post(prefix, add_item)

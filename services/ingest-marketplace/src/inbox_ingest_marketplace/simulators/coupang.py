@@ -27,7 +27,6 @@ Run it: `inbox-sim-coupang --port 9084 --access-key AK --secret-key SK --vendor-
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import itertools
@@ -44,6 +43,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from inbox_core.simulator import serve, simulator_parser
 from inbox_ingest_marketplace.simulators.common import FAULTS, add_board_admin, add_fault_routes
 
 KST: Final = timezone(timedelta(hours=9), "KST")
@@ -392,22 +392,25 @@ async def _json(request: web.Request) -> dict[str, Any] | web.Response:
     return body if isinstance(body, dict) else envelope(400, "Could not read JSON: not an object")
 
 
-def _owned(state: SimState, store: dict[int, Any], request: web.Request) -> dict[str, Any] | None:
+async def _owned(
+    request: web.Request, store: dict[int, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | web.Response:
+    """The vendor's inquiry named in the path and the JSON body, or Coupang's error."""
+    state = request.app[SIM_STATE]
     raw = request.match_info["inquiry_id"]
     key = int(raw) if raw.isdigit() else -1
     if key not in store or state.owner.get(key) != request.match_info["vendor_id"]:
-        return None
-    return store[key]
+        return envelope(400, "The inquiry does not exist")
+    body = await _json(request)
+    return body if isinstance(body, web.Response) else (store[key], body)
 
 
 async def _reply_online(request: web.Request) -> web.Response:
     state = request.app[SIM_STATE]
-    item = _owned(state, state.online, request)
-    if item is None:
-        return envelope(400, "The inquiry does not exist")
-    body = await _json(request)
-    if isinstance(body, web.Response):
-        return body
+    found = await _owned(request, state.online)
+    if isinstance(found, web.Response):
+        return found
+    item, body = found
     content = body.get("content")
     if not isinstance(content, str) or not content.strip() or not body.get("vendorId"):
         return envelope(400, "content and vendorId are required")
@@ -419,12 +422,10 @@ async def _reply_online(request: web.Request) -> web.Response:
 
 async def _reply_call_center(request: web.Request) -> web.Response:
     state = request.app[SIM_STATE]
-    item = _owned(state, state.call_center, request)
-    if item is None:
-        return envelope(400, "The inquiry does not exist")
-    body = await _json(request)
-    if isinstance(body, web.Response):
-        return body
+    found = await _owned(request, state.call_center)
+    if isinstance(found, web.Response):
+        return found
+    item, body = found
     content = body.get("content")
     if not isinstance(content, str) or not content.strip():
         return envelope(400, "content is required")
@@ -442,12 +443,10 @@ async def _reply_call_center(request: web.Request) -> web.Response:
 
 async def _confirm_call_center(request: web.Request) -> web.Response:
     state = request.app[SIM_STATE]
-    item = _owned(state, state.call_center, request)
-    if item is None:
-        return envelope(400, "The inquiry does not exist")
-    body = await _json(request)
-    if isinstance(body, web.Response):
-        return body
+    found = await _owned(request, state.call_center)
+    if isinstance(found, web.Response):
+        return found
+    item, body = found
     state.refresh(item)
     if item["partnerTransferStatus"] != "transfer":
         return envelope(400, "Only an unconfirmed transfer (TRANSFER) can be confirmed")
@@ -457,10 +456,6 @@ async def _confirm_call_center(request: web.Request) -> web.Response:
 
 
 # --- test-and-demo admin (not Coupang's API) ------------------------------------------------
-
-
-def _key(raw: str) -> int:
-    return int(raw) if raw.isdigit() else -1
 
 
 def _admin(app: web.Application, state: SimState) -> None:
@@ -477,30 +472,14 @@ def _admin(app: web.Application, state: SimState) -> None:
             inquiry_at=body.get("inquiryAt"),
         )
 
-    def edit(store: dict[int, dict[str, Any]]) -> Callable[[str, str], dict[str, Any] | None]:
-        def run(raw: str, text: str) -> dict[str, Any] | None:
-            item = store.get(_key(raw))
-            if item is not None:
-                item["content"] = text
-            return None if item is None else dict(item)
-
-        return run
-
-    def answer_online(raw: str, text: str, _by: str) -> dict[str, Any] | None:
-        key = _key(raw)
-        return state.answer_online(key, text, "wing-ui") if key in state.online else None
-
     add_board_admin(
         app,
         "/_sim/online-inquiries",
+        state.online,
         add=add_online,
-        items=lambda: [
-            {**state.online[k], "vendorId": state.owner[k]} for k in sorted(state.online)
-        ],
-        edit=edit(state.online),
-        delete=lambda raw: state.online.pop(_key(raw), None) is not None,
-        answer=answer_online,
+        answer=lambda key, text, _by: state.answer_online(key, text, "wing-ui"),
         text_field="content",
+        show=lambda k: {**state.online[k], "vendorId": state.owner[k]},
     )
 
     def add_call_center(body: dict[str, Any]) -> dict[str, Any]:
@@ -521,10 +500,7 @@ def _admin(app: web.Application, state: SimState) -> None:
             content=body["content"], vendor_id=body.get("vendorId"), **extra
         )
 
-    def answer_call_center(raw: str, text: str, by: str) -> dict[str, Any] | None:
-        key = _key(raw)
-        if key not in state.call_center:
-            return None
+    def answer_call_center(key: int, text: str, by: str) -> dict[str, Any] | None:
         if by == "cs":
             return state.answer_call_center(key, text, "coupang-cs", "쿠팡 상담사 김하나")
         return state.answer_call_center(key, text, state.owner[key], "WING")
@@ -532,15 +508,11 @@ def _admin(app: web.Application, state: SimState) -> None:
     add_board_admin(
         app,
         "/_sim/call-center-inquiries",
+        state.call_center,
         add=add_call_center,
-        items=lambda: [
-            {**state.refresh(state.call_center[k]), "vendorId": state.owner[k]}
-            for k in sorted(state.call_center)
-        ],
-        edit=edit(state.call_center),
-        delete=lambda raw: state.call_center.pop(_key(raw), None) is not None,
         answer=answer_call_center,
         text_field="content",
+        show=lambda k: {**state.refresh(state.call_center[k]), "vendorId": state.owner[k]},
     )
 
 
@@ -594,12 +566,11 @@ def create_app(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="inbox-sim-coupang",
-        description="A local Coupang WING API (online and call-center inquiries).",
+    parser = simulator_parser(
+        "inbox-sim-coupang",
+        "A local Coupang WING API (online and call-center inquiries).",
+        DEFAULT_PORT,
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--access-key", default=os.environ.get("COUPANG_ACCESS_KEY"))
     parser.add_argument("--secret-key", default=os.environ.get("COUPANG_SECRET_KEY"))
     parser.add_argument("--vendor-id", default=os.environ.get("COUPANG_VENDOR_ID"))
@@ -617,8 +588,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.seed:
         seed(app[SIM_STATE])
         print("seeded 3 inquiries", file=sys.stderr)
-    print(f"Coupang simulator on http://{args.host}:{args.port}", file=sys.stderr)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    serve(app, args, "Coupang simulator", out=sys.stderr, access_log=False)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Run it: `inbox-sim-elevenst --port 9085 --api-key KEY --seed`.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import re
@@ -37,6 +36,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from inbox_core.simulator import serve, simulator_parser
 from inbox_ingest_marketplace.simulators.common import FAULTS, add_board_admin, add_fault_routes
 
 KST: Final = timezone(timedelta(hours=9), "KST")
@@ -267,9 +267,6 @@ async def _answer(request: web.Request) -> web.Response:
 
 
 def _admin(app: web.Application, state: SimState) -> None:
-    def _key(raw: str) -> int:
-        return int(raw) if raw.isdigit() else -1
-
     def add(body: dict[str, Any]) -> dict[str, str]:
         if not isinstance(body.get("brdInfoCont"), str):
             raise ValueError("a 'brdInfoCont' string is required")
@@ -287,29 +284,18 @@ def _admin(app: web.Application, state: SimState) -> None:
         extra = {k: str(body[v]) for k, v in names.items() if body.get(v) is not None}
         return state.add_question(content=body["brdInfoCont"], **extra)
 
-    def edit(raw: str, text: str) -> dict[str, str] | None:
-        item = state.qnas.get(_key(raw))
-        if item is not None:
-            item["brdInfoCont"] = text
-        return None if item is None else dict(item)
-
-    def hide(raw: str) -> bool:
-        item = state.qnas.get(_key(raw))
-        if item is not None:
-            item["dispYn"] = "N"
-        return item is not None
+    def hide(key: int) -> bool:
+        state.qnas[key]["dispYn"] = "N"  # 11st keeps a deleted question, hidden
+        return True
 
     add_board_admin(
         app,
         "/_sim/qnas",
+        state.qnas,
         add=add,
-        items=lambda: [dict(state.qnas[k]) for k in sorted(state.qnas)],
-        edit=edit,
-        delete=hide,
-        answer=lambda raw, text, _by: (
-            state.answer(_key(raw), text) if _key(raw) in state.qnas else None
-        ),
+        answer=lambda key, text, _by: state.answer(key, text),
         text_field="brdInfoCont",
+        delete=hide,
     )
 
 
@@ -358,11 +344,9 @@ def create_app(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="inbox-sim-elevenst", description="A local 11st seller OpenAPI (product Q&A)."
+    parser = simulator_parser(
+        "inbox-sim-elevenst", "A local 11st seller OpenAPI (product Q&A).", DEFAULT_PORT
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--api-key", default=os.environ.get("ELEVENST_API_KEY"))
     parser.add_argument("--charset", choices=CHARSETS, default="euc-kr")
     parser.add_argument("--seed", action="store_true", help="preload a few Korean questions")
@@ -373,8 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.seed:
         seed(app[SIM_STATE])
         print("seeded 2 questions", file=sys.stderr)
-    print(f"11st simulator on http://{args.host}:{args.port}", file=sys.stderr)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    serve(app, args, "11st simulator", out=sys.stderr, access_log=False)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ Run it: `inbox-sim-naver-commerce --port 9083 --client-id ID --client-secret '$2
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import binascii
@@ -44,6 +43,7 @@ from typing import Any, Final
 import bcrypt
 from aiohttp import web
 
+from inbox_core.simulator import serve, simulator_parser
 from inbox_ingest_marketplace.simulators.common import FAULTS, add_board_admin, add_fault_routes
 
 KST: Final = timezone(timedelta(hours=9), "KST")
@@ -611,9 +611,6 @@ async def _answer_inquiry(request: web.Request) -> web.Response:
 
 
 def _admin(app: web.Application, state: SimState) -> None:
-    def _key(raw: str) -> int:
-        return int(raw) if raw.isdigit() else -1
-
     def add_question(body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(body.get("question"), str):
             raise ValueError("a 'question' string is required")
@@ -625,23 +622,12 @@ def _admin(app: web.Application, state: SimState) -> None:
             create_date=body.get("createDate"),
         )
 
-    def edit_question(raw: str, text: str) -> dict[str, Any] | None:
-        item = state.questions.get(_key(raw))
-        if item is not None:
-            item["question"] = text
-        return None if item is None else dict(item)
-
-    def answer_question(raw: str, text: str, _by: str) -> dict[str, Any] | None:
-        return state.answer_question(_key(raw), text) if _key(raw) in state.questions else None
-
     add_board_admin(
         app,
         "/_sim/qnas",
+        state.questions,
         add=add_question,
-        items=lambda: [dict(state.questions[k]) for k in sorted(state.questions)],
-        edit=edit_question,
-        delete=lambda raw: state.questions.pop(_key(raw), None) is not None,
-        answer=answer_question,
+        answer=lambda key, text, _by: state.answer_question(key, text),
         text_field="question",
     )
 
@@ -663,23 +649,12 @@ def _admin(app: web.Application, state: SimState) -> None:
         extra = {k: str(body[v]) for k, v in fields.items() if body.get(v) is not None}
         return state.add_inquiry(content=body["inquiryContent"], **extra)
 
-    def edit_inquiry(raw: str, text: str) -> dict[str, Any] | None:
-        item = state.inquiries.get(_key(raw))
-        if item is not None:
-            item["inquiryContent"] = text
-        return None if item is None else dict(item)
-
-    def answer_inquiry(raw: str, text: str, _by: str) -> dict[str, Any] | None:
-        return state.answer_inquiry(_key(raw), text) if _key(raw) in state.inquiries else None
-
     add_board_admin(
         app,
         "/_sim/inquiries",
+        state.inquiries,
         add=add_inquiry,
-        items=lambda: [dict(state.inquiries[k]) for k in sorted(state.inquiries)],
-        edit=edit_inquiry,
-        delete=lambda raw: state.inquiries.pop(_key(raw), None) is not None,
-        answer=answer_inquiry,
+        answer=lambda key, text, _by: state.answer_inquiry(key, text),
         text_field="inquiryContent",
     )
 
@@ -764,12 +739,11 @@ def create_app(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="inbox-sim-naver-commerce",
-        description="A local Naver Commerce API (product Q&A, customer inquiries).",
+    parser = simulator_parser(
+        "inbox-sim-naver-commerce",
+        "A local Naver Commerce API (product Q&A, customer inquiries).",
+        DEFAULT_PORT,
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--client-id", default=os.environ.get("NAVER_COMMERCE_CLIENT_ID"))
     parser.add_argument("--client-secret", default=os.environ.get("NAVER_COMMERCE_CLIENT_SECRET"))
     parser.add_argument("--rate", type=float, default=None, help="requests/s per API (429 beyond)")
@@ -786,12 +760,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.seed:
         seeded = seed(app[SIM_STATE])
         print(f"seeded {len(seeded)} questions", file=sys.stderr)
-    print(
-        f"Naver Commerce simulator on http://{args.host}:{args.port}{PREFIX} "
-        f"(client id {args.client_id})",
-        file=sys.stderr,
+    serve(
+        app,
+        args,
+        "Naver Commerce simulator",
+        suffix=f"{PREFIX} (client id {args.client_id})",
+        out=sys.stderr,
+        access_log=False,
     )
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

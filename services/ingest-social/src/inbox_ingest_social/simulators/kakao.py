@@ -22,7 +22,6 @@ The platform side of shared/channels/kakao.md, for tests and `make demo`:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
@@ -30,12 +29,21 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
+
+from inbox_core.simulator import (
+    add_failure_route,
+    add_sent_route,
+    serve,
+    simulator_parser,
+    take_failure,
+    with_client_session,
+)
 
 DEFAULT_PORT: Final = 9082
 DEFAULT_BOT_ID: Final = "5ae9b76d7409b11ec845b746"
@@ -294,11 +302,7 @@ async def consult_write(request: web.Request) -> web.Response:
         and hmac.compare_digest(secret.encode(), state.client_secret.encode())
     ):
         return _dealer_error("401", "인증 정보가 올바르지 않습니다 (HT-Client-Id/Secret)", 401)
-    if state.failures:
-        failure = state.failures[0]
-        failure["count"] -= 1
-        if failure["count"] <= 0:
-            state.failures.pop(0)
+    if failure := take_failure(state.failures):
         return _dealer_error(failure["code"], failure["message"], failure["status"])
     try:
         body = json.loads(await request.read())
@@ -321,23 +325,13 @@ async def consult_write(request: web.Request) -> web.Response:
     return web.json_response({"code": "200", "message": ""})
 
 
-async def sent(request: web.Request) -> web.Response:
-    return web.json_response({"messages": request.app[STATE].sent})
-
-
-async def fail(request: web.Request) -> web.Response:
-    try:
-        spec = await request.json()
-        failure = {
-            "status": int(spec.get("status", 200)),
-            "code": str(spec.get("code", "500")),
-            "message": str(spec.get("message") or "simulated dealer error"),
-            "count": int(spec.get("count", 1)),
-        }
-    except (ValueError, TypeError):
-        return web.json_response({"error": "expected {status?, code?, message?}"}, status=400)
-    request.app[STATE].failures.append(failure)
-    return web.json_response({"queued": failure})
+def _failure(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "status": int(spec.get("status", 200)),
+        "code": str(spec.get("code", "500")),
+        "message": str(spec.get("message") or "simulated dealer error"),
+        "count": int(spec.get("count", 1)),
+    }
 
 
 async def expire_callbacks(request: web.Request) -> web.Response:
@@ -368,32 +362,25 @@ def create_app(
         sender_key=sender_key,
     )
     app[STATE] = state
-
-    async def http_session(_: web.Application) -> AsyncIterator[None]:
-        state.http = aiohttp.ClientSession()
-        try:
-            yield
-        finally:
-            await state.http.close()
-
-    app.cleanup_ctx.append(http_session)
+    with_client_session(app, lambda http: setattr(state, "http", http))
     app.router.add_post("/_sim/utter", utter)
     app.router.add_post("/v1/bots/{bot_id}/callback/{token}", callback)
     app.router.add_post("/v1/chat/write", consult_write)
-    app.router.add_get("/_sim/sent", sent)
-    app.router.add_post("/_sim/fail", fail)
+    add_sent_route(app, lambda a: a[STATE].sent)
+    add_failure_route(
+        app, lambda a: a[STATE].failures, _failure, usage="expected {status?, code?, message?}"
+    )
     app.router.add_post("/_sim/expire_callbacks", expire_callbacks)
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
     env = os.environ.get
-    parser = argparse.ArgumentParser(
-        prog="inbox-sim-kakao",
-        description="Local Kakao i Open Builder (skill calls, callback) and 상담톡 dealer API",
+    parser = simulator_parser(
+        "inbox-sim-kakao",
+        "Local Kakao i Open Builder (skill calls, callback) and 상담톡 dealer API",
+        DEFAULT_PORT,
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--webhook", default=None, help="skill URL, e.g. .../webhooks/kakao")
     parser.add_argument("--skill-token", default=env("KAKAO_SKILL_TOKEN"))
     parser.add_argument("--bot-id", default=DEFAULT_BOT_ID)
@@ -413,8 +400,7 @@ def main(argv: list[str] | None = None) -> None:
         client_secret=args.client_secret,
         sender_key=args.sender_key,
     )
-    print(f"Kakao simulator on http://{args.host}:{args.port}", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    serve(app, args, "Kakao simulator")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ The platform side of shared/channels/meta.md, for tests and `make demo`:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
@@ -35,13 +34,22 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
+
+from inbox_core.simulator import (
+    add_failure_route,
+    add_sent_route,
+    serve,
+    simulator_parser,
+    take_failure,
+    with_client_session,
+)
 
 DEFAULT_PORT: Final = 9081
 MAX_TEXT_CHARS: Final = 2000
@@ -144,11 +152,7 @@ async def send_message(request: web.Request) -> web.Response:
         return graph_error("An active access token must be used to query information.", 2500)
     if not hmac.compare_digest(token.encode(), state.page_token.encode()):
         return graph_error("Invalid OAuth access token - Cannot parse access token", 190)
-    if state.failures:
-        failure = state.failures[0]
-        failure["count"] -= 1
-        if failure["count"] <= 0:
-            state.failures.pop(0)
+    if failure := take_failure(state.failures):
         return graph_error(
             failure["message"],
             failure["code"],
@@ -255,28 +259,16 @@ async def attachments(request: web.Request) -> web.Response:
     return web.json_response({"attachments": request.app[STATE].attachments})
 
 
-async def sent(request: web.Request) -> web.Response:
-    return web.json_response({"messages": request.app[STATE].sent})
-
-
-async def fail(request: web.Request) -> web.Response:
-    try:
-        spec = await request.json()
-        failure = {
-            "code": int(spec["code"]),
-            "message": str(spec.get("message") or f"(#{spec['code']}) simulated error"),
-            "status": int(spec.get("status", 400)),
-            "type": str(spec.get("type", "OAuthException")),
-            "count": int(spec.get("count", 1)),
-            "retry_after": spec.get("retry_after"),
-            "regain_minutes": spec.get("regain_minutes"),
-        }
-    except (ValueError, KeyError, TypeError):
-        return web.json_response(
-            {"error": "expected {code, message?, status?, count?}"}, status=400
-        )
-    request.app[STATE].failures.append(failure)
-    return web.json_response({"queued": failure})
+def _failure(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "code": int(spec["code"]),
+        "message": str(spec.get("message") or f"(#{spec['code']}) simulated error"),
+        "status": int(spec.get("status", 400)),
+        "type": str(spec.get("type", "OAuthException")),
+        "count": int(spec.get("count", 1)),
+        "retry_after": spec.get("retry_after"),
+        "regain_minutes": spec.get("regain_minutes"),
+    }
 
 
 def _limit_headers(failure: dict[str, Any]) -> dict[str, str]:
@@ -372,33 +364,30 @@ def create_app(app_secret: str, page_token: str) -> web.Application:
     app = web.Application()
     state = SimState(app_secret=app_secret, page_token=page_token)
     app[STATE] = state
-
-    async def http_session(_: web.Application) -> AsyncIterator[None]:
-        state.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=25))
-        try:
-            yield
-        finally:
-            await state.http.close()
-
-    app.cleanup_ctx.append(http_session)
+    with_client_session(
+        app, lambda http: setattr(state, "http", http), timeout=aiohttp.ClientTimeout(total=25)
+    )
     app.router.add_post(r"/{version:v\d+(?:\.\d+)?}/{node}/messages", send_message)
     app.router.add_post(r"/{version:v\d+(?:\.\d+)?}/{node}/message_attachments", upload_attachment)
     app.router.add_get("/_sim/attachments", attachments)
     app.router.add_get(r"/{version:v\d+(?:\.\d+)?}/{node:[A-Za-z0-9_\-]+}", user_profile)
     app.router.add_post("/_sim/profile", seed_profile)
     app.router.add_get("/_sim/lookups", lookups)
-    app.router.add_get("/_sim/sent", sent)
+    add_sent_route(app, lambda a: a[STATE].sent)
     app.router.add_post("/_sim/deliver", deliver)
-    app.router.add_post("/_sim/fail", fail)
+    add_failure_route(
+        app,
+        lambda a: a[STATE].failures,
+        _failure,
+        usage="expected {code, message?, status?, count?}",
+    )
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="inbox-sim-meta", description="Local Meta Graph API (Send API + signed webhooks)"
+    parser = simulator_parser(
+        "inbox-sim-meta", "Local Meta Graph API (Send API + signed webhooks)", DEFAULT_PORT
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--app-secret", default=os.environ.get("FACEBOOK_APP_SECRET"))
     parser.add_argument("--page-token", default=os.environ.get("FACEBOOK_PAGE_TOKEN"))
     args = parser.parse_args(argv)
@@ -407,10 +396,7 @@ def main(argv: list[str] | None = None) -> None:
             "--app-secret and --page-token (or FACEBOOK_APP_SECRET and "
             "FACEBOOK_PAGE_TOKEN) are required"
         )
-    print(f"Meta simulator on http://{args.host}:{args.port}", flush=True)
-    web.run_app(
-        create_app(args.app_secret, args.page_token), host=args.host, port=args.port, print=None
-    )
+    serve(create_app(args.app_secret, args.page_token), args, "Meta simulator")
 
 
 if __name__ == "__main__":

@@ -23,18 +23,26 @@ The platform side of shared/channels/naver-talktalk.md, for tests and `make demo
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
+
+from inbox_core.simulator import (
+    add_failure_route,
+    add_sent_route,
+    serve,
+    simulator_parser,
+    take_failure,
+    with_client_session,
+)
 
 DEFAULT_PORT: Final = 9083
 DEFAULT_PARTNER: Final = "wc8b1i"
@@ -162,11 +170,7 @@ async def send_event(request: web.Request) -> web.Response:
     key = request.headers.get("Authorization", "")
     if not hmac.compare_digest(key.encode(), state.token.encode()):
         return _result("01", "Authorization 정보 에러")
-    if state.failures:
-        failure = state.failures[0]
-        failure["count"] -= 1
-        if failure["count"] <= 0:
-            state.failures.pop(0)
+    if failure := take_failure(state.failures):
         if failure["status"] != 200:
             headers = {"Retry-After": failure["retry_after"]} if failure["retry_after"] else None
             return web.json_response(
@@ -251,28 +255,18 @@ async def register_webhook(request: web.Request) -> web.Response:
     return web.json_response({"webhook": url})
 
 
-async def sent(request: web.Request) -> web.Response:
-    return web.json_response({"messages": request.app[STATE].sent})
-
-
 async def images(request: web.Request) -> web.Response:
     return web.json_response({"images": request.app[STATE].images})
 
 
-async def fail(request: web.Request) -> web.Response:
-    try:
-        spec = await request.json()
-        failure = {
-            "status": int(spec.get("status", 200)),
-            "resultCode": str(spec.get("resultCode", "99")),
-            "resultMessage": str(spec.get("resultMessage") or "simulated error"),
-            "count": int(spec.get("count", 1)),
-            "retry_after": str(spec["retry_after"]) if spec.get("retry_after") else None,
-        }
-    except (ValueError, TypeError):
-        return web.json_response({"error": "expected {status?, resultCode?, ...}"}, status=400)
-    request.app[STATE].failures.append(failure)
-    return web.json_response({"queued": failure})
+def _failure(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "status": int(spec.get("status", 200)),
+        "resultCode": str(spec.get("resultCode", "99")),
+        "resultMessage": str(spec.get("resultMessage") or "simulated error"),
+        "count": int(spec.get("count", 1)),
+        "retry_after": str(spec["retry_after"]) if spec.get("retry_after") else None,
+    }
 
 
 def create_app(
@@ -281,32 +275,25 @@ def create_app(
     app = web.Application()
     state = SimState(token=token, webhook=webhook, partner=partner, echo=echo)
     app[STATE] = state
-
-    async def http_session(_: web.Application) -> AsyncIterator[None]:
-        state.http = aiohttp.ClientSession()
-        try:
-            yield
-        finally:
-            await state.http.close()
-
-    app.cleanup_ctx.append(http_session)
+    with_client_session(app, lambda http: setattr(state, "http", http))
     app.router.add_post("/chatbot/v1/event", send_event)
     app.router.add_post("/_sim/deliver", deliver)
     app.router.add_post("/_sim/agent", agent)
     app.router.add_post("/_sim/webhook", register_webhook)
-    app.router.add_get("/_sim/sent", sent)
+    add_sent_route(app, lambda a: a[STATE].sent)
     app.router.add_get("/_sim/images", images)
-    app.router.add_post("/_sim/fail", fail)
+    add_failure_route(
+        app, lambda a: a[STATE].failures, _failure, usage="expected {status?, resultCode?, ...}"
+    )
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="inbox-sim-naver-talktalk",
-        description="Local Naver TalkTalk (chatbot send API + webhook events)",
+    parser = simulator_parser(
+        "inbox-sim-naver-talktalk",
+        "Local Naver TalkTalk (chatbot send API + webhook events)",
+        DEFAULT_PORT,
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--token", default=os.environ.get("NAVER_TALKTALK_TOKEN"))
     parser.add_argument("--webhook", default=None, help="e.g. .../webhooks/naver-talktalk")
     parser.add_argument("--partner", default=DEFAULT_PARTNER)
@@ -315,8 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.token:
         parser.error("--token (or NAVER_TALKTALK_TOKEN) is required")
     app = create_app(args.token, webhook=args.webhook, partner=args.partner, echo=not args.no_echo)
-    print(f"Naver TalkTalk simulator on http://{args.host}:{args.port}", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    serve(app, args, "Naver TalkTalk simulator")
 
 
 if __name__ == "__main__":
