@@ -18,6 +18,7 @@ import orjson
 from pydantic.json_schema import models_json_schema
 
 from inbox_core import subjects
+from inbox_core.commands import DONE_TO_HEADER, CustomerMerge, ThreadMove
 from inbox_core.schema import (
     SCHEMA_VERSION,
     DeadLetter,
@@ -109,6 +110,29 @@ CHANNELS: list[tuple[str, str, type[Model], str, str, str, str, bool]] = [
         "A message that failed processing MaxDeliver times, with the error.",
         False,
     ),
+    (
+        "thread_moves",
+        subjects.THREAD_MOVES,
+        ThreadMove,
+        subjects.STREAM_COMMANDS,
+        "notifier",
+        "router",
+        "A command to the owner of the thread keys: after a merge or a split, keys lead to "
+        "another conversation.",
+        False,
+    ),
+    (
+        "customer_merges",
+        subjects.CUSTOMER_MERGES,
+        CustomerMerge,
+        subjects.STREAM_COMMANDS,
+        "notifier",
+        "router",
+        "A command to the owner of the customers: an admin merged two customers. With an "
+        f"`{DONE_TO_HEADER}` header, the router publishes `done` to that core NATS subject "
+        "once it has carried it out.",
+        False,
+    ),
 ]
 
 
@@ -139,6 +163,8 @@ def build_document() -> dict[str, Any]:
             params = ACCOUNT_PARAMS
         elif key == "events":
             params = {"type": {"description": "the event type, e.g. `conversation.created`"}}
+        elif "{" not in address:  # a fixed subject (commands)
+            params = {}
         else:
             params = {
                 "stream": {"description": "the failing consumer's stream, lower case"},
