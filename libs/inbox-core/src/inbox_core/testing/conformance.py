@@ -6,8 +6,8 @@ A channel's tests folder holds one line (Singer's `get_tap_test_class`):
 
 and pytest collects the class. What it checks, for every channel:
 
-- fixtures: every raw/expected pair under `tests/fixtures/<channel>/` (the format is in
-  `load_fixtures`) normalises to what its expected file says, or is refused with
+- fixtures: every raw/expected pair under `tests/fixtures/<channel>/` (the format:
+  `inbox_core.testing.fixture_pairs`) normalises to what its expected file says, or is refused with
   `InvalidPayload` when the file says `"refused": true`;
 - `normalise` is pure: the same input twice gives the same messages (no clock, no random),
   and it makes no network call;
@@ -18,9 +18,13 @@ and pytest collects the class. What it checks, for every channel:
   after signing, the credential missing, the credential wrong;
 - `send` maps the platform's errors, answered by its simulator: rate limited (with
   Retry-After), server error, unavailable and an unreachable platform are `TransientError`;
-  a refusal is `PermanentError`; plus the channel's own platform codes (`send_errors`);
-- `poll` (pollers): the cursor never moves backwards, a replayed page gives the same
-  messages with the same ids (so the bus drops them) and the same cursor.
+  a refusal and refused credentials are `PermanentError`; plus the channel's own platform
+  codes (`send_errors`);
+- `poll` (pollers): the cursor never moves backwards and new items are read, a replayed page
+  gives the same messages with the same ids (so the bus drops them) and the same cursor,
+  nothing before the cursor is read again, the cursor survives its JSON storage.
+
+What a channel declares is in `inbox_core.testing.conformance_spec` (re-exported here).
 
 A part a channel cannot have is declared `Exempt("why")` (Home Assistant's quality scale): its
 tests are reported as skipped with that reason, never silently absent.
@@ -33,273 +37,39 @@ import inspect
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
 import pytest
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from inbox_core.connector import (
-    Channel,
-    PollingChannel,
-    RawRequest,
-    SendResult,
-    WebhookChannel,
-)
+from inbox_core.connector import RawRequest, SendResult
 from inbox_core.embedded import free_port
-from inbox_core.errors import AuthError, InvalidPayload, PermanentError, TransientError
+from inbox_core.errors import AuthError, InvalidPayload, TransientError
 from inbox_core.schema import InboundMessage
+from inbox_core.testing.conformance_spec import (
+    RETRY_AFTER_S,
+    SEND_EXPECTED,
+    ChannelSpec,
+    Exempt,
+    PollPlatform,
+    SendError,
+    SendFault,
+    SendPlatform,
+    Verify,
+    webhook_normalise,
+)
+from inbox_core.testing.fixture_pairs import (
+    UNCOMPARED,
+    Fixture,
+    load_fixtures,
+    message_mismatches,
+    message_view,
+    webhook_request,
+)
 
-EXPECTED_SUFFIX: Final = ".expected.json"
-RAW_SUFFIXES: Final = (".json", ".eml", ".xml", ".txt", ".bin")
-DEFAULT_RECEIVED_AT: Final = datetime(2025, 11, 20, 6, 30, tzinfo=UTC)
 STEP_TIMEOUT_S: Final = 20.0
-# Never compared: `id` is a fresh uuid per normalise, by design.
-UNCOMPARED: Final = frozenset({"id"})
-
-
-# -- fixtures -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fixture:
-    """One raw/expected pair: `<case>.<ext>` holds the bytes exactly as the platform sends
-    them (a webhook body, an .eml, one item or page of a list API); `<case>.expected.json`
-    says what they normalise to."""
-
-    case: str
-    raw: bytes
-    expected: Mapping[str, Any]
-
-    @property
-    def description(self) -> str:
-        return str(self.expected.get("description", ""))
-
-    @property
-    def refused(self) -> bool:
-        """True when `normalise` must raise InvalidPayload on this input."""
-        return bool(self.expected.get("refused", False))
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        return list(self.expected.get("messages", []))
-
-    @property
-    def request(self) -> Mapping[str, Any]:
-        """How the raw arrived: `headers`, `query`, `path`, `received_at`, `account`."""
-        return self.expected.get("request", {})
-
-    @property
-    def received_at(self) -> datetime:
-        value = self.request.get("received_at")
-        return DEFAULT_RECEIVED_AT if value is None else datetime.fromisoformat(value)
-
-    def account(self, default: str) -> str:
-        return str(self.request.get("account", default))
-
-
-def load_fixtures(folder: Path) -> list[Fixture]:
-    """Every pair in `folder`, sorted by case name.
-
-    `<case>.expected.json` is an object:
-
-        {"description": "what this case shows (one line)",
-         "request": {"headers": {}, "query": {}, "path": "...", "account": "...",
-                     "received_at": "2025-11-20T06:30:00+00:00"},      # all optional
-         "messages": [{"external_id": "...", "thread_keys": [...], "text": "...", ...}],
-         "refused": false}
-
-    Each message lists the fields it pins, valued as `InboundMessage.model_dump(mode="json")`
-    gives them; a listed field must be equal (times compare as instants), an unlisted one is
-    not compared. `"refused": true` (and no messages) means normalise raises InvalidPayload.
-    Other top-level keys are free for the channel's own tests (e.g. a marketplace question's
-    `answers`). A raw without its expected file, or the reverse, is an error: nothing is
-    skipped quietly.
-    """
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no fixtures folder {folder}")
-    expected = {p.name.removesuffix(EXPECTED_SUFFIX): p for p in folder.glob("*" + EXPECTED_SUFFIX)}
-    raws: dict[str, Path] = {}
-    for path in folder.iterdir():
-        if path.name.endswith(EXPECTED_SUFFIX) or path.suffix not in RAW_SUFFIXES:
-            continue
-        if path.stem in raws:
-            raise ValueError(f"{folder}: two raw files for case {path.stem!r}")
-        raws[path.stem] = path
-    if unpaired := sorted(set(raws) ^ set(expected)):
-        raise ValueError(f"{folder}: cases without their pair: {unpaired}")
-    fixtures = []
-    for case in sorted(raws):
-        data = json.loads(expected[case].read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or "description" not in data:
-            raise ValueError(f"{expected[case]}: an object with a 'description' is required")
-        if data.get("refused") and data.get("messages"):
-            raise ValueError(f"{expected[case]}: 'refused' and 'messages' exclude each other")
-        fixtures.append(Fixture(case, raws[case].read_bytes(), data))
-    return fixtures
-
-
-def message_mismatches(message: InboundMessage, expected: Mapping[str, Any]) -> list[str]:
-    """What differs between `message` and the fields an expected message pins."""
-    got = message.model_dump(mode="json")
-    problems = []
-    for key, want in expected.items():
-        if key in UNCOMPARED:
-            problems.append(f"{key!r} is random by design and cannot be pinned")
-        elif key not in got:
-            problems.append(f"{key!r} is not a field of InboundMessage")
-        elif key == "received_at":
-            if datetime.fromisoformat(got[key]) != datetime.fromisoformat(want):
-                problems.append(f"received_at: {got[key]} != {want}")
-        elif got[key] != want:
-            problems.append(f"{key}: got {got[key]!r}, expected {want!r}")
-    return problems
-
-
-def message_view(message: InboundMessage, fields: Sequence[str]) -> dict[str, Any]:
-    """`fields` of `message` as an expected file holds them (for writing new fixtures)."""
-    got = message.model_dump(mode="json")
-    return {key: got[key] for key in fields}
-
-
-def webhook_request(
-    fixture: Fixture, *, path: str = "/webhook", headers: Mapping[str, str] | None = None
-) -> RawRequest:
-    """The RawRequest the SDK would build from this fixture's webhook call."""
-    request = fixture.request
-    all_headers = {**request.get("headers", {}), **(headers or {})}
-    return RawRequest(
-        method="POST",
-        path=str(request.get("path", path)),
-        headers=CIMultiDictProxy(CIMultiDict(all_headers)),
-        query=MultiDictProxy(MultiDict(request.get("query", {}))),
-        body=fixture.raw,
-        received_at=fixture.received_at,
-    )
-
-
-# -- the spec a channel fills in ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Exempt:
-    """A part of the suite that does not apply to a channel, with the reason written down."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Verify:
-    """How the platform makes a webhook call authentic.
-
-    `channel` is configured with its secret; `sign(body)` gives the headers the platform
-    adds to that body (signature or token). `signs_body=False` for a shared token that does
-    not cover the body (then a changed body is not a tamper `verify` can see)."""
-
-    channel: WebhookChannel
-    sign: Callable[[bytes], Mapping[str, str]]
-    signs_body: bool = True
-    path: str = "/webhook"
-
-
-class SendFault(StrEnum):
-    """The platform errors every channel maps the same way."""
-
-    RATE_LIMITED = "rate_limited"  # HTTP 429 with Retry-After: 7 (or the platform's form)
-    SERVER_ERROR = "server_error"  # HTTP 500
-    UNAVAILABLE = "unavailable"  # HTTP 503 (maintenance, overload)
-    REFUSED = "refused"  # HTTP 400: this reply can never be delivered as it is
-    CREDENTIALS_REFUSED = "credentials_refused"  # HTTP 401: reported failed, with the reason
-
-
-RETRY_AFTER_S: Final = 7.0
-SEND_EXPECTED: Final[dict[SendFault, type[Exception]]] = {
-    SendFault.RATE_LIMITED: TransientError,
-    SendFault.SERVER_ERROR: TransientError,
-    SendFault.UNAVAILABLE: TransientError,
-    SendFault.REFUSED: PermanentError,
-    # inbox_core.http: a reply refused for its credentials is reported `failed` (the agent
-    # reads why); retrying the same token cannot help.
-    SendFault.CREDENTIALS_REFUSED: PermanentError,
-}
-
-
-@dataclass
-class SendPlatform:
-    """A running simulator for `send`: what `ChannelSpec.send` yields.
-
-    `channel_at(url)` builds the channel with its platform API at `url` (a closed port for
-    the unreachable case); `fail(fault, http)` makes every following send call fail as the
-    real platform does (status and error body); `reply` is a reply the channel can deliver."""
-
-    url: str
-    channel_at: Callable[[str], Channel]
-    reply: Any  # OutboundReply
-    fail: Callable[[SendFault, aiohttp.ClientSession], Awaitable[None]]
-    closed_url: str | None = None  # default: http://127.0.0.1:<a port nothing listens on>
-    honours_retry_after: bool = True
-
-
-@dataclass(frozen=True)
-class SendError:
-    """A platform-specific error: `program(platform, http)` sets it up on the simulator;
-    `expected` is the error class send must raise (and `retry_after` when it must carry one)."""
-
-    program: Callable[[SendPlatform, aiohttp.ClientSession], Awaitable[None]]
-    expected: type[Exception]
-    retry_after: float | None = None
-
-
-@dataclass
-class PollPlatform:
-    """A running simulator for `poll`: what `ChannelSpec.poll` yields.
-
-    `channel` polls the simulator's `board`; `add(n)` puts n new customer items on the
-    platform; `position(state)` is a comparable value of how far a stored cursor state (the
-    JSON the runner saves) has read."""
-
-    channel: PollingChannel
-    board: str
-    add: Callable[[int], Awaitable[None]]
-    position: Callable[[Mapping[str, Any]], Any]
-    max_pages: int = 20
-
-
-# Zero arguments, or the test's pytest.FixtureRequest (to use fixtures: a store, a server).
-SendFactory = Callable[..., AbstractAsyncContextManager[SendPlatform]]
-PollFactory = Callable[..., AbstractAsyncContextManager[PollPlatform]]
-
-
-@dataclass(frozen=True)
-class ChannelSpec:
-    """Everything the suite needs to know about one channel.
-
-    - `normalise(fixture)`: the channel's pure normalise on the fixture's raw bytes; for a
-      webhook channel `webhook_normalise(channel)` builds it from the channel's own hook.
-    - `verify`, `send`, `poll`: the parts the channel has, or `Exempt("why")`.
-    """
-
-    name: str
-    fixtures: Path
-    normalise: Callable[[Fixture], list[InboundMessage]]
-    verify: Verify | Exempt
-    send: SendFactory | Exempt
-    poll: PollFactory | Exempt
-    send_errors: Mapping[str, SendError] = field(default_factory=dict)
-    min_fixtures: int = 3
-    # A check the channel is known to fail today, e.g. {"send:credentials_refused": "why"}:
-    # reported as xfail with the reason; once it passes the test fails, asking to remove it.
-    known_gaps: Mapping[str, str] = field(default_factory=dict)
-
-
-def webhook_normalise(channel: WebhookChannel) -> Callable[[Fixture], list[InboundMessage]]:
-    """`normalise` of a webhook channel: the fixture's body as a RawRequest to the hook."""
-    return lambda fixture: channel.normalise(webhook_request(fixture))
 
 
 # -- the suite ------------------------------------------------------------------------------
