@@ -6,9 +6,9 @@ import orjson
 
 from inbox_core.http import RetryPolicy
 from inbox_core.schema import InboundMessage
-from inbox_core.testing.conformance import ChannelSpec, Fixture, channel_conformance
+from inbox_core.testing.conformance import ChannelSpec, Exempt, Fixture, channel_conformance
 from inbox_ingest_marketplace.channels.board_poller import PollOptions
-from inbox_ingest_marketplace.channels.coupang import BOARD_ONLINE, Coupang
+from inbox_ingest_marketplace.channels.coupang import BOARD_CALL_CENTER, BOARD_ONLINE, Coupang
 from inbox_ingest_marketplace.channels.coupang_normalise import (
     normalise_call_center_inquiry,
     normalise_online_inquiry,
@@ -29,11 +29,13 @@ def normalise(fixture: Fixture) -> list[InboundMessage]:
     return [normalise_call_center_inquiry(item, account, seller_ids={account}).message]
 
 
-def market() -> Market:
+def market(board: str = BOARD_ONLINE.name) -> Market:
     app = sim.create_app([VENDOR])
     state = app[sim.SIM_STATE]
 
     def ask(text: str) -> str:
+        if board == BOARD_CALL_CENTER.name:
+            return str(state.add_call_center(content=text, inquiry_at=ago(1))["inquiryId"])
         return str(state.add_online(content=text, inquiry_at=ago(1))["inquiryId"])
 
     return Market(
@@ -50,7 +52,7 @@ def market() -> Market:
         ask=ask,
         thread_key=lambda qid: f"coupang:{VENDOR.vendor_id}:online:{qid}",
         answer_call="/replies",
-        board=BOARD_ONLINE.name,
+        board=board,
     )
 
 
@@ -65,4 +67,20 @@ TestCoupangConformance = channel_conformance(
         send=send,
         poll=poll,
     )
+)
+
+# The second board: call-center inquiries are polled on their own cursor.
+_, call_center_poll = market_platforms(
+    lambda: market(BOARD_CALL_CENTER.name), "coupang", VENDOR.vendor_id
+)
+TestCoupangCallCenterConformance = channel_conformance(
+    ChannelSpec(
+        name="coupang",
+        fixtures=FIXTURES / "coupang",
+        normalise=normalise,
+        verify=NO_VERIFY,
+        send=Exempt("run for the online board above"),
+        poll=call_center_poll,
+    ),
+    parts=("poll",),
 )

@@ -8,9 +8,13 @@ import orjson
 
 from inbox_core.http import RetryPolicy
 from inbox_core.schema import InboundMessage
-from inbox_core.testing.conformance import ChannelSpec, Fixture, channel_conformance
+from inbox_core.testing.conformance import ChannelSpec, Exempt, Fixture, channel_conformance
 from inbox_ingest_marketplace.channels.board_poller import PollOptions
-from inbox_ingest_marketplace.channels.naver_commerce import BOARD_QNAS, NaverCommerce
+from inbox_ingest_marketplace.channels.naver_commerce import (
+    BOARD_INQUIRIES,
+    BOARD_QNAS,
+    NaverCommerce,
+)
 from inbox_ingest_marketplace.channels.naver_normalise import normalise_inquiry, normalise_qna
 from inbox_ingest_marketplace.simulators import naver_commerce as sim
 
@@ -32,11 +36,13 @@ def normalise(fixture: Fixture) -> list[InboundMessage]:
     return [normalise_qna(item, account).message]
 
 
-def market() -> Market:
+def market(board: str = BOARD_QNAS.name) -> Market:
     app = sim.create_app(CLIENT_ID, CLIENT_SECRET)
     state = app[sim.SIM_STATE]
 
     def ask(text: str) -> str:
+        if board == BOARD_INQUIRIES.name:
+            return str(state.add_inquiry(content=text, registered=ago(1))["inquiryNo"])
         return str(state.add_question(question=text, create_date=ago(1))["questionId"])
 
     return Market(
@@ -52,7 +58,7 @@ def market() -> Market:
         ask=ask,
         thread_key=lambda qid: f"naver_commerce:{ACCOUNT}:qna:{qid}",
         answer_call="PUT ",
-        board=BOARD_QNAS.name,
+        board=board,
     )
 
 
@@ -67,4 +73,20 @@ TestNaverCommerceConformance = channel_conformance(
         send=send,
         poll=poll,
     )
+)
+
+# The second board: customer inquiries (pay-user) are polled on their own cursor.
+_, inquiries_poll = market_platforms(
+    lambda: market(BOARD_INQUIRIES.name), "naver_commerce", ACCOUNT
+)
+TestNaverCommerceInquiriesConformance = channel_conformance(
+    ChannelSpec(
+        name="naver_commerce",
+        fixtures=FIXTURES / "naver_commerce",
+        normalise=normalise,
+        verify=NO_VERIFY,
+        send=Exempt("run for the Q&A board above"),
+        poll=inquiries_poll,
+    ),
+    parts=("poll",),
 )
