@@ -7,6 +7,7 @@ collection's write method (`insert_*`, `update_*`, `delete_*`, `replace_one`, `b
 `db[NAME]` (a constant or a string), directly or through a name the handle was bound to.
 A write by any package but the collection's owner fails the test, and so does a read that
 the table does not list, or a collection the code touches that the table does not know.
+A handle given to a function as an argument counts as a write (the helper may write it).
 The scanner's own tests feed it small sources with violations, so the test cannot pass by
 seeing nothing.
 """
@@ -186,7 +187,7 @@ class Scanner:
         bound: dict[str, str] = {}
         for node in ast.walk(source.tree):
             if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-                collection = handle_of(node.value)
+                collection = handle_of(node.value) if _database(node.value) else None
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
                     name = bound_name(target)
@@ -204,6 +205,15 @@ class Scanner:
                             yield Access(
                                 source.package, collection, True, f"{source.path}:{node.lineno}"
                             )
+            if isinstance(node, ast.Call):
+                # A handle given to a helper may be written there: counted as a write.
+                for arg in [*node.args, *(k.value for k in node.keywords)]:
+                    name = bound_name(arg)
+                    passed = (handle_of(arg) if _database(arg) else None) or (
+                        bound.get(name) if name is not None else None
+                    )
+                    if passed is not None:
+                        yield Access(source.package, passed, True, f"{source.path}:{node.lineno}")
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             method = node.func.attr
@@ -218,6 +228,16 @@ class Scanner:
                 yield Access(
                     source.package, collection, method in WRITES, f"{source.path}:{node.lineno}"
                 )
+
+
+def _database(node: ast.expr) -> bool:
+    """`db[...]`, `self.db[...]`, `store.db[...]`, `self.hot[...]`: a collection, not a dict's
+    item (for handles bound to a name or given to a function, where `doc["_id"]` is common)."""
+    if not isinstance(node, ast.Subscript):
+        return True  # get_collection(...)
+    value = node.value.func if isinstance(node.value, ast.Call) else node.value  # self.db()
+    name = value.id if isinstance(value, ast.Name) else getattr(value, "attr", "")
+    return name.endswith("db") or name == "hot"
 
 
 # --- the repository -------------------------------------------------------------------------
@@ -340,6 +360,7 @@ def _scan(code: str, package: str = "notifier") -> list[str]:
         "from inbox_core.store import THREADS as T\nasync def f(self):\n"
         "    await self.hot[T].replace_one({}, {})",
         "from inbox_core.store import THREADS\nINDEXES = {THREADS: []}",
+        "from inbox_core.store import THREADS\nasync def f(db):\n    await upsert(db[THREADS], {})",
     ],
     ids=[
         "constant",
@@ -349,6 +370,7 @@ def _scan(code: str, package: str = "notifier") -> list[str]:
         "bound-attribute",
         "alias",
         "indexes",
+        "passed-to-a-helper",
     ],
 )
 def test_a_write_to_another_services_collection_is_reported(code: str) -> None:
