@@ -85,34 +85,34 @@ class ImapMailbox(PollingChannel):
         await self.close()
 
     # --- one page ------------------------------------------------------------------------
-    async def _pending(self, session: ImapSession, cursor: dict[str, Any] | None) -> list[int]:
-        """UIDs to publish now, after bringing the cursor in line with UIDVALIDITY."""
+    async def _pending(
+        self, session: ImapSession, cursor: dict[str, Any] | None
+    ) -> tuple[list[int], int, bool]:
+        """UIDs to publish now; the last UID already handled; whether this starts over.
+
+        Starting over (no cursor, or UIDVALIDITY changed): `initial` picks the mail (unseen,
+        all, or none), and everything the folder held at SELECT counts as handled once they
+        are on the bus, so a seen mail is not published later because its UID is higher."""
         if cursor is not None and cursor.get("uidvalidity") == session.uidvalidity:
             last = int(cursor.get("last_uid", 0))
-            return [uid for uid in await session.search("UID", f"{last + 1}:*") if uid > last]
+            found = await session.search("UID", f"{last + 1}:*")
+            return [uid for uid in found if uid > last], last, False
         if cursor is not None:
             log.warning("uidvalidity changed, starting over", account=self.account)
+        last = max(0, session.uidnext - 1)
         if self.mailbox.initial == "new":
-            return []
-        return await session.search("UNSEEN" if self.mailbox.initial == "unseen" else "ALL")
-
-    def _start(self, session: ImapSession, cursor: dict[str, Any] | None) -> int:
-        """The last UID already handled: the cursor's, or on a (re)start with `initial`
-        `new` everything the folder holds now."""
-        if cursor is not None and cursor.get("uidvalidity") == session.uidvalidity:
-            return int(cursor.get("last_uid", 0))
-        return max(0, session.uidnext - 1) if self.mailbox.initial == "new" else 0
+            return [], last, True
+        found = await session.search("UNSEEN" if self.mailbox.initial == "unseen" else "ALL")
+        return found, last, True
 
     async def poll(
         self, board: str, cursor: dict[str, Any] | None, http: aiohttp.ClientSession, now: datetime
     ) -> Page:
         try:
             session = await self._open()
-            uids = await self._pending(session, cursor)
-            last = self._start(session, cursor)
-            # Starting over ("unseen" or "all"): one page, as later pages read every UID
-            # after the cursor, seen or not.
-            size = self.page_size if last else len(uids)
+            uids, last, starting_over = await self._pending(session, cursor)
+            # Starting over: one page, as later pages read every UID after the cursor.
+            size = len(uids) if starting_over else self.page_size
             messages = []
             self._fetched = []
             recipient = self.mailbox.address or self.mailbox.username

@@ -74,9 +74,11 @@ class ImapUser:
         client = await self.client()
         try:
             if action == "append":
-                mail, folder = args
+                mail, folder, flags = args
                 assert isinstance(mail, bytes) and isinstance(folder, str)
-                response = await asyncio.wait_for(client.append(mail, mailbox=folder), TIMEOUT)
+                response = await asyncio.wait_for(
+                    client.append(mail, mailbox=folder, flags=str(flags) or None), TIMEOUT
+                )
             elif action == "create":
                 response = await asyncio.wait_for(client.create(str(args[0])), TIMEOUT)
             else:  # flags of every message in a folder
@@ -89,9 +91,9 @@ class ImapUser:
         finally:
             await asyncio.wait_for(client.logout(), TIMEOUT)
 
-    async def append(self, mail: bytes, folder: str = "INBOX") -> None:
-        """Deliver a mail the way a client files one: IMAP APPEND."""
-        await self._with_client("append", mail, folder)
+    async def append(self, mail: bytes, folder: str = "INBOX", flags: str = "") -> None:
+        """Deliver a mail the way a client files one: IMAP APPEND (`flags`: e.g. "\\Seen")."""
+        await self._with_client("append", mail, folder, flags)
 
     async def create_folder(self, folder: str) -> None:
         await self._with_client("create", folder)

@@ -234,6 +234,21 @@ async def test_initial_new_skips_the_mail_already_there(
     assert message.external_id == "new@naver.com"
 
 
+async def test_mail_already_read_at_the_first_start_is_never_published(
+    imap_user: Any, start_imap: Any, bus_reader: Any, poll: Any
+) -> None:
+    await imap_user.append(korean_mail("unread-1@naver.com"))
+    await imap_user.append(korean_mail("read-2@naver.com"), flags="\\Seen")
+    await start_imap(imap_user)  # initial "unseen": the unread mail only
+    [first] = await published(bus_reader, poll)
+
+    await imap_user.append(korean_mail("new-3@naver.com"))
+
+    messages = await published(bus_reader, poll, count=2)
+    assert [m.external_id for m in messages] == [first.external_id, "new-3@naver.com"]
+    assert first.external_id == "unread-1@naver.com"
+
+
 async def test_wrong_password_marks_the_mailbox_unhealthy_not_the_service(
     imap_user: Any, start_imap: Any, poll: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
