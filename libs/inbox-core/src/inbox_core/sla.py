@@ -267,10 +267,17 @@ def active_fields(sla: dict[str, Any], now: datetime, warn_ratio: float) -> dict
     }
 
 
-def on_customer_message(sla: dict[str, Any], at: datetime, clock: Clock) -> dict[str, Any]:
-    """A customer wrote: after a first response, the next-response clock starts."""
+def on_customer_message(
+    sla: dict[str, Any], at: datetime, clock: Clock, *, arrived_at: datetime | None = None
+) -> dict[str, Any]:
+    """A customer wrote (at `at`, the platform's time): after a first response, the
+    next-response clock starts. A message that reached us (`arrived_at`, our clock, as the
+    first response's) before the first response, e.g. one redelivered, is answered by it."""
     sla = dict(sla)
-    if sla.get("first_response_at") and not sla.get("next_response_due"):
+    answered_at = sla.get("first_response_at")
+    if answered_at and arrived_at is not None and arrived_at <= answered_at:
+        return sla
+    if answered_at and not sla.get("next_response_due"):
         minutes = sla.get("next_response_minutes") or sla.get("first_response_minutes")
         if minutes:
             sla["next_response_due"] = clock.add_minutes(at, minutes)

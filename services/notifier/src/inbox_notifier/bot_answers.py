@@ -84,10 +84,11 @@ async def apply_bot_answer(
         update["$inc"]["message_count"] = 1
     fields: dict[str, Any] = {"updated_at": now, "preview": answer.text[:200]}
     if answer.resolve:
-        sla = sla_clock.on_resolved(conv.get("sla") or {})
+        before_sla = conv.get("sla") or {}
+        sla = sla_clock.on_resolved(before_sla)
         fields.update(
             {"status": ConversationStatus.RESOLVED.value, "resolved_at": now},
-            **queue.sla_update(sla, now),
+            **queue.sla_update(before_sla, sla, now),
         )
         update["$addToSet"] = {"tags": BOT_TAG}
     update["$set"] = fields

@@ -7,7 +7,8 @@ claiming the same conversation one wins, the other gets 409.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 from pymongo import DESCENDING
 
@@ -16,7 +17,7 @@ from inbox_core import subjects
 from inbox_core.attachments import REPLY_FILES, reply_file_problem
 from inbox_core.blobs import BlobNotFoundError, blob_metadata
 from inbox_core.errors import BusUnavailable
-from inbox_core.guarded_update import update_returning
+from inbox_core.guarded_update import applied, update_returning
 from inbox_core.placeholders import render_reply, values_for
 from inbox_core.schema import (
     Attachment,
@@ -35,6 +36,8 @@ from inbox_notifier.file_links import FileLinks
 from inbox_notifier.models import AssignIn, ReplyIn, StatusIn, TagsIn
 from inbox_notifier.queue import CANNED, Queue, attachment_url, conversation_view, message_view
 from inbox_notifier.routing import ApiError, conflict, not_found
+
+REWRITE_TRIES: Final = 5  # reads of a conversation that keeps changing before 409
 
 # Which status an agent may move a conversation to, from which.
 TRANSITIONS: dict[ConversationStatus, set[ConversationStatus]] = {
@@ -114,6 +117,32 @@ class Desk(RoutingDesk):
             current = await self.conversation(conv_id)  # 404 when it does not exist
             raise conflict(conflict_code, conflict_message.format(**current))
         return dict(doc)
+
+    async def _rewrite(
+        self,
+        conv_id: str,
+        compute: Callable[[dict[str, Any]], dict[str, Any]],
+        first_read: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A read-modify-write of the conversation (its SLA state): the update is computed
+        from the conversation as read and written only on that version; another writer in
+        between (the queue applying a customer message, a timer, another agent) moves the
+        version, and the update is computed again from a fresh read. `compute` may refuse
+        (ApiError) the state it is given. The conversation before and after the write."""
+        conv = first_read
+        for _ in range(REWRITE_TRIES):
+            if conv is None:
+                conv = await self.conversation(conv_id)
+            update = compute(conv)
+            update.setdefault("$inc", {})["version"] = 1
+            update.setdefault("$set", {})["updated_at"] = utcnow()
+            result = await self.db[CONVERSATIONS].update_one(
+                {"_id": conv_id, "version": conv.get("version")}, update
+            )
+            if result.matched_count:
+                return conv, applied(conv, update)
+            conv = None
+        raise conflict("conflict", "conversation keeps changing; retry")
 
     # --- reply and note -----------------------------------------------------------------
 
@@ -275,14 +304,17 @@ class Desk(RoutingDesk):
             raise ApiError(
                 503, "bus_unavailable", "the reply could not be queued; try again"
             ) from err
-        sla = sla_clock.on_agent_reply(conv.get("sla") or {}, now, by=author)
-        updated = await self._update(
-            conv_id,
-            {},
-            {"$set": self.queue.sla_update(sla, now), "$max": {"last_message_at": now}},
-            "conflict",
-            "conversation changed",
-        )
+
+        def answered(current: dict[str, Any]) -> dict[str, Any]:
+            before = current.get("sla") or {}
+            sla = sla_clock.on_agent_reply(before, now, by=author)
+            return {
+                "$set": self.queue.sla_update(before, sla, now),
+                "$max": {"last_message_at": now},
+            }
+
+        # The conversation may have changed while the reply was sent: computed on a fresh read.
+        conv, updated = await self._rewrite(conv_id, answered)
         await self.queue.count_changes([(conv, updated)])
         await self._emit(updated, [doc])
         return updated, doc
@@ -350,37 +382,39 @@ class Desk(RoutingDesk):
                 "until must be in the future",
                 [{"field": "until", "message": "until must be in the future"}],
             )
-        conv = await self.conversation(conv_id)
-        if conv.get("status") not in sources:
-            raise conflict(
-                "invalid_transition",
-                f"cannot move a {conv.get('status')} conversation to {target.value}",
-            )
-        sla = dict(conv.get("sla") or {})
-        # The snooze timer lives in the store (snooze.py): any status change replaces it.
-        fields: dict[str, Any] = {"status": target.value, "snoozed_until": body.until}
-        if target == ConversationStatus.PENDING:
-            if conv.get("status") != ConversationStatus.PENDING:  # else the clock stays paused
-                sla = sla_clock.on_pending(sla, now, self.queue.clock)
-        elif target == ConversationStatus.RESOLVED:
-            sla = sla_clock.on_resolved(sla)
-            fields["resolved_at"] = now
-            fields["resolved_by"] = agent
-        else:
-            sla = sla_clock.on_resume(sla, now, self.queue.clock)
-            fields["resolved_at"] = None
-        fields.update(self.queue.sla_update(sla, now))
-        filter_: dict[str, Any] = {"status": conv.get("status")}
-        if body.version is not None:
-            filter_["version"] = body.version
-        updated = await self._update(
-            conv_id,
-            filter_,
-            {"$set": fields},
-            "conflict",
-            "conversation #{number} changed (now {status}, version {version})",
-        )
-        # The status filter makes this write the transition: it is counted once.
+
+        def transition(conv: dict[str, Any]) -> dict[str, Any]:
+            if conv.get("status") not in sources:
+                raise conflict(
+                    "invalid_transition",
+                    f"cannot move a {conv.get('status')} conversation to {target.value}",
+                )
+            if body.version is not None and conv.get("version") != body.version:
+                raise conflict(
+                    "conflict",
+                    "conversation #{number} changed (now {status}, version {version})".format(
+                        **conv
+                    ),
+                )
+            before = dict(conv.get("sla") or {})
+            sla = before
+            # The snooze timer lives in the store (snooze.py): any status change replaces it.
+            fields: dict[str, Any] = {"status": target.value, "snoozed_until": body.until}
+            if target == ConversationStatus.PENDING:
+                if conv.get("status") != ConversationStatus.PENDING:  # else it stays paused
+                    sla = sla_clock.on_pending(sla, now, self.queue.clock)
+            elif target == ConversationStatus.RESOLVED:
+                sla = sla_clock.on_resolved(sla)
+                fields["resolved_at"] = now
+                fields["resolved_by"] = agent
+            else:
+                sla = sla_clock.on_resume(sla, now, self.queue.clock)
+                fields["resolved_at"] = None
+            fields.update(self.queue.sla_update(before, sla, now))
+            return {"$set": fields}
+
+        conv, updated = await self._rewrite(conv_id, transition)
+        # Written on the version read, from its status: the transition is counted once.
         await self.queue.count_changes([(conv, updated)])
         await self._emit(updated, [])
         return updated

@@ -72,9 +72,8 @@ class RoutingDesk:
         if conv.get("priority") == priority.value:
             return conv
         now = utcnow()
-        sla, problem = sla_for_priority(
-            dict(conv.get("sla") or {}), priority, now, self.queue.clock
-        )
+        before = dict(conv.get("sla") or {})
+        sla, problem = sla_for_priority(before, priority, now, self.queue.clock)
         reason = f"priority {conv.get('priority')} → {priority.value} by {agent}"
         if problem:
             reason += f"; {problem}"
@@ -82,7 +81,7 @@ class RoutingDesk:
             conv_id,
             {"version": conv.get("version", 0)},
             {
-                "$set": {"priority": priority.value, **self.queue.sla_update(sla, now)},
+                "$set": {"priority": priority.value, **self.queue.sla_update(before, sla, now)},
                 "$push": {"routing_reasons": reason},
             },
             "conflict",

@@ -57,7 +57,7 @@ async def merge_conversations(
                     "merged_by": agent,
                     "snoozed_until": None,
                     "message_count": 0,
-                    **desk.queue.sla_update(sla_clock.on_resolved(other_sla), now),
+                    **desk.queue.sla_update(other_sla, sla_clock.on_resolved(other_sla), now),
                 }
             },
             "conflict",
@@ -100,7 +100,7 @@ async def merge_conversations(
         # other's clock.
         fields.update({"status": OPEN, "resolved_at": None, "snoozed_until": None})
         sla = sla_clock.on_resume(other_sla, now, desk.queue.clock)
-        fields.update(desk.queue.sla_update(sla, now))
+        fields.update(desk.queue.sla_update(target.get("sla") or {}, sla, now))
     update: dict[str, Any] = {
         "$set": fields,
         "$addToSet": {

@@ -223,9 +223,21 @@ class Queue:
             retry = [ops[e["index"]] for e in errors]
             await self.db[REPORT_COUNTERS].bulk_write(retry, ordered=False)
 
-    def sla_update(self, sla: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """`$set` fields for an SLA state: the state and its active deadline."""
+    def sla_fields(self, sla: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """A new conversation's SLA fields: the state and its active deadline."""
         return {"sla": sla, **sla_clock.active_fields(sla, now, self.warn_ratio)}
+
+    def sla_update(
+        self, before: dict[str, Any], after: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        """`$set` fields for an SLA transition from the state read: only the `sla.<field>`s
+        it changed (never the whole state, which would put back what another writer changed
+        since the read), and the active deadline. Writers guard the write with the version
+        read, and compute it again when it misses."""
+        return {
+            **sla_clock.sla_changes(before, after),
+            **sla_clock.active_fields(after, now, self.warn_ratio),
+        }
 
     # --- inbound ----------------------------------------------------------------------
 
@@ -300,7 +312,7 @@ class Queue:
             # A new conversation is written once, with this message already applied.
             first = self._new_conversation(routed, now)
             first["number"] = await self.store.next_number("conversation")
-            first.update(self._message_fields(routed, first, now))
+            first.update(self._message_fields(routed, first, now, stored))
             first.update(
                 {
                     "last_message_at": m.received_at,
@@ -320,7 +332,7 @@ class Queue:
             existing = await db[CONVERSATIONS].find_one({"_id": conv_id})  # a racer won
             assert existing is not None
         at_ms = m.received_at.replace(microsecond=m.received_at.microsecond // 1000 * 1000)
-        fields = self._message_fields(routed, existing, now)
+        fields = self._message_fields(routed, existing, now, stored)
         last = existing.get("last_message_at")
         if last is None or at_ms >= last:
             # The latest message as read: its preview goes in the same write. A conversation's
@@ -378,11 +390,15 @@ class Queue:
             "linked_conversation_id": routed.linked_conversation_id,
             "product": product_of(m.context),
             "created_at": m.received_at,
-            **self.sla_update(sla, now),
+            **self.sla_fields(sla, now),
         }
 
     def _message_fields(
-        self, routed: RoutedMessage, conversation: dict[str, Any], now: datetime
+        self,
+        routed: RoutedMessage,
+        conversation: dict[str, Any],
+        now: datetime,
+        stored: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """`$set` fields a message brings to its conversation: status and SLA clock."""
         m = routed.message
@@ -390,27 +406,31 @@ class Queue:
         status = conversation.get("status")
         # A question deleted on the platform is recorded but does not reopen anything.
         reopen = routed.reopen and not m.context.get("deleted")
+        before = conversation.get("sla") or {}
         if m.direction == Direction.IN:
             if reopen and status != ConversationStatus.OPEN:
                 fields.update(self._reopen_fields(conversation, m.received_at, now))
             elif status == ConversationStatus.OPEN:
+                arrived = (stored or {}).get("stored_at")
                 sla = sla_clock.on_customer_message(
-                    conversation.get("sla") or {}, m.received_at, self.clock
+                    before, m.received_at, self.clock, arrived_at=arrived
                 )
-                fields.update(self.sla_update(sla, now))
+                fields.update(self.sla_update(before, sla, now))
         elif m.flags.echo:
             # The page answered outside the inbox (e.g. Meta Business Suite): a response.
-            sla = sla_clock.on_agent_reply(conversation.get("sla") or {}, m.received_at)
+            sla = sla_clock.on_agent_reply(before, m.received_at)
             if m.context.get("answered_on_platform") and status != ConversationStatus.RESOLVED:
                 # Answered directly on the marketplace: the question is handled.
                 sla = sla_clock.on_resolved(sla)
                 fields.update({"status": ConversationStatus.RESOLVED.value, "resolved_at": now})
-            fields.update(self.sla_update(sla, now))
+            fields.update(self.sla_update(before, sla, now))
         return fields
 
     async def _count(self, conversation_id: str) -> int:
+        """As counted on arrival: messages that came through the channel, not the agents'
+        replies (a redelivery after a reply would count the reply too)."""
         return await self.db[MESSAGES].count_documents(
-            {"conversation_id": conversation_id, "kind": "message"}
+            {"conversation_id": conversation_id, "kind": "message", "reply_id": {"$exists": False}}
         )
 
     async def _mark_replaced(self, routed: RoutedMessage) -> None:
@@ -436,9 +456,10 @@ class Queue:
 
     def _reopen_fields(self, conv: dict[str, Any], at: datetime, now: datetime) -> dict[str, Any]:
         """A customer message on a pending or resolved conversation reopens it; its clock runs."""
-        sla = sla_clock.on_reopen(conv.get("sla") or {}, str(conv.get("status")), at, self.clock)
+        before = conv.get("sla") or {}
+        sla = sla_clock.on_reopen(before, str(conv.get("status")), at, self.clock)
         fields = {"status": ConversationStatus.OPEN.value, "resolved_at": None}
-        return {**fields, **self.sla_update(sla, now)}
+        return {**fields, **self.sla_update(before, sla, now)}
 
     async def _router_actions(
         self, routed: RoutedMessage, conv: dict[str, Any]

@@ -29,20 +29,27 @@ async def reopen_snoozed(queue: Queue, publisher: EventPublisher, limit: int = 5
     reopened = 0
     due = db[CONVERSATIONS].find(
         {"status": PENDING, "snoozed_until": {"$gte": SINCE_EVER, "$lte": now}},
-        {"_id": 1, "snoozed_until": 1, "sla": 1},
+        {"_id": 1, "snoozed_until": 1, "sla": 1, "version": 1},
         limit=limit,
     )
     async for doc in due:
-        sla = sla_clock.on_resume(dict(doc.get("sla") or {}), now, queue.clock)
+        sla_before = dict(doc.get("sla") or {})
+        sla = sla_clock.on_resume(sla_before, now, queue.clock)
         updated: dict[str, Any] | None = await update_returning(
             db[CONVERSATIONS],
-            {"_id": doc["_id"], "status": PENDING, "snoozed_until": doc["snoozed_until"]},
+            # As read: a change in between (a reply, a customer message) waits a tick.
+            {
+                "_id": doc["_id"],
+                "status": PENDING,
+                "snoozed_until": doc["snoozed_until"],
+                "version": doc.get("version"),
+            },
             {
                 "$set": {
                     "status": ConversationStatus.OPEN.value,
                     "snoozed_until": None,
                     "updated_at": now,
-                    **queue.sla_update(sla, now),
+                    **queue.sla_update(sla_before, sla, now),
                 },
                 "$inc": {"version": 1},
             },

@@ -118,7 +118,7 @@ async def split_conversation(
         "message_count": len(moved_in),
         "preview": (last.get("text") or "").strip()[:PREVIEW_CHARS],
         "search": [f"{subject or ''} {texts}"[:SEARCH_CHARS]],
-        **desk.queue.sla_update(sla_state, now),
+        **desk.queue.sla_fields(sla_state, now),
     }
     await db[CONVERSATIONS].insert_one(doc)
     await db[MESSAGES].update_many(
