@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-
 # Ports handed out for servers come from below the kernel's ephemeral range (Linux:
 # 32768-60999): a port the kernel picked with bind(0) is free now but may be taken by any
 # outgoing connection before the server binds it, which made parallel tests fail with

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from inbox_core.demo import Demo
 from inbox_core.embedded import (
     ManagedProcess,
     find_binary,
@@ -316,8 +317,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         stack.start_dependencies()
         if args.demo:
-            from inbox_core.demo import Demo
-
             demo = Demo(stack, rate=args.demo_rate)
             demo.prepare()  # simulators up and platform env set before the connectors start
         stack.say("starting services: " + ", ".join(s.name for s in SERVICES))

@@ -18,36 +18,24 @@ from typing import Any, Final
 from aiohttp import web
 from pymongo import IndexModel
 
-from inbox_core.answer_ledger import AnswerLedger, StoreAnswerLedger
+from inbox_core.answer_ledger import StoreAnswerLedger
+from inbox_core.channels import Host, hosted_by
 from inbox_core.connector import Connector, PollerRunner
 from inbox_core.http import RetryPolicy
 from inbox_core.logging import get_logger
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import utcnow
-from inbox_ingest_marketplace.accounts import (
-    AccountConfig,
-    CoupangAccount,
-    ElevenstAccount,
-    NaverCommerceAccount,
-)
+from inbox_ingest_marketplace.accounts import AccountConfig
 from inbox_ingest_marketplace.channels.board_poller import MarketChannel, PollOptions
-from inbox_ingest_marketplace.channels.coupang import Coupang
-from inbox_ingest_marketplace.channels.elevenst import Elevenst
-from inbox_ingest_marketplace.channels.naver_commerce import NaverCommerce
 from inbox_ingest_marketplace.health import pollers_health
+from inbox_ingest_marketplace.registry import SERVICE
 from inbox_ingest_marketplace.settings import MarketSettings
 
 log = get_logger(__name__)
 
-SERVICE: Final = "ingest-marketplace"
 RUNNERS: Final = web.AppKey("pollers", list[PollerRunner])
 CONNECTOR: Final = web.AppKey("connector", Connector)
 CHANNELS: Final = web.AppKey("market_channels", dict[str, dict[str, MarketChannel]])
-DISABLED: Final = {
-    NaverCommerce.name: "NAVER_COMMERCE_CLIENT_ID",
-    Coupang.name: "COUPANG_ACCESS_KEY",
-    Elevenst.name: "ELEVENST_API_KEY",
-}
 # The answers we posted (the loop guard: not recorded again as echoes).
 ANSWERS: Final = "market_answers"
 INDEXES: Final = {ANSWERS: [IndexModel([("at", 1)])]}
@@ -63,40 +51,6 @@ def _options(settings: MarketSettings, config: AccountConfig) -> PollOptions:
     )
 
 
-def build_channel(
-    config: AccountConfig, settings: MarketSettings, ledger: AnswerLedger
-) -> MarketChannel:
-    options = _options(settings, config)
-    if isinstance(config, NaverCommerceAccount):
-        return NaverCommerce(
-            config.account,
-            client_id=config.client_id,
-            client_secret=config.client_secret.get_secret_value(),
-            base_url=config.url,
-            options=options,
-            ledger=ledger,
-        )
-    if isinstance(config, CoupangAccount):
-        return Coupang(
-            config.account,
-            access_key=config.access_key,
-            secret_key=config.secret_key.get_secret_value(),
-            vendor_id=config.vendor_id,
-            wing_id=config.wing_id,
-            base_url=config.url,
-            options=options,
-            ledger=ledger,
-        )
-    assert isinstance(config, ElevenstAccount)
-    return Elevenst(
-        config.account,
-        api_key=config.api_key.get_secret_value(),
-        base_url=config.url,
-        options=options,
-        ledger=ledger,
-    )
-
-
 def create_app(settings: MarketSettings | None = None) -> web.Application:
     settings = settings or MarketSettings()
     accounts = settings.accounts()  # a broken accounts file stops the start, with the reason
@@ -107,25 +61,39 @@ def create_app(settings: MarketSettings | None = None) -> web.Application:
     app[CONNECTOR] = connector
 
     ledger = StoreAnswerLedger(runtime.store, ANSWERS)
-    channels: dict[str, dict[str, MarketChannel]] = {}
-    for config in accounts:
-        channel = build_channel(config, settings, ledger)
-        channels.setdefault(channel.name, {})[channel.account] = channel
-    disabled = {
-        name: f"disabled: {env} is not set and INBOX_MARKET_ACCOUNTS names no {name} account"
-        for name, env in DISABLED.items()
-        if name not in channels
+    # Every channel registered for this service (entry points `inbox.channels`) builds its
+    # pollers from the accounts of its platform.
+    shared = {
+        "accounts": accounts,
+        "ledger": ledger,
+        "options": lambda config: _options(settings, config),
     }
-    runners = [
-        PollerRunner(connector, ch, settings.poll_interval_s, auth_retry_s=settings.auth_retry_s)
-        for by_account in channels.values()
-        for ch in by_account.values()
-    ]
+    host = Host(runtime, settings, shared)
+    channels: dict[str, dict[str, MarketChannel]] = {}
+    replies: dict[str, Any] = {}
+    disabled: dict[str, str] = {}
+    runners: list[PollerRunner] = []
+    for spec in hosted_by(SERVICE):
+        if spec.setup is None:
+            continue
+        setup = spec.setup(host)
+        runtime.extra_checks.update(setup.checks)
+        if setup.disabled is not None:
+            disabled[spec.name] = setup.disabled
+            continue
+        for poller in setup.pollers:
+            runners.append(
+                PollerRunner(
+                    connector, poller, settings.poll_interval_s, auth_retry_s=settings.auth_retry_s
+                )
+            )
+            channels.setdefault(spec.name, {})[poller.account] = poller  # type: ignore[assignment]
+        replies[spec.name] = setup.replies or {}
     app[RUNNERS] = runners
     app[CHANNELS] = channels
 
     async def pollers(_: web.Application) -> AsyncIterator[None]:
-        for name, by_account in channels.items():
+        for name, by_account in replies.items():
             await connector.start_outbound(by_account, name)
         tasks = [
             runtime.spawn(r.run(), name=f"poller:{r.channel.name}:{r.channel.account}")

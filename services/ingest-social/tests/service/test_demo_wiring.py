@@ -1,7 +1,8 @@
-"""`make demo`'s wiring, for real: the simulators started with the demo's own commands, the
-service with the environment the demo sets, replies sent over the bus. An agent's Kakao
-reply must reach the simulated 상담톡 dealer (it used to be POSTed to the simulator's base
-URL and fail with 404) and a TalkTalk customer must get through the webhook's allow-list."""
+"""`make demo`'s wiring, for real: the simulators the channels register, started with their
+own commands, the service with the environment the demo sets, replies sent over the bus.
+An agent's Kakao reply must reach the simulated 상담톡 dealer (it used to be POSTed to the
+simulator's base URL and fail with 404) and a TalkTalk customer must get through the
+webhook's allow-list."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from inbox_core.demo import SIMULATORS, Demo
+from inbox_core.demo import Demo
 from inbox_core.embedded import ManagedProcess, free_port, port_open, wait_until
 from inbox_core.schema import Customer, DeliveryStatus, OutboundReply
 from inbox_ingest_social.app import create_app
@@ -30,10 +31,7 @@ def demo_env(tmp_path: Path) -> Iterator[dict[str, Any]]:
     social_port = free_port()
     stack = SimpleNamespace(env={"INBOX_SOCIAL_PORT": str(social_port)}, data_dir=tmp_path)
     demo = Demo(stack)  # type: ignore[arg-type]
-    plan = {
-        name: (port, cmd)
-        for name, port, cmd in demo.configure({name: free_port() for name in SIMULATORS})
-    }
+    plan = {name: (port, cmd) for name, port, cmd in demo.configure()}
     procs = []
     try:
         for name in NEEDED:
@@ -41,7 +39,8 @@ def demo_env(tmp_path: Path) -> Iterator[dict[str, Any]]:
             proc = ManagedProcess(name, cmd, tmp_path / f"{name}.log").start()
             procs.append(proc)
             wait_until(lambda p=port: port_open("127.0.0.1", p), 30, name, proc)
-        yield {"env": stack.env, "urls": demo.urls, "social_port": social_port}
+        urls = {name: site.url for name, site in demo.sites.items()}
+        yield {"env": stack.env, "urls": urls, "social_port": social_port}
     finally:
         for proc in procs:
             proc.stop()
@@ -97,7 +96,7 @@ async def test_demo_kakao_agent_reply_reaches_the_consult_talk_simulator(
 async def test_demo_talktalk_customer_gets_through_and_is_answered(
     demo_service: dict[str, Any], streams: Any, http: aiohttp.ClientSession
 ) -> None:
-    sim = demo_service["urls"]["talktalk"]
+    sim = demo_service["urls"]["naver_talktalk"]
     answer = await _json(
         http, "POST", f"{sim}/_sim/deliver", {"event": "send", "user": "u1", "text": "안녕하세요"}
     )
