@@ -7,10 +7,10 @@ In the channel package's pyproject.toml:
     [project.entry-points."inbox.channels"]
     shop_chat = "shop_chat.registry:CHANNEL"
 
-where `CHANNEL` is a `ChannelSpec`: the channel id, the service that hosts it, the console
-badge, how the service builds it (`setup`) and, optionally, its simulator for `make demo`.
-Keep the module that holds the spec cheap to import (the notifier loads every spec for
-the badges): import the channel's code inside `setup`.
+where `CHANNEL` is a `ChannelRegistration`: the channel id, the service that hosts it, the
+console badge, how the service builds it (`setup`) and, optionally, its simulator for
+`make demo`. Keep the module that holds it cheap to import (the notifier loads every
+registration for the badges): import the channel's code inside `setup`.
 """
 
 from __future__ import annotations
@@ -109,12 +109,13 @@ class Simulator:
 
 
 @dataclass(frozen=True)
-class ChannelSpec:
+class ChannelRegistration:
     name: str  # the channel id of DESIGN.md (lower snake case), as on the bus
     service: str  # the service that hosts it, e.g. "ingest-social"
     badge: Badge
     setup: Callable[[Host], ChannelSetup] | None = None  # None: the service builds it itself
     simulator: Simulator | None = None
+    order: int = 100  # where the console lists it (then by name)
 
     def public(self) -> dict[str, Any]:
         """What the console needs (GET /api/channels)."""
@@ -129,13 +130,13 @@ class ChannelSpec:
 
 
 class RegistryError(ValueError):
-    """An `inbox.channels` entry point that does not name a valid ChannelSpec."""
+    """An `inbox.channels` entry point that does not name a valid ChannelRegistration."""
 
 
-def _check(entry: EntryPoint, spec: object) -> ChannelSpec:
+def _check(entry: EntryPoint, spec: object) -> ChannelRegistration:
     where = f"entry point {entry.name} = {entry.value} ({GROUP})"
-    if not isinstance(spec, ChannelSpec):
-        raise RegistryError(f"{where}: is a {type(spec).__name__}, not a ChannelSpec")
+    if not isinstance(spec, ChannelRegistration):
+        raise RegistryError(f"{where}: is a {type(spec).__name__}, not a ChannelRegistration")
     if spec.name != entry.name:
         raise RegistryError(f"{where}: names the channel {spec.name!r}, not {entry.name!r}")
     if not _NAME.match(spec.name):
@@ -148,10 +149,11 @@ def _check(entry: EntryPoint, spec: object) -> ChannelSpec:
     return spec
 
 
-def registered() -> list[ChannelSpec]:
-    """Every channel installed in this environment, by name. A broken entry point raises
-    RegistryError naming it (a channel that silently vanished would lose messages)."""
-    specs: dict[str, ChannelSpec] = {}
+def registered() -> list[ChannelRegistration]:
+    """Every channel installed in this environment, by `order` then name. A broken entry
+    point raises RegistryError naming it (a channel that silently vanished would lose
+    messages)."""
+    specs: dict[str, ChannelRegistration] = {}
     for entry in entry_points(group=GROUP):
         try:
             loaded = entry.load()
@@ -161,10 +163,10 @@ def registered() -> list[ChannelSpec]:
         if spec.name in specs and specs[spec.name] is not spec:
             raise RegistryError(f"channel {spec.name!r} is registered twice ({entry.value})")
         specs[spec.name] = spec
-    return [specs[name] for name in sorted(specs)]
+    return sorted(specs.values(), key=lambda spec: (spec.order, spec.name))
 
 
-def hosted_by(service: str) -> list[ChannelSpec]:
+def hosted_by(service: str) -> list[ChannelRegistration]:
     """The channels a service runs."""
     return [spec for spec in registered() if spec.service == service]
 

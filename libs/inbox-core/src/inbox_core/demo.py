@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from inbox_core.channels import ChannelSpec, DemoSite, registered
+from inbox_core.channels import ChannelRegistration, DemoSite, registered
 from inbox_core.demo_phrases import post_json
 from inbox_core.embedded import ManagedProcess, free_port, port_open, wait_until
 from inbox_core.faq_examples import example_entries
@@ -44,7 +44,7 @@ class Launcher(Protocol):
 
 class Demo:
     def __init__(
-        self, stack: Launcher, rate: float = 0.5, channels: list[ChannelSpec] | None = None
+        self, stack: Launcher, rate: float = 0.5, channels: list[ChannelRegistration] | None = None
     ) -> None:
         self.stack = stack
         self.rate = max(rate, 0.05)

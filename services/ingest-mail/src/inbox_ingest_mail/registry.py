@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import TYPE_CHECKING, Final
 
-from inbox_core.channels import Badge, ChannelSpec, Simulator
+from inbox_core.channels import Badge, ChannelRegistration, Simulator
 from inbox_core.demo_phrases import CUSTOMERS, MAIL_INQUIRIES
 
 if TYPE_CHECKING:
@@ -58,9 +58,10 @@ class _Customers:
             smtp.send_message(msg)
 
 
-MAIL = ChannelSpec(
+MAIL = ChannelRegistration(
     name="mail",
     service=SERVICE,
     badge=Badge({"ko": "메일", "en": "Mail"}, "#475467"),
     simulator=Simulator(start=_sink_start, customer=_Customers(), weight=2),
+    order=10,
 )

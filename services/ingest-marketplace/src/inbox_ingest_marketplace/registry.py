@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from inbox_core.channels import Badge, ChannelSetup, ChannelSpec, Host, Simulator
+from inbox_core.channels import Badge, ChannelRegistration, ChannelSetup, Host, Simulator
 from inbox_core.demo_phrases import QNA_QUESTIONS, post_json
 from inbox_core.embedded import find_binary
 
@@ -85,12 +85,13 @@ def _naver_customer(site: DemoSite) -> None:
     post_json(site.url + "/_sim/qnas", qna)
 
 
-NAVER_COMMERCE = ChannelSpec(
+NAVER_COMMERCE = ChannelRegistration(
     name="naver_commerce",
     service=SERVICE,
     badge=Badge({"ko": "스마트스토어", "en": "SmartStore"}, "#00a04a"),
     setup=lambda host: _setup(host, "naver_commerce", "NAVER_COMMERCE_CLIENT_ID", _naver),
     simulator=Simulator(start=_naver_start, customer=_naver_customer),
+    order=60,
 )
 
 
@@ -141,12 +142,13 @@ def _coupang_customer(site: DemoSite) -> None:
     post_json(f"{site.url}/_sim/online-inquiries", inquiry)
 
 
-COUPANG = ChannelSpec(
+COUPANG = ChannelRegistration(
     name="coupang",
     service=SERVICE,
     badge=Badge({"ko": "쿠팡", "en": "Coupang"}, "#c4302b"),
     setup=lambda host: _setup(host, "coupang", "COUPANG_ACCESS_KEY", _coupang),
     simulator=Simulator(start=_coupang_start, customer=_coupang_customer),
+    order=70,
 )
 
 
@@ -192,10 +194,11 @@ def _elevenst_customer(site: DemoSite) -> None:
     post_json(f"{site.url}/_sim/qnas", qna)
 
 
-ELEVENST = ChannelSpec(
+ELEVENST = ChannelRegistration(
     name="elevenst",
     service=SERVICE,
     badge=Badge({"ko": "11번가", "en": "11st"}, "#f43f5e"),
     setup=lambda host: _setup(host, "elevenst", "ELEVENST_API_KEY", _elevenst),
     simulator=Simulator(start=_elevenst_start, customer=_elevenst_customer),
+    order=80,
 )

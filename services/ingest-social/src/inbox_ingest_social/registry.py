@@ -13,7 +13,14 @@ import time
 import urllib.request
 from typing import TYPE_CHECKING, Any, Final
 
-from inbox_core.channels import AnyAccount, Badge, ChannelSetup, ChannelSpec, Host, Simulator
+from inbox_core.channels import (
+    AnyAccount,
+    Badge,
+    ChannelRegistration,
+    ChannelSetup,
+    Host,
+    Simulator,
+)
 from inbox_core.demo_phrases import CHAT_MESSAGES, post_json
 from inbox_core.embedded import find_binary
 
@@ -112,18 +119,20 @@ def _facebook_customer(site: DemoSite) -> None:
         resp.read()
 
 
-FACEBOOK = ChannelSpec(
+FACEBOOK = ChannelRegistration(
     name="facebook",
     service=SERVICE,
     badge=Badge({"ko": "페이스북", "en": "Facebook"}, "#1877f2"),
     setup=lambda host: _meta_setup(host, instagram=False),
     simulator=Simulator(start=_meta_start, customer=_facebook_customer),
+    order=30,
 )
-INSTAGRAM = ChannelSpec(
+INSTAGRAM = ChannelRegistration(
     name="instagram",
     service=SERVICE,
     badge=Badge({"ko": "인스타그램", "en": "Instagram"}, "#d62976"),
     setup=lambda host: _meta_setup(host, instagram=True),
+    order=40,
 )
 
 
@@ -190,12 +199,13 @@ def _kakao_customer(site: DemoSite) -> None:
     post_json(f"{site.url}/_sim/utter", utterance)
 
 
-KAKAO = ChannelSpec(
+KAKAO = ChannelRegistration(
     name="kakao",
     service=SERVICE,
     badge=Badge({"ko": "카카오톡", "en": "KakaoTalk"}, "#fee500", "#3c1e1e"),
     setup=_kakao_setup,
     simulator=Simulator(start=_kakao_start, customer=_kakao_customer),
+    order=20,
 )
 
 
@@ -254,10 +264,11 @@ def _talktalk_customer(site: DemoSite) -> None:
     post_json(f"{site.url}/_sim/deliver", event)
 
 
-NAVER_TALKTALK = ChannelSpec(
+NAVER_TALKTALK = ChannelRegistration(
     name="naver_talktalk",
     service=SERVICE,
     badge=Badge({"ko": "네이버 톡톡", "en": "Naver TalkTalk"}, "#03c75a"),
     setup=_talktalk_setup,
     simulator=Simulator(start=_talktalk_start, customer=_talktalk_customer),
+    order=50,
 )

@@ -19,6 +19,7 @@ from inbox_notifier.api_attachments import (
     upload_api,
 )
 from inbox_notifier.api_canned import CANNED_RESPONSES, canned_api
+from inbox_notifier.api_channels import channels_api
 from inbox_notifier.api_common import DESK
 from inbox_notifier.api_conversations import CONVERSATION_READS, conversations_api
 from inbox_notifier.api_customers import CUSTOMERS_STORE, customers_api
@@ -51,6 +52,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     audit.routes,
     routing_api,
     reports_api,
+    channels_api,
 )
 
 

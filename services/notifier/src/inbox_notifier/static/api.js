@@ -57,6 +57,10 @@ export class Api {
     return this.request("GET", "/api/me");
   }
 
+  channels() {
+    return this.request("GET", "/api/channels");
+  }
+
   conversations(filters, cursor) {
     const params = new URLSearchParams({ limit: "100" });
     for (const [key, value] of Object.entries(filters)) if (value) params.set(key, value);

@@ -7,7 +7,7 @@ import { Desk } from "./desk.js";
 import { $, h } from "./dom.js";
 import { installFaqCandidates } from "./faq_candidates.js";
 import { installRoutingPanel } from "./routing_panel.js";
-import { getLang, label, setLang, t } from "./i18n.js";
+import { getLang, label, loadChannels, setLang, t } from "./i18n.js";
 import { Queue } from "./queue.js";
 import { Thread } from "./thread.js";
 
@@ -77,6 +77,7 @@ class Console {
     $("#login").hidden = true;
     $("#app").hidden = false;
     $("#login-token").value = "";
+    await loadChannels(api);
     this.start();
   }
 

@@ -126,14 +126,6 @@ const MESSAGES = {
     "help.help": "이 도움말",
     "help.send": "답장 보내기",
     "help.close": "닫기 / 입력 취소",
-    "channel.mail": "메일",
-    "channel.kakao": "카카오톡",
-    "channel.facebook": "페이스북",
-    "channel.instagram": "인스타그램",
-    "channel.naver_talktalk": "네이버 톡톡",
-    "channel.naver_commerce": "스마트스토어",
-    "channel.coupang": "쿠팡",
-    "channel.elevenst": "11번가",
     "team.shipping": "배송",
     "team.returns": "환불·반품·교환",
     "team.claims": "불량·누락·오배송",
@@ -266,14 +258,6 @@ const MESSAGES = {
     "help.help": "This help",
     "help.send": "Send the reply",
     "help.close": "Close / leave the field",
-    "channel.mail": "Mail",
-    "channel.kakao": "KakaoTalk",
-    "channel.facebook": "Facebook",
-    "channel.instagram": "Instagram",
-    "channel.naver_talktalk": "Naver TalkTalk",
-    "channel.naver_commerce": "SmartStore",
-    "channel.coupang": "Coupang",
-    "channel.elevenst": "11st",
     "team.shipping": "Shipping",
     "team.returns": "Refunds & returns",
     "team.claims": "Defects & missing items",
@@ -285,9 +269,9 @@ const MESSAGES = {
 };
 
 export const LANGUAGES = Object.keys(MESSAGES);
-export const CHANNELS = [
-  "mail", "kakao", "facebook", "instagram", "naver_talktalk", "naver_commerce", "coupang", "elevenst",
-];
+/** Installed channels (GET /api/channels, from the channel registry): filled by setChannels. */
+export const CHANNELS = [];
+const channelLabels = {}; // channel → { lang → label }
 
 let current = "ko";
 
@@ -310,8 +294,42 @@ export function t(key, vars = {}) {
 /** A label for a value that may have a translation (channel, team...), else the value. */
 export function label(prefix, value) {
   if (value == null || value === "") return "";
+  if (prefix === "channel" && channelLabels[value]) {
+    const labels = channelLabels[value];
+    return labels[current] ?? labels.ko ?? labels.en ?? String(value);
+  }
   const key = `${prefix}.${value}`;
   return MESSAGES[current][key] ?? MESSAGES.ko[key] ?? String(value);
+}
+
+/** Load the installed channels once signed in; without them, badges show the channel id. */
+export async function loadChannels(api) {
+  try {
+    setChannels((await api.channels()).items);
+  } catch {
+    setChannels([]);
+  }
+}
+
+/** The registry's channels: their labels, the filter's list and the badge colours. */
+export function setChannels(items) {
+  CHANNELS.length = 0;
+  const rules = [];
+  for (const c of items) {
+    CHANNELS.push(c.name);
+    channelLabels[c.name] = c.labels || {};
+    const ok = (v) => /^#[0-9a-fA-F]{6}$/.test(v || "");
+    if (ok(c.colour) && ok(c.text_colour)) {
+      rules.push(`.badge[data-channel="${CSS.escape(c.name)}"] { background: ${c.colour}; color: ${c.text_colour}; }`);
+    }
+  }
+  let style = document.getElementById("channel-badges");
+  if (!style) {
+    style = document.createElement("style");
+    style.id = "channel-badges";
+    document.head.append(style);
+  }
+  style.textContent = rules.join("\n");
 }
 
 /** Fill static markup: data-i18n (text), data-i18n-placeholder, data-i18n-title, data-i18n-aria. */

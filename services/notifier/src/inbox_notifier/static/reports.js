@@ -4,7 +4,7 @@
 
 import { Api } from "./api.js";
 import { $, fill, formatDuration, h } from "./dom.js";
-import { getLang, label, setLang } from "./i18n.js";
+import { getLang, label, loadChannels, setLang } from "./i18n.js";
 import { horizontalBars, lineChart, PALETTE, stackedBars } from "./charts.js";
 
 const TOKEN_KEY = "inbox.token";
@@ -332,6 +332,7 @@ async function main() {
     return;
   }
   $("#agent").textContent = me.agent;
+  await loadChannels(api);
   const page = new ReportsPage(api, me.agent);
   window.reportsPage = page; // for the browser test and the curious
   for (const b of document.querySelectorAll("#period button")) {

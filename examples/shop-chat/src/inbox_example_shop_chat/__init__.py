@@ -1,0 +1,1 @@
+"""Shop Chat: an example channel on the inbox's connector SDK."""
