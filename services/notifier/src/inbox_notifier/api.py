@@ -26,7 +26,7 @@ from inbox_notifier.api_customers import CUSTOMERS_STORE, customers_api
 from inbox_notifier.api_dead_letters import DEAD_LETTERS, dead_letters_api
 from inbox_notifier.api_desk import desk_api
 from inbox_notifier.api_events import events_api
-from inbox_notifier.api_faq import faq_api
+from inbox_notifier.api_faq import FAQ_CATALOG, FAQ_ENTRIES, faq_api
 from inbox_notifier.api_reports import reports_api
 from inbox_notifier.api_routing import routing_api
 from inbox_notifier.attachment_files import AttachmentFiles
@@ -34,6 +34,7 @@ from inbox_notifier.canned import CannedResponses
 from inbox_notifier.conversation_reads import ConversationReads
 from inbox_notifier.customers import Customers
 from inbox_notifier.dead_letters import DeadLetters
+from inbox_notifier.faq_entries import FaqEntries
 from inbox_notifier.routing import RouteTable, openapi
 
 __all__ = ["DESK", "ROUTE_TABLES", "TOKENS", "install_api"]
@@ -65,6 +66,7 @@ def install_api(app: web.Application, runtime: Runtime) -> dict[str, Any]:
     app[CANNED_RESPONSES] = CannedResponses(store)
     app[CUSTOMERS_STORE] = Customers(store, runtime.bus)
     app[DEAD_LETTERS] = DeadLetters(runtime)
+    app[FAQ_ENTRIES] = FaqEntries(store, app[FAQ_CATALOG])
     for table in ROUTE_TABLES:
         table.install(app)
     spec = openapi(

@@ -1,20 +1,18 @@
 """FAQ routes of the agent API: entries (admin writes), matching, and candidates for new
-entries found in the queue."""
+entries found in the queue. Entries and questions are read and written through
+`FaqEntries` (faq_entries.py)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Final
 
 from aiohttp import web
 
-from inbox_core.faq import FAQ, FaqCatalog, FaqEntry
-from inbox_core.faq_candidates import Asked, candidates
-from inbox_core.placeholders import unknown_placeholders
-from inbox_core.runtime import RUNTIME
-from inbox_core.schema import new_id, utcnow
-from inbox_core.store import CONVERSATIONS, MESSAGES
+from inbox_core.faq import FaqCatalog, FaqEntry
+from inbox_core.faq_candidates import candidates
+from inbox_core.schema import utcnow
 from inbox_notifier.auth import require_admin
+from inbox_notifier.faq_entries import FaqEntries
 from inbox_notifier.faq_models import (
     CandidateOut,
     CandidatesOut,
@@ -25,38 +23,17 @@ from inbox_notifier.faq_models import (
     MatchOut,
     MatchResultOut,
 )
-from inbox_notifier.routing import ApiError, RouteTable, not_found
+from inbox_notifier.routing import RouteTable
 
 FAQ_CATALOG = web.AppKey("faq_catalog", FaqCatalog)
-
-CANDIDATE_CONVERSATIONS: Final = 5000  # the most recent ones of the window
-NOT_AGENTS: Final = frozenset({"bot", "router"})  # authors whose answers are not the agents'
+FAQ_ENTRIES = web.AppKey("faq_entries", FaqEntries)
 
 faq_api = RouteTable()
 
 
-def _db(request: web.Request) -> Any:
-    return request.app[RUNTIME].store.db
-
-
-def _check(body: FaqIn) -> None:
-    unknown = unknown_placeholders(body.answer)
-    if unknown:
-        raise ApiError(
-            422,
-            "validation_error",
-            "unknown placeholders",
-            [{"field": "answer", "message": f"unknown placeholder {{{{{n}}}}}"} for n in unknown],
-        )
-
-
-async def _changed(request: web.Request) -> None:
-    await request.app[FAQ_CATALOG].refresh()
-
-
 @faq_api.add("GET", "/api/faq", response=FaqList, tag="faq", summary="All FAQ entries")
 async def list_faq(request: web.Request) -> FaqList:
-    docs = [d async for d in _db(request)[FAQ].find({}, sort=[("created_at", 1), ("_id", 1)])]
+    docs = await request.app[FAQ_ENTRIES].all()
     return FaqList(items=[FaqEntry.from_doc(d) for d in docs])
 
 
@@ -72,12 +49,7 @@ async def list_faq(request: web.Request) -> FaqList:
 )
 async def create_faq(request: web.Request, body: FaqIn) -> FaqEntry:
     require_admin(request)
-    _check(body)
-    now = utcnow()
-    doc = {"_id": new_id(), **body.model_dump(), "created_at": now, "updated_at": now}
-    await _db(request)[FAQ].insert_one(doc)
-    await _changed(request)
-    return FaqEntry.from_doc(doc)
+    return FaqEntry.from_doc(await request.app[FAQ_ENTRIES].create(body))
 
 
 @faq_api.add(
@@ -92,45 +64,12 @@ async def create_faq(request: web.Request, body: FaqIn) -> FaqEntry:
 )
 async def faq_candidates(request: web.Request, query: CandidatesQuery) -> CandidatesOut:
     require_admin(request)
-    db = _db(request)
-    since = utcnow() - timedelta(days=query.days)
-    # Indexed: conversations by created_at, their messages by conversation_id.
-    convs = [
-        c["_id"]
-        async for c in db[CONVERSATIONS].find(
-            {"created_at": {"$gte": since}},
-            {"_id": 1},
-            sort=[("created_at", -1)],
-            limit=CANDIDATE_CONVERSATIONS,
-        )
-    ]
-    asked = await _first_question_and_answer(db, convs)
+    asked = await request.app[FAQ_ENTRIES].asked_since(utcnow() - timedelta(days=query.days))
     found = candidates(
         request.app[FAQ_CATALOG].snapshot, asked, min_count=query.min_count, limit=query.limit
     )
     items = [CandidateOut.model_validate(c, from_attributes=True) for c in found]
     return CandidatesOut(items=items)
-
-
-async def _first_question_and_answer(db: Any, conv_ids: list[str]) -> list[Asked]:
-    first_in: dict[str, dict[str, Any]] = {}
-    first_out: dict[str, str] = {}
-    for start in range(0, len(conv_ids), 500):
-        chunk = conv_ids[start : start + 500]
-        async for m in db[MESSAGES].find(
-            {"conversation_id": {"$in": chunk}, "kind": "message"},
-            {"conversation_id": 1, "direction": 1, "author": 1, "text": 1, "created_at": 1},
-            sort=[("conversation_id", 1), ("created_at", 1)],
-        ):
-            cid = m["conversation_id"]
-            if m.get("direction") == "in":
-                first_in.setdefault(cid, m)
-            elif m.get("author") not in NOT_AGENTS and (m.get("text") or "").strip():
-                first_out.setdefault(cid, m["text"])
-    return [
-        Asked(cid, m.get("text") or "", first_out.get(cid), m.get("created_at"))
-        for cid, m in first_in.items()
-    ]
 
 
 @faq_api.add(
@@ -142,10 +81,7 @@ async def _first_question_and_answer(db: Any, conv_ids: list[str]) -> list[Asked
     summary="One FAQ entry",
 )
 async def get_faq(request: web.Request) -> FaqEntry:
-    doc = await _db(request)[FAQ].find_one({"_id": request.match_info["faq_id"]})
-    if doc is None:
-        raise not_found("FAQ entry")
-    return FaqEntry.from_doc(doc)
+    return FaqEntry.from_doc(await request.app[FAQ_ENTRIES].get(request.match_info["faq_id"]))
 
 
 @faq_api.add(
@@ -159,15 +95,7 @@ async def get_faq(request: web.Request) -> FaqEntry:
 )
 async def update_faq(request: web.Request, body: FaqIn) -> FaqEntry:
     require_admin(request)
-    _check(body)
-    doc = await _db(request)[FAQ].find_one_and_update(
-        {"_id": request.match_info["faq_id"]},
-        {"$set": {**body.model_dump(), "updated_at": utcnow()}},
-        return_document=True,
-    )
-    if doc is None:
-        raise not_found("FAQ entry")
-    await _changed(request)
+    doc = await request.app[FAQ_ENTRIES].replace(request.match_info["faq_id"], body)
     return FaqEntry.from_doc(doc)
 
 
@@ -181,10 +109,7 @@ async def update_faq(request: web.Request, body: FaqIn) -> FaqEntry:
 )
 async def delete_faq(request: web.Request) -> web.Response:
     require_admin(request)
-    result = await _db(request)[FAQ].delete_one({"_id": request.match_info["faq_id"]})
-    if result.deleted_count == 0:
-        raise not_found("FAQ entry")
-    await _changed(request)
+    await request.app[FAQ_ENTRIES].delete(request.match_info["faq_id"])
     return web.Response(status=204)
 
 
