@@ -167,8 +167,16 @@ def registered() -> list[ChannelRegistration]:
 
 
 def hosted_by(service: str) -> list[ChannelRegistration]:
-    """The channels a service runs."""
-    return [spec for spec in registered() if spec.service == service]
+    """The channels a service runs. None at all means the packages were installed without
+    their entry points (an editable install from before they were declared): a clear
+    error rather than a service that silently takes no messages."""
+    hosted = [spec for spec in registered() if spec.service == service]
+    if not hosted:
+        raise RegistryError(
+            f"no channel is registered for {service} (entry points {GROUP}): "
+            "reinstall the packages (make install)"
+        )
+    return hosted
 
 
 class AnyAccount(Mapping[str, "Channel"]):

@@ -15,6 +15,7 @@ from inbox_core.channels import (
     DemoSite,
     RegistryError,
     Simulator,
+    hosted_by,
     registered,
 )
 from inbox_core.demo import Demo
@@ -110,3 +111,8 @@ def test_demo_turns_follow_the_weights_and_skip_channels_without_customers(
 
     assert said == ["a", "b", "b"]
     assert set(stack.env) == {"A_URL", "B_URL", "C_URL"}  # every simulator pointed its service
+
+
+def test_a_service_without_any_channel_says_how_to_fix_it() -> None:
+    with pytest.raises(RegistryError, match=r"no channel is registered for nowhere.*make install"):
+        hosted_by("nowhere")
