@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from pymongo import DESCENDING
+from pymongo import DESCENDING, ReturnDocument
 
 from inbox_core import sla as sla_clock
 from inbox_core import subjects
@@ -37,7 +37,7 @@ from inbox_notifier.models import AssignIn, ReplyIn, StatusIn, TagsIn
 from inbox_notifier.queue import CANNED, Queue, attachment_url, conversation_view, message_view
 from inbox_notifier.routing import ApiError, conflict, not_found
 
-REWRITE_TRIES: Final = 5  # reads of a conversation that keeps changing before 409
+REWRITE_TRIES: Final = 5  # guarded writes of a busy conversation before an unguarded one
 
 # Which status an agent may move a conversation to, from which.
 TRANSITIONS: dict[ConversationStatus, set[ConversationStatus]] = {
@@ -128,7 +128,8 @@ class Desk(RoutingDesk):
         from the conversation as read and written only on that version; another writer in
         between (the queue applying a customer message, a timer, another agent) moves the
         version, and the update is computed again from a fresh read. `compute` may refuse
-        (ApiError) the state it is given. The conversation before and after the write."""
+        (ApiError) the state it is given. The conversation before and after the write.
+        Never a 409 for the race itself: the caller's action (a reply) may be sent already."""
         conv = first_read
         for _ in range(REWRITE_TRIES):
             if conv is None:
@@ -142,7 +143,21 @@ class Desk(RoutingDesk):
             if result.matched_count:
                 return conv, applied(conv, update)
             conv = None
-        raise conflict("conflict", "conversation keeps changing; retry")
+        # Still changing (a busy conversation): the last read's update, written as it is; its
+        # SLA part names only the fields it changes.
+        conv = await self.conversation(conv_id)
+        update = compute(conv)
+        update.setdefault("$inc", {})["version"] = 1
+        update.setdefault("$set", {})["updated_at"] = utcnow()
+        doc = await self.db[CONVERSATIONS].find_one_and_update(
+            {"_id": conv_id},
+            update,
+            projection={"search": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise not_found(f"conversation {conv_id}")
+        return conv, dict(doc)
 
     # --- reply and note -----------------------------------------------------------------
 
