@@ -14,7 +14,7 @@
 - Header injection (CR/LF in any header value we set) is refused, before any I/O.
 - Relay answers are translated at this edge: 5xx → PermanentError (reported failed with
   the server's reply); 4xx and network trouble → TransientError, retried here a few times
-  with backoff (tenacity), then by the outbound consumer (nak with delay), then DLQ.
+  with backoff (the core's `RetryPolicy`), then by the outbound consumer (nak with delay), then DLQ.
 """
 
 from __future__ import annotations
@@ -28,15 +28,10 @@ from email.utils import format_datetime
 from typing import Final
 
 import aiosmtplib
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from inbox_core.connector import ReplyFile
 from inbox_core.errors import PermanentError, TransientError
+from inbox_core.http import RetryPolicy
 from inbox_core.schema import OutboundReply
 from inbox_ingest_mail.settings import RelayConfig
 from inbox_ingest_mail.thread_ids import outbound_message_id
@@ -189,11 +184,5 @@ async def deliver(
     """Send through the relay, retrying temporary failures a few times with backoff."""
     if relay is None:
         raise PermanentError("no SMTP_RELAY_URL configured")
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-        reraise=True,
-    ):
-        with attempt:
-            await _send_once(relay, message)
+    retry = RetryPolicy(attempts=attempts, base_s=0.2, max_wait_s=5.0)
+    await retry.call(lambda: _send_once(relay, message), what=f"smtp relay {relay.host}")
