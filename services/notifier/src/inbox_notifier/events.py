@@ -20,6 +20,7 @@ class EventPublisher:
         self.runtime = runtime
         self.queue = queue
         self._to_mark: list[str] = []
+        self._failed: list[str] = []
         self._marking = asyncio.Lock()
 
     async def publish(self, events: list[Event]) -> dict[str, BaseException]:
@@ -39,24 +40,30 @@ class EventPublisher:
                 "events left in the outbox", error=str(failed), pending=len(events) - len(done)
             )
         if done:
-            await self._mark_published(done)
+            sent = set(done)
+            failed = [e.id for e in events if e.id not in sent]
+            await self._mark_published(done, failed)
         return {
             e.id: ack for e, ack in zip(events, acks, strict=True) if isinstance(ack, BaseException)
         }
 
-    async def _mark_published(self, event_ids: list[str]) -> None:
+    async def _mark_published(self, event_ids: list[str], failed: list[str]) -> None:
         """Group commit: while one update runs, the ids of other handlers gather and the
         next holder of the lock marks them all in one update. Returns once `event_ids` are
-        marked (or raises, and the relay publishes them again, deduplicated by the bus)."""
+        marked (or raises, and the relay publishes them again, deduplicated by the bus).
+        An outbox document holding a `failed` event stays unpublished."""
         self._to_mark.extend(event_ids)
+        self._failed.extend(failed)
         async with self._marking:
             if not self._to_mark:
                 return  # the previous holder marked ours too
             batch, self._to_mark = self._to_mark, []
+            not_sent, self._failed = self._failed, []
             try:
-                await self.queue.mark_published(batch)
+                await self.queue.mark_published(batch, not_sent)
             except BaseException:
                 self._to_mark[:0] = batch
+                self._failed[:0] = not_sent
                 raise
 
     async def relay_once(self, older_than_s: float) -> int:

@@ -532,13 +532,12 @@ class Queue:
             # Just after the message they answer, so the thread reads in order.
             doc["created_at"] = m.received_at + timedelta(milliseconds=i)
             try:
-                result = await self.hot[MESSAGES].update_one(
-                    {"dedup_id": doc["dedup_id"]}, {"$setOnInsert": doc}, upsert=True
-                )
-                if result.upserted_id is not None:
-                    saved.append(doc)  # as stored: no need to read it back
-                    continue
-            except DuplicateKeyError:  # stored by a racing redelivery
+                # An insert, not an upsert (a third of the store's work): the _id and the
+                # dedup_id are both derived from the message, either one refuses a second copy.
+                await self.hot[MESSAGES].insert_one(doc)
+                saved.append(doc)  # as stored: no need to read it back
+                continue
+            except DuplicateKeyError:  # stored before (a redelivery) or by a racing one
                 pass
             found = await self.hot[MESSAGES].find_one({"dedup_id": doc["dedup_id"]})
             assert found is not None
@@ -578,32 +577,42 @@ class Queue:
     # --- events -------------------------------------------------------------------------
 
     async def save_events(self, events: list[Event]) -> list[Event]:
-        """Put events in the outbox (idempotent by id); return the still-unpublished ones."""
+        """Put events in the outbox (idempotent by id); return the still-unpublished ones.
+
+        The events of one call (one message's, one action's) are one outbox document, keyed
+        by the first event's id: one insert and one mark for the lot, where a document per
+        event cost the store three or four of each. The document is marked published only
+        when every event in it was (see `mark_published`)."""
         if not events:
             return []
-        docs = [
-            {
-                "_id": e.id,
-                "event": e.model_dump(mode="json"),
-                "published": False,
-                "created_at": utcnow(),
-            }
-            for e in events
-        ]
+        ids = [e.id for e in events]
+        doc = {
+            "_id": ids[0],
+            "ids": ids,
+            "events": [e.model_dump(mode="json") for e in events],
+            "published": False,
+            "created_at": utcnow(),
+        }
         try:
-            await self.hot[OUTBOX].insert_many(docs, ordered=False)
+            await self.hot[OUTBOX].insert_one(doc)
             return events  # all new: nothing was published before
-        except BulkWriteError as err:
-            if any(e.get("code") != 11000 for e in err.details.get("writeErrors", [])):
-                raise
+        except DuplicateKeyError:
+            pass
         # On redelivery, hand back the saved snapshots of what is still unpublished.
-        pending = self.db[OUTBOX].find({"_id": {"$in": [e.id for e in events]}, "published": False})
-        saved = {d["_id"]: Event.model_validate(d["event"]) async for d in pending}
-        return [saved[e.id] for e in events if e.id in saved]
+        saved: dict[str, Event] = {}
+        async for d in self.db[OUTBOX].find({"_id": {"$in": ids}, "published": False}):
+            for event in _outbox_events(d):
+                saved[event.id] = event
+        return [saved[i] for i in ids if i in saved]
 
-    async def mark_published(self, event_ids: list[str]) -> None:
+    async def mark_published(self, event_ids: list[str], failed: list[str] | None = None) -> None:
+        """Mark the outbox documents of these published events; one holding an event that
+        failed (`failed`) stays for the relay, which publishes it again (deduplicated by id)."""
+        query: dict[str, Any] = {"_id": {"$in": event_ids}}
+        if failed:
+            query["ids"] = {"$nin": failed}
         await self.db[OUTBOX].update_many(
-            {"_id": {"$in": event_ids}}, {"$set": {"published": True, "published_at": utcnow()}}
+            query, {"$set": {"published": True, "published_at": utcnow()}}
         )
 
     async def unpublished(self, older_than: datetime, limit: int = 500) -> list[Event]:
@@ -612,7 +621,13 @@ class Queue:
             sort=[("created_at", ASCENDING)],
             limit=limit,
         )
-        return [Event.model_validate(d["event"]) async for d in cursor]
+        return [event async for d in cursor for event in _outbox_events(d)]
+
+
+def _outbox_events(doc: dict[str, Any]) -> list[Event]:
+    """The events of an outbox document (one per document before they were grouped)."""
+    raw = doc["events"] if "events" in doc else [doc["event"]]
+    return [Event.model_validate(e) for e in raw]
 
 
 __all__ = ["CANNED", "NO_DUE", "Queue", "conversation_view", "message_view", "stable_id"]

@@ -1,0 +1,63 @@
+"""The outbox keeps a call's events in one document: saved once, marked once, and never marked
+while one of its events is still unpublished (real Mongo-wire store)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from inbox_core.schema import Event, utcnow
+from inbox_core.settings import CoreSettings
+from inbox_core.store import OUTBOX, Store
+from inbox_core.testing.plugin import MongoServer
+from inbox_notifier.queue import Queue
+
+
+@pytest.fixture
+async def queue(mongo_server: MongoServer) -> AsyncIterator[Queue]:
+    settings = CoreSettings(mongodb_url=mongo_server.url, mongodb_db=f"t_{uuid.uuid4().hex[:12]}")
+    store = Store(settings)
+    try:
+        yield Queue(store)
+    finally:
+        await store.client.drop_database(settings.mongodb_db)
+        await store.close()
+
+
+def _events(conv: str) -> list[Event]:
+    return [
+        Event(id=f"conversation.created:{conv}", type="conversation.created", conversation_id=conv),
+        Event(id=f"message.created:{conv}-1", type="message.created", conversation_id=conv),
+    ]
+
+
+async def _relayed(queue: Queue) -> list[str]:
+    return [e.id for e in await queue.unpublished(utcnow() + timedelta(seconds=1))]
+
+
+async def test_a_redelivery_gets_back_only_what_is_unpublished(queue: Queue) -> None:
+    events = _events("c1")
+    assert await asyncio.wait_for(queue.save_events(events), 10) == events
+    assert await queue.db[OUTBOX].count_documents({}) == 1  # one document for the call
+    again = await asyncio.wait_for(queue.save_events(_events("c1")), 10)
+    assert [e.id for e in again] == [e.id for e in events]  # not published yet: hand them back
+    await queue.mark_published([e.id for e in events])
+    assert await queue.save_events(_events("c1")) == []  # published: nothing twice
+    assert await _relayed(queue) == []
+
+
+async def test_a_document_with_a_failed_event_stays_for_the_relay(queue: Queue) -> None:
+    first, second = _events("c2"), _events("c3")
+    await queue.save_events(first)
+    await queue.save_events(second)
+    # c2's second event failed to publish; everything of c3 went out.
+    await asyncio.wait_for(
+        queue.mark_published([first[0].id, *(e.id for e in second)], failed=[first[1].id]), 10
+    )
+    assert await _relayed(queue) == [e.id for e in first]  # the whole call again, deduplicated
+    await queue.mark_published([e.id for e in first])
+    assert await _relayed(queue) == []
