@@ -12,6 +12,13 @@ along that order, each a shape both servers answer from an index:
   walked in `_id` windows `{prefix, sort_due: d, _id: {$gt|$gte: a, $lt: b}}`, widening over
   the 128-bit space of our hex ids (any other id still lands in exactly one window).
 
+The grid of a first page is anchored at the queue's head as this process last saw it (the
+earliest due of that prefix): one window below it (normally empty: only what became due
+earlier since), then windows growing from it, so a page reads about its own documents rather
+than a whole grid cell of overdue ones. A later page's grid is anchored at the key it starts
+after. Without a remembered head (the first page after a start) the grid is around now. Any
+anchor gives the same page: the windows always cover the whole order, only their cost moves.
+
 `prefix` is one filter value (`team: "shipping"`) served by a compound index
 `(field, sort_due, _id)`; a filter with several values is one scan per value, merged. The other
 filters (and `tag`, `q`) are checked here on the few documents a window returns, since the
@@ -47,6 +54,9 @@ GROWTH: Final = 4
 ID_SPACE: Final = 1 << 128  # our ids are uuid hex
 FIRST_ID_SPAN: Final = ID_SPACE >> 12  # about 25 of 100,000 random ids
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
+# The earliest due seen per index prefix on a first page: where the next first page starts.
+HEADS_KEPT: Final = 1024
+_heads: dict[tuple[tuple[str, Any], ...], datetime] = {}
 
 PAGE_INDEXES: Final = [
     IndexModel(SORT),
@@ -125,6 +135,19 @@ def due_grid(now: datetime) -> list[datetime]:
     return [*(now - s for s in reversed(steps)), now, *(now + s for s in steps), NO_DUE]
 
 
+def anchored_grid(anchor: datetime) -> list[datetime]:
+    """Upper bounds of windows growing from `anchor` (x4 each); the last one is NO_DUE."""
+    steps = [GRID_STEP * GROWTH**k for k in range(2 * GRID_CELLS + 2)]
+    room = NO_DUE - anchor  # an anchor near NO_DUE must not step past the calendar
+    return [*(anchor + s for s in steps if s < room), NO_DUE]
+
+
+def _remember_head(key: tuple[tuple[str, Any], ...], head: datetime) -> None:
+    if len(_heads) >= HEADS_KEPT and key not in _heads:
+        _heads.clear()
+    _heads[key] = head
+
+
 def sort_key(doc: dict[str, Any]) -> Key:
     return doc["sort_due"], doc["_id"]
 
@@ -149,6 +172,8 @@ class QueuePage:
         self.residual = page_filter.residual(self.driver)
         # `search` is heavy: read it only to match `q`.
         self.projection = None if page_filter.q else {"search": 0}
+        self._first_due: datetime | None = None  # the earliest due a first page's scan read
+        self._through: Key | None = None  # the next query drops what sorts up to here
 
     async def read(self, after: Key | None, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` conversations after `after`, in queue order."""
@@ -170,11 +195,42 @@ class QueuePage:
         self, prefix: dict[str, Any], after: Key | None, need: int, until: Key | None
     ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        if after is not None:
+        self._through = None
+        if after is not None and after[0] >= NO_DUE:
             await self._walk_ties(prefix, after[0], after[1], out, need)
-        lo = after[0] if after is not None else None
-        inclusive = False
-        for hi in due_grid(utcnow()):
+            return out[:need]  # nothing sorts after the conversations without a deadline
+        if after is not None:
+            # The first window starts at the previous page's due, its ties included: what
+            # sorts up to `after` is dropped here (one query, where walking the ties by _id
+            # windows took several for a due that nearly always has none).
+            self._through = after
+            return await self._scan_grid(
+                prefix, anchored_grid(after[0]), after[0], True, need, until, out
+            )
+        key = tuple(sorted(prefix.items()))
+        head = _heads.get(key)
+        grid = [head, *anchored_grid(head)] if head is not None else due_grid(utcnow())
+        self._first_due = None
+        found = await self._scan_grid(prefix, grid, None, False, need, until, out)
+        # Nothing read: nothing is due before where the scan stopped (the page's end, or
+        # the end of the order), which makes as good an anchor.
+        if self._first_due is not None:
+            _remember_head(key, self._first_due)
+        else:
+            _remember_head(key, until[0] if until is not None else NO_DUE)
+        return found
+
+    async def _scan_grid(
+        self,
+        prefix: dict[str, Any],
+        grid: list[datetime],
+        lo: datetime | None,
+        inclusive: bool,
+        need: int,
+        until: Key | None,
+        out: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        for hi in grid:
             if len(out) >= need or (until is not None and lo is not None and lo > until[0]):
                 return out[:need]
             if lo is not None and hi <= lo:
@@ -183,9 +239,9 @@ class QueuePage:
             if lo is not None:
                 bounds["$gte" if inclusive else "$gt"] = lo
             await self._find({**prefix, "sort_due": bounds}, out, need)
+            self._through = None
             lo, inclusive = hi, True
-        past_ties = after is not None and after[0] >= NO_DUE
-        if len(out) < need and not past_ties and (until is None or until[0] >= NO_DUE):
+        if len(out) < need and (until is None or until[0] >= NO_DUE):
             await self._walk_ties(prefix, NO_DUE, None, out, need)
         return out[:need]
 
@@ -216,8 +272,14 @@ class QueuePage:
 
     async def _find(self, query: dict[str, Any], out: list[dict[str, Any]], need: int) -> None:
         # Without residual filters the server may stop at the limit (mongod does).
-        limit = 0 if self.residual else need - len(out)
+        limit = 0 if self.residual or self._through else need - len(out)
         docs = await self.collection.find(query, self.projection, sort=SORT, limit=limit).to_list()
+        if docs:
+            due = docs[0]["sort_due"]
+            self._first_due = due if self._first_due is None else min(self._first_due, due)
+        if self._through is not None:
+            through = self._through
+            docs = [d for d in docs if sort_key(d) > through]
         out.extend(d for d in docs if self.residual is None or self.residual(d))
 
 

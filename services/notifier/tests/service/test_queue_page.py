@@ -178,3 +178,24 @@ async def test_every_page_query_is_an_index_scan(seeded: Any, params: dict[str, 
         # The index leads with the filter the scan is driven by, then the queue order.
         key = list(scans[0]["keyPattern"])
         assert key[-2:] == ["sort_due", "_id"], (query, key)
+
+
+async def test_a_first_page_after_the_head_moved_is_still_the_queues_first(seeded: Any) -> None:
+    """The first page starts where this process last saw the queue's head; a conversation
+    now due before it, and the head's own conversation leaving, still give the true page."""
+    db, docs = seeded
+    coll = db[CONVERSATIONS]
+    page_filter = PageFilter({"team": ["shipping"]})
+    first = await asyncio.wait_for(QueuePage(coll, page_filter).read(None, 20), 30)
+    now = utcnow().replace(microsecond=0)
+    earlier = {**docs[1], "_id": "conv-earlier", "number": 10_001, "team": "shipping"}
+    earlier.update(status="open", sort_due=first[0]["sort_due"] - timedelta(days=30))
+    await asyncio.wait_for(coll.insert_one(earlier), 10)
+    await asyncio.wait_for(
+        coll.update_one({"_id": first[0]["_id"]}, {"$set": {"sort_due": NO_DUE}}), 10
+    )
+    docs = [d for d in docs if d["_id"] != first[0]["_id"]] + [earlier]
+    again = await asyncio.wait_for(QueuePage(coll, page_filter).read(None, 20), 30)
+    want = expected(docs, {"team": "shipping"})
+    assert [d["_id"] for d in again] == [i for i in want if i != first[0]["_id"]][:20]
+    assert again[0]["_id"] == "conv-earlier" and now > again[0]["sort_due"]
