@@ -11,12 +11,14 @@ import pytest
 
 from inbox_core.schema import Customer, InboundMessage
 from inbox_core.testing.conformance import (
+    ChannelSpec,
     Exempt,
     Fixture,
     load_fixtures,
     message_mismatches,
     webhook_request,
 )
+from inbox_core.testing.conformance import _known_gap as _known_gap
 
 MESSAGE = InboundMessage(
     channel="line",
@@ -127,3 +129,33 @@ def test_webhook_request_carries_the_fixture_s_arrival() -> None:
 
 def test_exempt_keeps_its_reason() -> None:
     assert Exempt("TalkTalk signs nothing").reason == "TalkTalk signs nothing"
+
+
+def _spec_with_gap(tmp_path: Path) -> ChannelSpec:
+    return ChannelSpec(
+        name="line",
+        fixtures=tmp_path,
+        normalise=lambda fixture: [],
+        verify=Exempt("x"),
+        send=Exempt("x"),
+        poll=Exempt("x"),
+        known_gaps={"send:refused": "LINE answers 400 as transient"},
+    )
+
+
+def test_a_known_gap_that_still_fails_is_reported_as_xfail(tmp_path: Path) -> None:
+    with pytest.raises(pytest.xfail.Exception, match="LINE answers 400 as transient"):
+        with _known_gap(_spec_with_gap(tmp_path), "send:refused"):
+            raise AssertionError("still TransientError")
+
+
+def test_a_known_gap_that_passes_asks_to_be_removed(tmp_path: Path) -> None:
+    with pytest.raises(pytest.fail.Exception, match="remove it from known_gaps"):
+        with _known_gap(_spec_with_gap(tmp_path), "send:refused"):
+            pass
+
+
+def test_a_check_without_a_gap_fails_as_usual(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError):
+        with _known_gap(_spec_with_gap(tmp_path), "send:rate_limited"):
+            raise AssertionError("a real failure")
