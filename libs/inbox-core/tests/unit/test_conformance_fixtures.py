@@ -14,11 +14,11 @@ from inbox_core.testing.conformance import (
     ChannelSpec,
     Exempt,
     Fixture,
+    _known_gap,
     load_fixtures,
     message_mismatches,
     webhook_request,
 )
-from inbox_core.testing.conformance import _known_gap as _known_gap
 
 MESSAGE = InboundMessage(
     channel="line",
