@@ -440,7 +440,8 @@ class PollStatus:
 @dataclass
 class PollerRunner:
     """Polls one channel account: load cursor → poll → publish all → acknowledge → save
-    cursor → repeat; then `channel.wait(interval_s)`. A failure waits an exponential,
+    cursor → repeat (up to `pages_per_round` per board, board after board); then
+    `channel.wait(interval_s)`. A failure waits an exponential,
     jittered backoff (at least `min_retry_s`, by default the interval; at least the
     platform's Retry-After); refused credentials wait `auth_retry_s`."""
 
@@ -451,6 +452,9 @@ class PollerRunner:
     max_backoff_s: float = 300.0
     backoff_initial_s: float = 1.0
     min_retry_s: float | None = None  # None: the poll interval
+    # Pages one board reads in a row before the next board's turn (a board catching up on
+    # weeks of backlog must not starve the others); the round then starts again at once.
+    pages_per_round: int = 100
     status: dict[str, PollStatus] = field(default_factory=dict)
     _failures: int = field(default=0, init=False, repr=False)
 
@@ -523,11 +527,14 @@ class PollerRunner:
         self._failures = 0
         while True:
             delay: float | None = None  # None: no failure this round
+            backlog = False  # a board stopped at its page budget with more to read
             for board in self.channel.boards:
                 st = self.status.setdefault(board, PollStatus())
                 try:
-                    while await self.poll_once(board):
-                        pass
+                    more, pages = True, 0
+                    while more and pages < self.pages_per_round:
+                        more, pages = await self.poll_once(board), pages + 1
+                    backlog = backlog or more
                 except Exception as err:  # a bug in one channel must not end the account's loop
                     delay = max(delay or 0.0, self._failed(st, err))
                     continue
@@ -538,6 +545,8 @@ class PollerRunner:
                 metrics.POLL_LAST_SUCCESS.labels(name, account).set(st.last_success.timestamp())
             if delay is not None:
                 await asyncio.sleep(delay)
+                continue
+            if backlog:
                 continue
             try:
                 await self.channel.wait(self.interval_s)

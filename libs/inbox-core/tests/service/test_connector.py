@@ -481,6 +481,45 @@ async def test_platform_outage_backs_off_with_its_retry_after_and_recovers(
             await asyncio.wait_for(task, TIMEOUT)
 
 
+class TwoBoardToy(ToyPoller):
+    boards: ClassVar[tuple[str, ...]] = ("qna", "inquiry")
+
+    def __init__(self, board: ToyBoard) -> None:
+        super().__init__(board, page_size=1)
+        self.polled: list[str] = []
+
+    async def poll(
+        self, board: str, cursor: Any, http: aiohttp.ClientSession, now: datetime
+    ) -> Page:
+        self.polled.append(board)
+        return await super().poll(board, cursor, http, now)
+
+
+async def test_board_with_a_backlog_yields_to_the_next_after_its_page_budget(
+    runtime: Runtime,
+) -> None:
+    connector = Connector(runtime)
+    ctx = connector.context(web.Application())
+    await ctx.__anext__()
+    channel = TwoBoardToy(ToyBoard(items=[f"문의 {i}" for i in range(5)]))
+    # A whole interval between rounds would stall this test: a budget cut waits for none.
+    runner = PollerRunner(connector, channel, interval_s=3600, pages_per_round=2)
+    task = asyncio.create_task(runner.run())
+    try:
+        for _ in range(300):
+            if [await runner.load_cursor(b) for b in channel.boards] == [{"last": 5}] * 2:
+                break
+            await asyncio.sleep(0.02)
+        assert [await runner.load_cursor(b) for b in channel.boards] == [{"last": 5}] * 2
+        assert channel.polled[:6] == ["qna", "qna", "inquiry", "inquiry", "qna", "qna"]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, TIMEOUT)
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(ctx.__anext__(), TIMEOUT)
+
+
 def test_channel_without_cursor_type_gets_the_stored_dict() -> None:
     class Plain(PollingChannel):
         name: ClassVar[str] = "plain"
