@@ -55,7 +55,10 @@ def test_a_model_payload_is_valid_for_the_document(document: dict[str, Any]) -> 
     )
     _validator(document, "InboundMessage").validate(orjson.loads(message.to_json()))
     report = DeliveryReport(
-        reply_id="r1", conversation_id="c1", channel="line", account="shop1",
+        reply_id="r1",
+        conversation_id="c1",
+        channel="line",
+        account="shop1",
         status=DeliveryStatus.SENT,
     )
     _validator(document, "DeliveryReport").validate(orjson.loads(report.to_json()))
