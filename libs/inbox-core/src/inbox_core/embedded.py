@@ -24,6 +24,9 @@ from typing import IO
 # "address already in use". Outgoing connections never take ports from this range.
 _SERVER_PORTS = range(20000, 32000)
 _rng = random.Random()
+# Ports this process has handed out: a caller often picks several before starting anything
+# (a three-node cluster picks nine), and none of them is bound yet when the next is picked.
+_handed_out: set[int] = set()
 
 
 def _bindable(host: str, port: int) -> bool:
@@ -39,7 +42,10 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A port no one listens on, for a server this process is about to start."""
     for _ in range(200):
         port = _rng.choice(_SERVER_PORTS)
+        if port in _handed_out:
+            continue
         if _bindable(host, port) and not port_open(host, port, timeout=0.05):
+            _handed_out.add(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
