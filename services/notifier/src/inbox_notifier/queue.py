@@ -44,12 +44,10 @@ INDEXES = {
     CONVERSATIONS: [
         IndexModel([("number", ASCENDING)], unique=True),
         *PAGE_INDEXES,  # the queue page: (sort_due, _id) and (filter, sort_due, _id)
-        IndexModel([("tags", ASCENDING)]),
         IndexModel([("customer_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("linked_conversation_id", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("sla_warn_at", ASCENDING)]),
-        IndexModel([("status", ASCENDING), ("sla_deadline", ASCENDING)]),  # live board
-        # The breach timer: open, not breached, deadline passed (one indexed range).
+        # The breach timer (open, not breached, deadline passed) and the live board.
         IndexModel(
             [("status", ASCENDING), ("sla.breached", ASCENDING), ("sla_deadline", ASCENDING)]
         ),

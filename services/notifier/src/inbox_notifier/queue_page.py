@@ -62,8 +62,15 @@ PAGE_INDEXES: Final = [
     IndexModel(SORT),
     *(IndexModel([(name, ASCENDING), *SORT]) for name in INDEXED_FILTERS),
 ]
-# Earlier key patterns that page scans no longer use (each one costs every write).
-OBSOLETE_INDEXES: Final = tuple(f"{name}_1_sort_due_1" for name in INDEXED_FILTERS)
+# Earlier key patterns no query uses any more (each one costs every write: the embedded
+# store rewrites every index entry of a conversation on each update): the page's first
+# version, tags (a page checks the tag on the window's documents) and the live board's
+# (status, sla_deadline) (it reads the breach timer's index).
+OBSOLETE_INDEXES: Final = (
+    *(f"{name}_1_sort_due_1" for name in INDEXED_FILTERS),
+    "tags_1",
+    "status_1_sla_deadline_1",
+)
 
 Key = tuple[datetime, str]
 

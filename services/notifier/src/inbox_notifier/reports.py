@@ -307,10 +307,27 @@ async def usual_for_hour(db: Any, now: datetime) -> float:
     return round(total / USUAL_DAYS, 2)
 
 
+# `sla.breached` is false, true, or absent (null matches a missing field).
+DUE_FLAGS: Final = (False, True, None)
+
+
 async def live(db: AsyncDatabase[dict[str, Any]], now: datetime) -> dict[str, Any]:
     """The live board: now, whatever the period."""
     state = await backlog(db)
-    due = {"status": "open", "sla_deadline": {"$gte": now, "$lt": now + timedelta(hours=1)}}
+    # One range per breach flag on the timers' index (status, sla.breached, sla_deadline).
+    window = {"$gte": now, "$lt": now + timedelta(hours=1)}
+    dues = [{"status": "open", "sla.breached": flag, "sla_deadline": window} for flag in DUE_FLAGS]
+    soonest = [
+        d
+        for due in dues
+        async for d in db[CONVERSATIONS].find(
+            due,
+            {"number": 1, "subject": 1, "team": 1, "category": 1, "sla_deadline": 1},
+            sort=[("sla_deadline", 1)],
+            limit=10,
+        )
+    ]
+    soonest.sort(key=lambda d: (d["sla_deadline"], d["_id"]))
     due_soon = [
         {
             "id": d["_id"],
@@ -320,12 +337,7 @@ async def live(db: AsyncDatabase[dict[str, Any]], now: datetime) -> dict[str, An
             "category": d.get("category") or "general",
             "due": d["sla_deadline"].astimezone(SEOUL).isoformat(),
         }
-        async for d in db[CONVERSATIONS].find(
-            due,
-            {"number": 1, "subject": 1, "team": 1, "category": 1, "sla_deadline": 1},
-            sort=[("sla_deadline", 1)],
-            limit=10,
-        )
+        for d in soonest[:10]
     ]
     today_doc = await db[REPORT_COUNTERS].find_one({"_id": day_id(day_start(now))}) or {}
 
@@ -339,7 +351,7 @@ async def live(db: AsyncDatabase[dict[str, Any]], now: datetime) -> dict[str, An
         "pending": state["pending"],
         "breached": state["breached"],
         "by_team": state["by_team"],
-        "due_within_hour": await db[CONVERSATIONS].count_documents(due),
+        "due_within_hour": sum([await db[CONVERSATIONS].count_documents(due) for due in dues]),
         "due_soon": due_soon,
         "arrivals_last_hour": await arrivals_since(db, now - timedelta(hours=1)),
         "usual_last_hour": await usual_for_hour(db, now),

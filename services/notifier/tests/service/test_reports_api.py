@@ -8,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
+from pymongo import AsyncMongoClient
 
 from inbox_core import subjects
-from inbox_core.schema import BotAnswer
+from inbox_core.schema import BotAnswer, utcnow
 from inbox_core.settings import CoreSettings
 from inbox_core.store import Store
 from inbox_notifier.report_rebuild import rebuild_counters
@@ -214,3 +216,40 @@ async def test_the_bots_answer_is_not_an_agents_first_response(notifier: Notifie
     body = await notifier.get("/api/reports/summary")
     assert body["first_response"]["count"] == 1
     assert [a["agent"] for a in body["by_agent"]] == ["minji"]
+
+
+async def test_live_board_lists_what_falls_due_within_the_hour(
+    notifier: NotifierHarness, core_env: dict[str, str]
+) -> None:
+    """Open conversations due in the next hour, soonest first, whatever their breach flag
+    (false, true after an earlier deadline, or never set)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        core_env["MONGODB_URL"], tz_aware=True
+    )
+    now = utcnow()
+    due = {  # id: (status, sla, due in minutes)
+        "d-unset": ("open", {}, 20),
+        "d-false": ("open", {"breached": False}, 40),
+        "d-true": ("open", {"breached": True}, 10),
+        "d-later": ("open", {"breached": False}, 120),
+        "d-resolved": ("resolved", {"breached": False}, 5),
+    }
+    docs = [
+        {
+            "_id": cid,
+            "number": 900 + i,
+            "status": status,
+            "sla": sla,
+            "sla_deadline": now + timedelta(minutes=minutes),
+        }
+        for i, (cid, (status, sla, minutes)) in enumerate(due.items())
+    ]
+    try:
+        await asyncio.wait_for(
+            client[core_env["INBOX_MONGODB_DB"]]["conversations"].insert_many(docs), 10
+        )
+        live = await notifier.get("/api/reports/live")
+    finally:
+        await client.close()
+    assert live["due_within_hour"] == 3
+    assert [d["id"] for d in live["due_soon"]] == ["d-true", "d-unset", "d-false"]
