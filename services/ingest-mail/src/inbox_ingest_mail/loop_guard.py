@@ -18,7 +18,6 @@ import re
 from datetime import datetime
 from typing import Any, Final
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -57,13 +56,13 @@ async def within_daily_limit(
     address = (reply.customer.email or reply.customer.id or "").lower()
     key = f"{reply.account}:{address}:{now.date().isoformat()}"
     update = {"$addToSet": {"replies": reply.id}, "$setOnInsert": {"day": now.date().isoformat()}}
+    # An upsert and a read by _id, not findAndModify (which the embedded store answers by
+    # reading the whole collection). Whatever lands in between only appends after ours, so
+    # our reply's place in the list is the same.
     try:
-        doc = await db[AUTO_REPLIES].find_one_and_update(
-            {"_id": key}, update, upsert=True, return_document=ReturnDocument.AFTER
-        )
+        await db[AUTO_REPLIES].update_one({"_id": key}, update, upsert=True)
     except DuplicateKeyError:  # a racing first reply created the document: update it
-        doc = await db[AUTO_REPLIES].find_one_and_update(
-            {"_id": key}, update, upsert=True, return_document=ReturnDocument.AFTER
-        )
+        await db[AUTO_REPLIES].update_one({"_id": key}, update, upsert=True)
+    doc = await db[AUTO_REPLIES].find_one({"_id": key})
     replies = list((doc or {}).get("replies") or [])
     return reply.id in replies[:limit]
