@@ -68,14 +68,18 @@ class EchoLedger:
 
     async def consume(self, key: str) -> bool:
         """True when an unexpired note had this key (it is then used up)."""
+        # A read on the key's index and a delete by _id, not find_one_and_delete (which the
+        # embedded store answers by reading the whole collection); the delete is the claim,
+        # so of two racing echoes one uses the note up.
+        collection = self._db()[COLLECTION]
         try:
-            doc = await asyncio.wait_for(
-                self._db()[COLLECTION].find_one_and_delete(
-                    {"key": key, "expires_at": {"$gt": self._clock()}}
-                ),
-                self._timeout_s,
-            )
+            async with asyncio.timeout(self._timeout_s):
+                async for doc in collection.find({"key": key}, {"expires_at": 1}):
+                    if doc.get("expires_at") is None or doc["expires_at"] <= self._clock():
+                        continue
+                    deleted = await collection.delete_one({"_id": doc["_id"], "key": key})
+                    if deleted.deleted_count:
+                        return True
         except (TimeoutError, PyMongoError) as err:
             log.warning("could not check an echo; it is kept", error=repr(err))
-            return False
-        return doc is not None
+        return False

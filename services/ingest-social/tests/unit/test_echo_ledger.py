@@ -14,7 +14,17 @@ class BrokenCollection:
     async def update_one(self, *args: Any, **kwargs: Any) -> None:
         raise ServerSelectionTimeoutError("store down")
 
-    async def find_one_and_delete(self, *args: Any, **kwargs: Any) -> None:
+    def find(self, *args: Any, **kwargs: Any) -> BrokenCursor:
+        return BrokenCursor()
+
+
+class BrokenCursor:
+    """A cursor fails when it is read, as pymongo's does."""
+
+    def __aiter__(self) -> BrokenCursor:
+        return self
+
+    async def __anext__(self) -> Any:
         raise ServerSelectionTimeoutError("store down")
 
 
