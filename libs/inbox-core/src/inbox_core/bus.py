@@ -82,17 +82,47 @@ def order_key(msg: Msg) -> str | None:
     return (msg.headers or {}).get(ORDER_KEY_HEADER)
 
 
-def order_rounds(msgs: list[Msg]) -> list[list[Msg]]:
-    """Split a batch into rounds with at most one message per ordering key, in stream order:
-    round n holds the n-th message of every key. Handling the rounds one after another keeps
-    each thread's messages in order while the messages of one round go together."""
+# The keys a message orders with: messages of a batch that share any of them (directly or
+# through a third message) are handled one after another, in stream order.
+KeysOf = Callable[[Msg], Sequence[str]]
+
+
+def _header_key(msg: Msg) -> Sequence[str]:
+    key = order_key(msg)
+    return [key] if key is not None else []
+
+
+def batch_groups(msgs: list[Msg], keys_of: KeysOf = _header_key) -> list[str | None]:
+    """For each message of a batch, the name of its group (None: a message of its own).
+    Messages sharing a key are one group, transitively (union-find over the batch)."""
+    parent: dict[str, str] = {}
+
+    def find(k: str) -> str:
+        while parent.setdefault(k, k) != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    per_msg = [list(keys_of(m)) for m in msgs]
+    for keys in per_msg:
+        for other in keys[1:]:
+            a, b = find(keys[0]), find(other)
+            if a != b:
+                parent[b] = a
+    return [find(keys[0]) if keys else None for keys in per_msg]
+
+
+def order_rounds(msgs: list[Msg], keys_of: KeysOf = _header_key) -> list[list[Msg]]:
+    """Split a batch into rounds with at most one message per ordering group, in stream
+    order: round n holds the n-th message of every group. Handling the rounds one after
+    another keeps each group's messages in order while the messages of one round go
+    together."""
     rounds: list[list[Msg]] = []
     seen: dict[str, int] = {}
-    for msg in msgs:
-        key = order_key(msg)
-        n = seen.get(key, 0) if key is not None else 0
-        if key is not None:
-            seen[key] = n + 1
+    for msg, group in zip(msgs, batch_groups(msgs, keys_of), strict=True):
+        n = seen.get(group, 0) if group is not None else 0
+        if group is not None:
+            seen[group] = n + 1
         if n == len(rounds):
             rounds.append([])
         rounds[n].append(msg)
@@ -114,7 +144,7 @@ R = TypeVar("R")
 
 
 async def run_rounds(
-    msgs: list[Msg], apply: Callable[[Msg], Awaitable[R]]
+    msgs: list[Msg], apply: Callable[[Msg], Awaitable[R]], keys_of: KeysOf = _header_key
 ) -> list[R | BaseException]:
     """Apply `apply` to a batch round by round (`order_rounds`), the messages of a round
     concurrently. Returns each message's result or error, by position. Once a message fails
@@ -123,11 +153,12 @@ async def run_rounds(
     A refused message (InvalidPayload, PermanentError) goes to the DLQ and blocks nothing."""
     results: dict[int, R | BaseException] = {}
     position = {id(m): i for i, m in enumerate(msgs)}
+    group_of = dict(zip((id(m) for m in msgs), batch_groups(msgs, keys_of), strict=True))
     failed: dict[str, HeldBack] = {}
-    for round_ in order_rounds(msgs):
+    for round_ in order_rounds(msgs, keys_of):
         todo: list[Msg] = []
         for msg in round_:
-            key = order_key(msg)
+            key = group_of[id(msg)]
             if key is not None and key in failed:
                 results[position[id(msg)]] = failed[key]
             else:
@@ -135,7 +166,7 @@ async def run_rounds(
         outs = await asyncio.gather(*(apply(m) for m in todo), return_exceptions=True)
         for msg, out in zip(todo, outs, strict=True):
             results[position[id(msg)]] = out
-            key = order_key(msg)
+            key = group_of[id(msg)]
             retried = isinstance(out, BaseException) and not isinstance(
                 out, InvalidPayload | PermanentError
             )

@@ -13,7 +13,7 @@ from pymongo.errors import PyMongoError
 
 from inbox_core import subjects
 from inbox_core.batched import BatchedDatabase
-from inbox_core.bus import ORDER_KEY_HEADER, Outgoing, message_span, run_rounds
+from inbox_core.bus import ORDER_KEY_HEADER, Outgoing, message_span, order_key, run_rounds
 from inbox_core.calendar import BusinessCalendar
 from inbox_core.errors import InboxError, PermanentError
 from inbox_core.faq import FaqCatalog
@@ -36,6 +36,24 @@ from inbox_router.settings import RouterSettings
 log = get_logger(__name__)
 
 IGNORED = "ignored_messages"  # router: automatic mail without a conversation, kept aside
+
+
+def related_keys(msg: Msg) -> list[str]:
+    """What a message's routing depends on besides itself: its thread keys, the threads it
+    references (a mail's reply names the first mail) and its customer (a new mail joins the
+    same customer's conversation by subject). Messages of one batch that share any of these
+    are routed one after another, so the reply sees the conversation its first mail made."""
+    keys = [k] if (k := order_key(msg)) is not None else []
+    try:
+        data = orjson.loads(msg.data)
+        keys += [str(x) for x in data.get("thread_keys") or []]
+        keys += [str(x) for x in data.get("references") or []]
+        customer = (data.get("customer") or {}).get("id")
+        if customer:
+            keys.append(f"customer:{data.get('channel')}:{data.get('account')}:{customer}")
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        pass  # refused by the handler itself; ordered by its header alone
+    return keys
 
 
 class Router:
@@ -68,7 +86,7 @@ class Router:
         in flight together. Returns each message's outcome for the consumer to settle."""
         outcome: dict[int, BaseException | None] = {}
         follow: list[tuple[int, Outgoing]] = []
-        for i, result in enumerate(await run_rounds(msgs, self._route_one)):
+        for i, result in enumerate(await run_rounds(msgs, self._route_one, related_keys)):
             outcome[i] = result if isinstance(result, BaseException) else None
             if isinstance(result, Outgoing):
                 follow.append((i, result))
