@@ -28,7 +28,7 @@ from inbox_notifier.api_desk import desk_api
 from inbox_notifier.api_events import events_api
 from inbox_notifier.api_faq import FAQ_CATALOG, FAQ_ENTRIES, faq_api
 from inbox_notifier.api_reports import reports_api
-from inbox_notifier.api_routing import routing_api
+from inbox_notifier.api_routing import ROUTING_STATE, routing_api
 from inbox_notifier.attachment_files import AttachmentFiles
 from inbox_notifier.canned import CannedResponses
 from inbox_notifier.conversation_reads import ConversationReads
@@ -36,6 +36,7 @@ from inbox_notifier.customers import Customers
 from inbox_notifier.dead_letters import DeadLetters
 from inbox_notifier.faq_entries import FaqEntries
 from inbox_notifier.routing import RouteTable, openapi
+from inbox_notifier.routing_state import RoutingState
 
 __all__ = ["DESK", "ROUTE_TABLES", "TOKENS", "install_api"]
 
@@ -67,6 +68,8 @@ def install_api(app: web.Application, runtime: Runtime) -> dict[str, Any]:
     app[CUSTOMERS_STORE] = Customers(store, runtime.bus)
     app[DEAD_LETTERS] = DeadLetters(runtime)
     app[FAQ_ENTRIES] = FaqEntries(store, app[FAQ_CATALOG])
+    app[audit.AUDIT_LOG] = audit.AuditLog(store)
+    app[ROUTING_STATE] = RoutingState(runtime)
     for table in ROUTE_TABLES:
         table.install(app)
     spec = openapi(

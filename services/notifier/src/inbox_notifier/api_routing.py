@@ -5,23 +5,18 @@ router's model (retrain). Registered on the shared route table (see app.py)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-import orjson
 from aiohttp import web
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import BaseModel, Field
 
-from inbox_core import subjects
-from inbox_core.runtime import RUNTIME
 from inbox_core.schema import Priority
-from inbox_core.store import ROUTING_STATE
 from inbox_notifier.api_common import DESK, action_result
 from inbox_notifier.auth import AGENT, require_admin
-from inbox_notifier.corrections import counts_by_category
 from inbox_notifier.models import ActionResult, ApiModel
-from inbox_notifier.routing import ApiError, RouteTable
+from inbox_notifier.routing import RouteTable
+from inbox_notifier.routing_state import RoutingState
+
+ROUTING_STATE = web.AppKey("routing_state", RoutingState)
 
 routing_api = RouteTable()
 
@@ -41,9 +36,6 @@ class TeamIn(ApiModel):
 
 class PriorityIn(ApiModel):
     priority: Priority
-
-
-RETRAIN_TIMEOUT_S = 300.0  # training takes seconds; a loaded machine may take a minute
 
 
 class CorrectionsOut(BaseModel):
@@ -121,9 +113,9 @@ async def set_priority(request: web.Request, body: PriorityIn) -> ActionResult:
 )
 async def routing_status(request: web.Request) -> RoutingOut:
     require_admin(request)
-    db = request.app[RUNTIME].store.db
-    doc: dict[str, Any] = await db[ROUTING_STATE].find_one({"_id": "model"}) or {}
-    counts = await counts_by_category(db)
+    state = request.app[ROUTING_STATE]
+    doc = await state.model()
+    counts = await state.corrections_by_category()
     return RoutingOut.model_validate(
         {
             "model": {
@@ -148,14 +140,4 @@ async def routing_status(request: web.Request) -> RoutingOut:
 )
 async def retrain_model(request: web.Request) -> RetrainOut:
     require_admin(request)
-    runtime = request.app[RUNTIME]
-    nc = runtime.bus.nc
-    if nc is None or not nc.is_connected:
-        raise ApiError(503, "bus_unavailable", "the bus is unavailable; try again")
-    try:
-        reply = await nc.request(subjects.ROUTER_RETRAIN, b"{}", timeout=RETRAIN_TIMEOUT_S)
-    except NoRespondersError as err:
-        raise ApiError(503, "router_unavailable", "no router is running to retrain") from err
-    except NatsTimeoutError as err:
-        raise ApiError(503, "router_timeout", "the router did not answer in time") from err
-    return RetrainOut.model_validate(orjson.loads(reply.data))
+    return RetrainOut.model_validate(await request.app[ROUTING_STATE].retrain())

@@ -18,8 +18,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from inbox_core.logging import get_logger
-from inbox_core.runtime import RUNTIME
 from inbox_core.schema import new_id, utcnow
+from inbox_core.store import Store
 from inbox_notifier.auth import AGENT, ROLE, require_admin
 from inbox_notifier.routing import RouteTable
 
@@ -164,7 +164,7 @@ async def audit_middleware(
     if not entries:  # a bulk action where nothing went through changed nothing
         return response
     try:
-        await request.app[RUNTIME].store.db[AUDIT].insert_many(entries)
+        await request.app[AUDIT_LOG].record(entries)
     except Exception as err:  # the action is done; say loudly that its record is missing
         log.error("audit entry not stored", action=action, agent=request[AGENT], error=repr(err))
     return response
@@ -199,6 +199,32 @@ class AuditList(BaseModel):
     items: list[AuditEntry] = Field(description="newest first")
 
 
+class AuditLog:
+    """The store behind the audit log: entries written by the middleware, read by the route."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def record(self, entries: list[dict[str, Any]]) -> None:
+        await self.store.db[AUDIT].insert_many(entries)
+
+    async def latest(self, query: AuditQuery) -> list[AuditEntry]:
+        """The entries matching the query, newest first."""
+        filters: dict[str, Any] = {}
+        if query.since is not None:
+            filters["at"] = {"$gte": query.since}
+        if query.agent:
+            filters["agent"] = query.agent
+        if query.conversation_id:
+            filters["conversation_id"] = query.conversation_id
+        cursor = self.store.db[AUDIT].find(
+            filters, sort=[("at", -1), ("_id", -1)], limit=query.limit
+        )
+        return [AuditEntry.model_validate({**d, "id": d["_id"]}) async for d in cursor]
+
+
+AUDIT_LOG = web.AppKey("audit_log", AuditLog)
+
 routes = RouteTable()
 
 
@@ -213,16 +239,4 @@ routes = RouteTable()
 )
 async def list_audit(request: web.Request, query: AuditQuery) -> AuditList:
     require_admin(request)
-    filters: dict[str, Any] = {}
-    if query.since is not None:
-        filters["at"] = {"$gte": query.since}
-    if query.agent:
-        filters["agent"] = query.agent
-    if query.conversation_id:
-        filters["conversation_id"] = query.conversation_id
-    db = request.app[RUNTIME].store.db
-    items = [
-        AuditEntry.model_validate({**d, "id": d["_id"]})
-        async for d in db[AUDIT].find(filters, sort=[("at", -1), ("_id", -1)], limit=query.limit)
-    ]
-    return AuditList(items=items)
+    return AuditList(items=await request.app[AUDIT_LOG].latest(query))
