@@ -1,4 +1,5 @@
-"""The whole stack as processes (`inbox-stack`), on ephemeral ports and a temp data dir."""
+"""The whole stack as processes (`inbox-stack`), on ephemeral ports and a temp data dir;
+the SMTP sink a module's stack relays customer mail to (tests/e2e/helpers.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import pytest
 
 from inbox_core.embedded import ManagedProcess, find_binary, free_port, port_open, wait_until
 from inbox_core.stack import READY_MARKER
+
+from .helpers import SmtpSink, smtp_sink_server
 
 TOKEN = "e2e-agent-token"  # the tests send it as AUTH
 APP_SECRET = "e2e-app-secret"
@@ -100,6 +103,16 @@ class RunningStack:
         self.proc = None
         return code
 
+    def kill_leftovers(self) -> list[int]:
+        """Kills the process groups of services still running; their pids."""
+        leftovers = self.leftover_pids()
+        for pid in leftovers:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return leftovers
+
     def leftover_pids(self) -> list[int]:
         alive = []
         for pid_file in (self.data_dir / "run").glob("*.pid"):
@@ -110,6 +123,36 @@ class RunningStack:
             except ProcessLookupError:
                 pass
         return alive
+
+
+def stack_environment(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+    """The environment of an `inbox-stack` in `data_dir` on ephemeral ports: this process's
+    environment without its own INBOX_/NATS_/MONGODB_ settings, then `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))}
+    env.update(
+        {
+            "INBOX_DATA_DIR": str(data_dir / "var"),
+            "INBOX_EMBEDDED_NATS_PORT": str(free_port()),
+            "INBOX_EMBEDDED_MONGO_PORT": str(free_port()),
+            "INBOX_API_PORT": str(free_port()),
+            "INBOX_SOCIAL_PORT": str(free_port()),
+            "INBOX_MAIL_HTTP_PORT": str(free_port()),
+            "INBOX_SMTP_PORT": str(free_port()),
+            "INBOX_MARKET_PORT": str(free_port()),
+            "INBOX_ROUTER_PORT": str(free_port()),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def smtp_sink() -> Iterator[tuple[SmtpSink, int]]:
+    """An SMTP sink for the module; a module relays to it with
+    `SMTP_RELAY_URL=smtp://127.0.0.1:<port>` in its `stack_env`."""
+    with smtp_sink_server() as sink_and_port:
+        yield sink_and_port
 
 
 @pytest.fixture(scope="module")
@@ -152,18 +195,9 @@ def stack(
 ) -> Iterator[RunningStack]:
     sim_url, client_id, secret = naver_simulator
     data_dir = Path(tempfile.mkdtemp(prefix="inbox-e2e-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))}
-    env.update(
+    env = stack_environment(
+        data_dir,
         {
-            "INBOX_DATA_DIR": str(data_dir / "var"),
-            "INBOX_EMBEDDED_NATS_PORT": str(free_port()),
-            "INBOX_EMBEDDED_MONGO_PORT": str(free_port()),
-            "INBOX_API_PORT": str(free_port()),
-            "INBOX_SOCIAL_PORT": str(free_port()),
-            "INBOX_MAIL_HTTP_PORT": str(free_port()),
-            "INBOX_SMTP_PORT": str(free_port()),
-            "INBOX_MARKET_PORT": str(free_port()),
-            "INBOX_ROUTER_PORT": str(free_port()),
             "INBOX_AGENT_TOKENS": f"e2e:{TOKEN}:admin",
             "INBOX_MAIL_DOMAINS": "shop.example",
             # Webhooks are closed without their secrets: open every one, for local callers.
@@ -176,22 +210,16 @@ def stack(
             "NAVER_COMMERCE_CLIENT_SECRET": secret,
             "NAVER_COMMERCE_ACCOUNT": "e2eshop",
             "INBOX_MARKET_POLL_S": "0.5",
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        }
+            **stack_env,
+        },
     )
-    env.update(stack_env)
     running = RunningStack(data_dir, env, sim_url)
     running.start()
     try:
         yield running
     finally:
         code = running.stop()
-        leftovers = running.leftover_pids()
-        for pid in leftovers:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        leftovers = running.kill_leftovers()
         keep = os.environ.get("INBOX_KEEP_E2E_LOGS")
         if keep:
             shutil.copytree(data_dir, Path(keep) / data_dir.name, dirs_exist_ok=True)

@@ -10,28 +10,23 @@ INBOX_UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/console.png for the README.
 from __future__ import annotations
 
 import asyncio
-import email.policy
 import hashlib
 import hmac
 import json
 import os
 import re
 import shutil
-import smtplib
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import message_from_bytes
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import (
     APIRequestContext,
     Browser,
@@ -44,10 +39,19 @@ from playwright.sync_api import (
 
 from inbox_core.embedded import ManagedProcess, find_binary, free_port, port_open, wait_until
 
+from .helpers import (
+    WAIT_MS,
+    SmtpSink,
+    launch_chromium,
+    mail_text,
+    new_console_context,
+    send_mail,
+    sign_in,
+)
+
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
+CHROMIUM_ARGS = [  # more than helpers.CHROMIUM_ARGS: nothing but the stack on the network
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -57,7 +61,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-WAIT_MS = 20_000  # every browser wait and assertion gives up after this
 AGENT_A, TOKEN_A = "지은", "console-token-jieun"
 AGENT_B, TOKEN_B = "도윤", "console-token-doyun"
 APP_SECRET = "e2e-app-secret"  # FACEBOOK_APP_SECRET of the e2e stack (conftest.py)
@@ -122,36 +125,7 @@ RECORDERS = """
 """
 
 
-# --- SMTP sink, network-drop proxy -------------------------------------------------------
-
-
-class SmtpSink:
-    """An SMTP server that keeps every mail the stack relays (SMTP_RELAY_URL)."""
-
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], EmailMessage]] = []
-        self.changed = threading.Condition()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        mail = message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.changed:
-            self.mails.append((list(envelope.rcpt_tos), mail))  # type: ignore[arg-type]
-            self.changed.notify_all()
-        return "250 OK"
-
-    def wait_for(
-        self, wanted: Callable[[list[str], EmailMessage], bool], timeout: float = 30
-    ) -> EmailMessage:
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                for recipients, mail in self.mails:
-                    if wanted(recipients, mail):
-                        return mail
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no such mail reached the sink ({len(self.mails)} did)")
-                self.changed.wait(left)
+# --- network-drop proxy --------------------------------------------------------------
 
 
 class DropProxy:
@@ -247,17 +221,6 @@ class DropProxy:
 
 
 @pytest.fixture(scope="module")
-def smtp_sink() -> Iterator[tuple[SmtpSink, int]]:
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield sink, controller.port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture(scope="module")
 def meta_simulator() -> Iterator[str]:
     """The Meta simulator (Send API, profiles) as its own process: its Graph base URL."""
     tmp = Path(tempfile.mkdtemp(prefix="inbox-e2e-meta-"))
@@ -297,22 +260,13 @@ def stack_env(smtp_sink: tuple[SmtpSink, int], meta_simulator: str) -> dict[str,
 
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Debian's Chromium is missing at {CHROMIUM}: `apt-get install chromium` "
-            "(`make test` installs it when it can)"
-        )
-    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as pw:
         yield pw
 
 
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    # launch() gives the browser a fresh temporary profile (user-data dir) of its own.
-    browser = playwright.chromium.launch(
-        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
-    )
+    browser = launch_chromium(playwright, CHROMIUM_ARGS)
     try:
         yield browser
     finally:
@@ -400,20 +354,13 @@ class Console:
         init_script: str | None = None,
         clock_at: datetime | None = None,
     ) -> Console:
-        context = browser.new_context(
-            viewport={"width": 1440, "height": 900}, locale="ko-KR", timezone_id="Asia/Seoul"
-        )
-        context.set_default_timeout(WAIT_MS)
+        context = new_console_context(browser, timezone_id="Asia/Seoul")
         if init_script:
             context.add_init_script(init_script)
         page = context.new_page()
-        console = cls(context, page)
-        page.on("pageerror", lambda err: console.errors.append(str(err)))
         if clock_at is not None:
             page.clock.install(time=clock_at)
-        page.goto(f"{base_url}/")
-        page.fill("#login-token", token)
-        page.click("#login-form button[type=submit]")
+        console = cls(context, page, sign_in(page, base_url, token))
         console.wait_live()
         return console
 
@@ -437,25 +384,6 @@ class Console:
     def close(self) -> None:
         self.context.close()
         assert self.errors == [], f"errors in the page: {self.errors}"
-
-
-def mail_text(mail: EmailMessage) -> str:
-    """The plain-text body of a mail (single part or multipart/alternative)."""
-    body = mail.get_body(preferencelist=("plain",))
-    return str(body.get_content()) if body is not None else ""
-
-
-def send_mail(
-    stack: Any, subject: str, body: str, sender: str = "김민수 <minsu@example.com>"
-) -> None:
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = "cs@shop.example"
-    mail["Subject"] = subject
-    mail["Message-ID"] = f"<{uuid.uuid4().hex}@example.com>"
-    mail.set_content(body)
-    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=15) as smtp:
-        smtp.send_message(mail)
 
 
 def seed_profile(api: Api, meta_simulator: str, user_id: str, name: str) -> None:
@@ -528,13 +456,13 @@ def test_console_overview_across_channels(
     seed_profile(api, meta_simulator, "6543210987654321", "윤아름")
     seed_profile(api, meta_simulator, "1234567890123456", "한지민")
     send_mail(
-        stack,
+        stack.smtp_port,
         "배송 문의드립니다",
         "11월 18일에 주문했는데 아직 배송 전인가요? 주문번호 2026111812345678 입니다.",
         sender="이서연 <seoyeon.lee@example.net>",
     )
     send_mail(
-        stack,
+        stack.smtp_port,
         "상품 불량",
         "받은 니트 소매에 구멍이 나 있어요. 불량 교환 가능할까요?",
         sender="박지훈 <jihoon.park@example.org>",
@@ -600,7 +528,9 @@ def test_mail_over_smtp_appears_on_both_consoles_without_reload(
     first, _ = agents
     needle = tag()
     first.page.evaluate("window.__sameDocument = true")
-    send_mail(stack, f"배송 언제 오나요 {needle}", "어제 주문한 니트 언제 받을 수 있을까요?")
+    send_mail(
+        stack.smtp_port, f"배송 언제 오나요 {needle}", "어제 주문한 니트 언제 받을 수 있을까요?"
+    )
     for console in agents:
         row = console.row(needle)
         expect(row).to_have_count(1)
@@ -623,7 +553,7 @@ def test_claim_is_seen_live_and_reply_reaches_the_customer(
     first, second = agents
     needle = tag()
     send_mail(
-        stack,
+        stack.smtp_port,
         f"택배 문의 {needle}",
         "주문한 지 3일 지났는데 배송 조회가 안 돼요.",
         sender="최유진 <yujin.choi@example.com>",
@@ -670,12 +600,9 @@ def test_claim_is_seen_live_and_reply_reaches_the_customer(
 
     sink, _ = smtp_sink
     number = first.row(needle).get_attribute("data-number")
-    mail = sink.wait_for(
-        lambda rcpts, m: (
-            "yujin.choi@example.com" in rcpts
-            and needle in str(m["Subject"])
-            and f"상담원 {AGENT_A} 드림" in mail_text(m)
-        )
+    [mail, *_] = sink.wait_for(
+        lambda m: needle in str(m["Subject"]) and f"상담원 {AGENT_A} 드림" in mail_text(m),
+        to="yujin.choi@example.com",
     )
     assert f"[#{number}]" in str(mail["Subject"])
     assert f"최유진님, 안녕하세요. 문의 #{number} 확인했습니다." in mail_text(mail)
@@ -693,12 +620,9 @@ def test_notes_tags_status_and_keyboard_shortcuts(
     agent, _ = agents
     page = agent.page
     older, newer = tag(), tag()
-    send_mail(
-        stack, f"교환 문의 {older}", "사이즈 교환 가능할까요?", sender="정하늘 <haneul@example.net>"
-    )
-    send_mail(
-        stack, f"환불 문의 {newer}", "환불 부탁드립니다.", sender="정하늘 <haneul@example.net>"
-    )
+    sender = "정하늘 <haneul@example.net>"
+    send_mail(stack.smtp_port, f"교환 문의 {older}", "사이즈 교환 가능할까요?", sender)
+    send_mail(stack.smtp_port, f"환불 문의 {newer}", "환불 부탁드립니다.", sender)
     expect(agent.row(older)).to_have_count(1)
     expect(agent.row(newer)).to_have_count(1)
     agent.open_conversation(older)
@@ -764,7 +688,7 @@ def test_filters_and_search_narrow_the_queue(
     agent, _ = agents
     page = agent.page
     needle = tag()
-    send_mail(stack, f"앱 로그인 {needle}", "앱에서 로그인이 안 됩니다")
+    send_mail(stack.smtp_port, f"앱 로그인 {needle}", "앱에서 로그인이 안 됩니다")
     send_meta(api, stack, "page", f"앱이 자꾸 꺼져요 {needle}", "7000000000000001")
     expect(agent.row(needle)).to_have_count(2)
 
@@ -831,7 +755,9 @@ def test_customer_html_is_shown_as_text_and_never_runs(browser: Browser, stack: 
     console = Console.open(browser, stack.api, TOKEN_A)
     try:
         page = console.page
-        send_mail(stack, f"<b>굵게</b> 배송 {needle}", XSS_BODY, sender="해커 <x@example.com>")
+        send_mail(
+            stack.smtp_port, f"<b>굵게</b> 배송 {needle}", XSS_BODY, sender="해커 <x@example.com>"
+        )
         row = console.row(needle)
         expect(row.locator(".subject")).to_have_text(f"<b>굵게</b> 배송 {needle}")
         expect(row.locator(".preview")).to_contain_text("<script>window.__xss=1</script>")
@@ -863,7 +789,7 @@ def test_reconnect_after_a_network_drop_catches_up_without_duplicates(
         page.locator("#notify-toggle").click()
         expect(page.locator("#notify-toggle")).to_have_attribute("aria-pressed", "true")
         before = tag()
-        send_mail(stack, f"연결 전 {before}", "배송 문의입니다.")
+        send_mail(stack.smtp_port, f"연결 전 {before}", "배송 문의입니다.")
         expect(console.row(before)).to_have_count(1)
 
         proxy.drop()
@@ -872,7 +798,7 @@ def test_reconnect_after_a_network_drop_catches_up_without_duplicates(
         requests_before = len(proxy.requests)
         during = [tag(), tag()]
         for needle in during:
-            send_mail(stack, f"연결 끊김 중 {needle}", "배송이 아직이에요.")
+            send_mail(stack.smtp_port, f"연결 끊김 중 {needle}", "배송이 아직이에요.")
         numbers = {n: api.wait_conversation(n)["number"] for n in during}
         deadline = time.monotonic() + WAIT_MS / 1000
         while not any(r.startswith("GET /api/events") for r in proxy.refused):
@@ -913,7 +839,7 @@ def test_sla_countdown_turns_amber_at_warning_and_red_at_breach(
     browser: Browser, stack: Any, api: Api
 ) -> None:
     needle = tag()
-    send_mail(stack, f"배송 지연 {needle}", "언제 받을 수 있나요?")
+    send_mail(stack.smtp_port, f"배송 지연 {needle}", "언제 받을 수 있나요?")
     conversation = api.wait_conversation(needle)
     due = datetime.fromisoformat(conversation["sla"]["first_response_due"])
     created = datetime.fromisoformat(conversation["created_at"])

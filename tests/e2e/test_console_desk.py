@@ -7,76 +7,28 @@ conversation until 9:00 tomorrow in Seoul and splits a reused thread."""
 from __future__ import annotations
 
 import base64
-import email.policy
-import smtplib
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from email import message_from_bytes
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import APIRequestContext, Browser, Page, expect, sync_playwright
 
-from inbox_core.embedded import free_port
+from .helpers import (
+    SmtpSink,
+    launch_chromium,
+    mail_text,
+    new_console_context,
+    send_mail,
+    sign_in,
+)
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-WAIT_MS = 20_000
 AGENT, TOKEN = "서연", "desk-console-token"
-
-
-class SmtpSink:
-    """The stack's mail relay (SMTP_RELAY_URL): keeps every mail it is handed."""
-
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-        self.changed = threading.Condition()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        mail = message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.changed:
-            self.mails.append(mail)  # type: ignore[arg-type]
-            self.changed.notify_all()
-        return "250 OK"
-
-    def wait_for(
-        self, wanted: Callable[[EmailMessage], bool], count: int = 1, timeout: float = 30
-    ) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                found = [m for m in self.mails if wanted(m)]
-                if len(found) >= count:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"{len(found)} of {count} mails reached the sink")
-                self.changed.wait(left)
-
-
-def text_of(mail: EmailMessage) -> str:
-    body = mail.get_body(preferencelist=("plain",))
-    return str(body.get_content()) if body is not None else ""
-
-
-@pytest.fixture(scope="module")
-def smtp_sink() -> Iterator[tuple[SmtpSink, int]]:
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield sink, controller.port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +41,8 @@ def stack_env(smtp_sink: tuple[SmtpSink, int]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: `apt-get install chromium`")
-    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
-        )
+        browser = launch_chromium(pw)
         try:
             yield browser
         finally:
@@ -115,44 +62,14 @@ def api(browser: Browser, stack: Any) -> Iterator[APIRequestContext]:
 
 @pytest.fixture
 def page(browser: Browser, stack: Any) -> Iterator[Page]:
-    context = browser.new_context(
-        viewport={"width": 1440, "height": 900}, locale="ko-KR", timezone_id="Asia/Seoul"
-    )
-    context.set_default_timeout(WAIT_MS)
+    context = new_console_context(browser, timezone_id="Asia/Seoul")
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.goto(f"{stack.api}/")
-    page.fill("#login-token", TOKEN)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    errors = sign_in(page, stack.api, TOKEN)
     try:
         yield page
     finally:
         context.close()
         assert errors == [], f"errors in the page: {errors}"
-
-
-def send_mail(
-    stack: Any,
-    subject: str,
-    body: str,
-    sender: str,
-    *,
-    message_id: str | None = None,
-    in_reply_to: str | None = None,
-) -> None:
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = "cs@shop.example"
-    mail["Subject"] = subject
-    mail["Message-ID"] = message_id or f"<{uuid.uuid4().hex}@example.com>"
-    if in_reply_to:
-        mail["In-Reply-To"] = in_reply_to
-        mail["References"] = in_reply_to
-    mail.set_content(body)
-    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=15) as smtp:
-        smtp.send_message(mail)
 
 
 def conversation(api: APIRequestContext, needle: str, timeout: float = 30) -> dict[str, Any]:
@@ -192,7 +109,9 @@ def test_agent_transfers_a_conversation_to_another_team(
     page: Page, stack: Any, api: APIRequestContext
 ) -> None:
     t = tag()
-    send_mail(stack, f"문의 {t}", "안녕하세요, 질문이 있어요", f"김하늘 <sky.{t}@example.com>")
+    send_mail(
+        stack.smtp_port, f"문의 {t}", "안녕하세요, 질문이 있어요", f"김하늘 <sky.{t}@example.com>"
+    )
     conv = conversation(api, t)
     assert conv["team"] != "shipping"
     open_row(page, t)
@@ -209,8 +128,8 @@ def test_agent_merges_a_conversation_found_by_search(
 ) -> None:
     t = tag()
     sender = f"이도윤 <doyun.{t}@example.com>"
-    send_mail(stack, f"코트 배송 {t}", "언제 오나요?", sender)
-    send_mail(stack, f"주소 변경 {t}", "주소를 바꿔 주세요", sender)
+    send_mail(stack.smtp_port, f"코트 배송 {t}", "언제 오나요?", sender)
+    send_mail(stack.smtp_port, f"주소 변경 {t}", "주소를 바꿔 주세요", sender)
     first = conversation(api, f"코트 배송 {t}")
     second = conversation(api, f"주소 변경 {t}")
     open_row(page, f"코트 배송 {t}")
@@ -230,7 +149,12 @@ def test_agent_answers_several_customers_at_once_from_the_bulk_bar(
     t = tag()
     names = ["박민준", "최서윤", "정하준"]
     for i, name in enumerate(names):
-        send_mail(stack, f"쿠폰 문의 {t}", "쿠폰이 안 돼요", f"{name} <buyer{i}.{t}@example.com>")
+        send_mail(
+            stack.smtp_port,
+            f"쿠폰 문의 {t}",
+            "쿠폰이 안 돼요",
+            f"{name} <buyer{i}.{t}@example.com>",
+        )
     search_queue(page, t)
     rows = page.locator("#queue-list > li", has_text=t)
     expect(rows).to_have_count(len(names))
@@ -243,8 +167,8 @@ def test_agent_answers_several_customers_at_once_from_the_bulk_bar(
     bar.locator("textarea[name=bulk-value]").fill(text)
     bar.locator("button[type=submit]").click()
     expect(bar).to_be_hidden()
-    mails = sink.wait_for(lambda m: f"다시 발급했습니다. {t}" in text_of(m), count=len(names))
-    assert sorted(text_of(m).split("님,")[0] for m in mails) == sorted(names)
+    mails = sink.wait_for(lambda m: f"다시 발급했습니다. {t}" in mail_text(m), count=len(names))
+    assert sorted(mail_text(m).split("님,")[0] for m in mails) == sorted(names)
 
 
 def test_agent_drops_a_file_on_the_composer_and_the_customer_receives_it(
@@ -252,7 +176,12 @@ def test_agent_drops_a_file_on_the_composer_and_the_customer_receives_it(
 ) -> None:
     sink, _ = smtp_sink
     t = tag()
-    send_mail(stack, f"사이즈표 {t}", "사이즈표 받을 수 있나요?", f"한지우 <jiwoo.{t}@example.com>")
+    send_mail(
+        stack.smtp_port,
+        f"사이즈표 {t}",
+        "사이즈표 받을 수 있나요?",
+        f"한지우 <jiwoo.{t}@example.com>",
+    )
     open_row(page, t)
     png = b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes * 32
     transfer = page.evaluate_handle(
@@ -269,7 +198,7 @@ def test_agent_drops_a_file_on_the_composer_and_the_customer_receives_it(
     page.fill("textarea.composer-text", f"사이즈표 첨부드립니다 {t}")
     page.click("form.composer button.send")
     expect(page.locator(".messages .msg-out .msg-attachments")).to_contain_text("사이즈표.png")
-    [mail] = sink.wait_for(lambda m: f"사이즈표 첨부드립니다 {t}" in text_of(m))
+    [mail] = sink.wait_for(lambda m: f"사이즈표 첨부드립니다 {t}" in mail_text(m))
     [part] = list(mail.iter_attachments())
     assert part.get_filename() == "사이즈표.png" and part.get_content() == png
     expect(page.locator(".file-chips .chip.file")).to_have_count(0)
@@ -279,7 +208,9 @@ def test_agent_snoozes_until_tomorrow_nine_in_seoul(
     page: Page, stack: Any, api: APIRequestContext
 ) -> None:
     t = tag()
-    send_mail(stack, f"재입고 문의 {t}", "언제 들어오나요?", f"오지민 <jimin.{t}@example.com>")
+    send_mail(
+        stack.smtp_port, f"재입고 문의 {t}", "언제 들어오나요?", f"오지민 <jimin.{t}@example.com>"
+    )
     conv = conversation(api, t)
     open_row(page, t)
     page.select_option(".desk-row select[name=snooze]", "tomorrow")
@@ -302,8 +233,10 @@ def test_agent_splits_a_reused_thread_by_picking_messages(
     t = tag()
     sender = f"윤서준 <seojun.{t}@example.com>"
     first_id = f"<{uuid.uuid4().hex}@example.com>"
-    send_mail(stack, f"코트 배송 {t}", "코트 언제 오나요?", sender, message_id=first_id)
-    send_mail(stack, f"Re: 코트 배송 {t}", "그리고 니트 환불은요?", sender, in_reply_to=first_id)
+    send_mail(stack.smtp_port, f"코트 배송 {t}", "코트 언제 오나요?", sender, message_id=first_id)
+    send_mail(
+        stack.smtp_port, f"Re: 코트 배송 {t}", "그리고 니트 환불은요?", sender, in_reply_to=first_id
+    )
     conv = conversation(api, t)
     deadline = time.monotonic() + 30
     # Count the customer's mails only: after hours in Seoul the first one gets an automatic

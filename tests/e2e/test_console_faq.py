@@ -4,31 +4,30 @@ one click puts the rendered answer in the box, and the agent sends it to the cus
 
 from __future__ import annotations
 
-import email.policy
 import os
-import smtplib
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
-from inbox_core.embedded import free_port
 from inbox_core.faq_examples import example_entries
+
+from .helpers import (
+    SmtpSink,
+    launch_chromium,
+    mail_text,
+    new_console_context,
+    send_mail,
+    sign_in,
+)
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-WAIT_MS = 20_000
 ARTIFACTS = Path(
     os.environ.get("INBOX_TEST_ARTIFACTS")
     or Path(tempfile.gettempdir()) / "inbox-console-artifacts"
@@ -43,40 +42,6 @@ def shoot(page: Page, name: str) -> None:
 TOKEN = "e2e-agent-token"  # conftest: an admin
 
 
-class SmtpSink:
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], EmailMessage]] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        mail = message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.lock:
-            self.mails.append((list(envelope.rcpt_tos), mail))  # type: ignore[arg-type]
-        return "250 OK"
-
-    def wait_for_text(self, rcpt: str, text: str, timeout: float = 30) -> EmailMessage:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                for rcpts, mail in self.mails:
-                    body = mail.get_body(preferencelist=("plain",))
-                    if rcpt in rcpts and body is not None and text in body.get_content():
-                        return mail
-            time.sleep(0.2)
-        raise AssertionError(f"no mail to {rcpt} with {text!r}")
-
-
-@pytest.fixture(scope="module")
-def smtp_sink() -> Iterator[tuple[SmtpSink, int]]:
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield sink, controller.port
-    finally:
-        controller.stop()
-
-
 @pytest.fixture(scope="module")
 def stack_env(smtp_sink: tuple[SmtpSink, int]) -> dict[str, str]:
     return {"SMTP_RELAY_URL": f"smtp://127.0.0.1:{smtp_sink[1]}"}
@@ -84,13 +49,8 @@ def stack_env(smtp_sink: tuple[SmtpSink, int]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def page(stack: Any) -> Iterator[Page]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: `apt-get install chromium`")
-    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as pw:
-        browser: Browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
-        )
+        browser = launch_chromium(pw)
         http = pw.request.new_context(
             base_url=stack.api, extra_http_headers={"Authorization": f"Bearer {TOKEN}"}
         )
@@ -98,15 +58,9 @@ def page(stack: Any) -> Iterator[Page]:
             resp = http.post("/api/faq", data={k: v for k, v in entry.items() if k != "key"})
             assert resp.status == 201, resp.text()
         http.dispose()
-        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="ko-KR")
-        context.set_default_timeout(WAIT_MS)
+        context = new_console_context(browser)
         page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(f"{stack.api}/")
-        page.fill("#login-token", TOKEN)
-        page.click("#login-form button[type=submit]")
-        expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+        errors = sign_in(page, stack.api, TOKEN)
         try:
             yield page
         finally:
@@ -115,22 +69,16 @@ def page(stack: Any) -> Iterator[Page]:
             assert errors == [], f"errors in the page: {errors}"
 
 
-def send_mail(stack: Any, subject: str, body: str, sender: str) -> None:
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = "cs@shop.example"
-    mail["Subject"] = subject
-    mail["Message-ID"] = f"<{uuid.uuid4().hex}@example.com>"
-    mail.set_content(body)
-    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=15) as smtp:
-        smtp.send_message(mail)
-
-
 def test_one_click_puts_the_suggested_answer_in_the_reply_box_and_the_agent_sends_it(
     page: Page, stack: Any, smtp_sink: tuple[SmtpSink, int]
 ) -> None:
     needle = uuid.uuid4().hex[:6]
-    send_mail(stack, f"배송 문의 {needle}", "배송 보통 며칠 걸려요?", "이하늘 <haneul@example.com>")
+    send_mail(
+        stack.smtp_port,
+        f"배송 문의 {needle}",
+        "배송 보통 며칠 걸려요?",
+        "이하늘 <haneul@example.com>",
+    )
     page.locator("#queue-list > li", has_text=needle).click()
     strip = page.locator(".composer .suggestions")
     expect(strip).to_be_visible()
@@ -149,7 +97,9 @@ def test_one_click_puts_the_suggested_answer_in_the_reply_box_and_the_agent_send
     page.locator(".composer button.send").click()
     expect(page.locator(".msg-out .msg-text").last).to_contain_text("이하늘님, 결제 완료 후")
     sink, _ = smtp_sink
-    sink.wait_for_text("haneul@example.com", "평일 기준 1~3일 안에 받아보실 수 있어요")
+    sink.wait_for(
+        lambda m: "평일 기준 1~3일 안에 받아보실 수 있어요" in mail_text(m), to="haneul@example.com"
+    )
 
 
 MILITARY = [
@@ -165,7 +115,7 @@ def test_an_admin_turns_a_repeated_new_question_into_an_entry_with_one_click(
     page: Page, stack: Any
 ) -> None:
     for n, question in enumerate(MILITARY):
-        send_mail(stack, question, question, f"고객{n} <soldier{n}@example.com>")
+        send_mail(stack.smtp_port, question, question, f"고객{n} <soldier{n}@example.com>")
     api = page.request
     headers = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -4,22 +4,18 @@ and gets no take-over button; an admin gets the button and takes it over."""
 
 from __future__ import annotations
 
-import smtplib
 import time
 import uuid
 from collections.abc import Iterator
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from .helpers import launch_chromium, new_console_context, send_mail, sign_in
+
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-WAIT_MS = 20_000
 ADMIN, ADMIN_TOKEN = "사장님", "roles-admin-token"
 AGENT, AGENT_TOKEN = "민지", "roles-agent-token"
 
@@ -31,13 +27,8 @@ def stack_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def browser(stack: Any) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: `apt-get install chromium`")
-    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
-        )
+        browser = launch_chromium(pw)
         try:
             yield browser
         finally:
@@ -45,28 +36,14 @@ def browser(stack: Any) -> Iterator[Browser]:
 
 
 def _console(browser: Browser, stack: Any, token: str) -> tuple[Page, list[str]]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="ko-KR")
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.goto(f"{stack.api}/")
-    page.fill("#login-token", token)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-    return page, errors
+    page = new_console_context(browser).new_page()
+    return page, sign_in(page, stack.api, token)
 
 
 def _conversation_held_by(page: Page, stack: Any, holder_token: str, holder: str) -> str:
     needle = uuid.uuid4().hex[:6]
-    mail = EmailMessage()
-    mail["From"] = "최유진 <yujin@example.com>"
-    mail["To"] = "cs@shop.example"
-    mail["Subject"] = f"교환 문의 {needle}"
-    mail["Message-ID"] = f"<{needle}@example.com>"
-    mail.set_content("사이즈 교환 가능할까요?")
-    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=15) as smtp:
-        smtp.send_message(mail)
+    customer = "최유진 <yujin@example.com>"
+    send_mail(stack.smtp_port, f"교환 문의 {needle}", "사이즈 교환 가능할까요?", customer)
     headers = {"Authorization": f"Bearer {holder_token}"}
     deadline = time.monotonic() + 30
     while True:

@@ -5,86 +5,22 @@ customer's next mail where it belongs."""
 from __future__ import annotations
 
 import asyncio
-import email.policy
-import smtplib
-import threading
 import uuid
-from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import EmailMessage
 from typing import Any
 
 import aiohttp
 import pytest
-from aiosmtpd.controller import Controller
 
-from inbox_core.embedded import free_port
+from .helpers import SmtpSink, mail_text, send_mail
 
 pytestmark = pytest.mark.e2e
 
 AUTH = {"Authorization": "Bearer e2e-agent-token"}  # INBOX_AGENT_TOKENS in conftest
 
 
-class SmtpSink:
-    """The mail relay of the stack (SMTP_RELAY_URL): keeps every mail it is handed."""
-
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        mail = message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.lock:
-            self.mails.append(mail)  # type: ignore[arg-type]
-        return "250 OK"
-
-    def matching(self, needle: str) -> list[EmailMessage]:
-        with self.lock:
-            return [m for m in self.mails if needle in str(m["Subject"]) or needle in _text(m)]
-
-
-def _text(mail: EmailMessage) -> str:
-    body = mail.get_body(preferencelist=("plain",))
-    return str(body.get_content()) if body is not None else ""
-
-
-@pytest.fixture(scope="module")
-def smtp_sink() -> Iterator[tuple[SmtpSink, int]]:
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield sink, controller.port
-    finally:
-        controller.stop()
-
-
 @pytest.fixture(scope="module")
 def stack_env(smtp_sink: tuple[SmtpSink, int]) -> dict[str, str]:
     return {"SMTP_RELAY_URL": f"smtp://127.0.0.1:{smtp_sink[1]}"}
-
-
-def send_mail(
-    port: int,
-    subject: str,
-    body: str,
-    sender: str,
-    in_reply_to: str | None = None,
-) -> str:
-    # Long ids (ours are ~90 characters) stay on one line, as mail programs send them; the
-    # default policy would fold them into encoded words no mail program writes.
-    msg = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
-    msg["From"] = sender
-    msg["To"] = "cs@shop.example"
-    msg["Subject"] = subject
-    msg["Message-ID"] = f"<{uuid.uuid4().hex}@example.com>"
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-        msg["References"] = in_reply_to
-    msg.set_content(body)
-    with smtplib.SMTP("127.0.0.1", port, timeout=15) as smtp:
-        smtp.send_message(msg)
-    return str(msg["Message-ID"])
 
 
 class Api:
@@ -160,7 +96,7 @@ async def test_bulk_reply_answers_fifty_conversations_and_fifty_mails_are_delive
     assert all(r["ok"] for r in body["results"]) and len(body["results"]) == 50
     mails = await _wait_mails(sink, f"다시 시도해 주세요. {tag}", 50)
     assert len(mails) == 50
-    by_recipient = {str(m["To"]).split("<")[-1].rstrip(">"): _text(m) for m in mails}
+    by_recipient = {str(m["To"]).split("<")[-1].rstrip(">"): mail_text(m) for m in mails}
     for name, address in customers:  # each customer got their own, named, reply
         assert by_recipient[address].startswith(f"{name}님, 쿠폰 오류가 해결되었습니다.")
     detail = await api.wait_detail(

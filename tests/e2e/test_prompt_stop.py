@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,10 +16,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from inbox_core.embedded import free_port
 from inbox_core.testing.stack import APP_SECRET, PAGE, StackHarness
 
-from .conftest import RunningStack
+from .conftest import RunningStack, stack_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -32,23 +30,13 @@ SSE_CLIENTS = 12
 @pytest.fixture
 def launcher() -> Iterator[RunningStack]:
     data_dir = Path(tempfile.mkdtemp(prefix="inbox-stop-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))}
-    env.update(
+    env = stack_environment(
+        data_dir,
         {
-            "INBOX_DATA_DIR": str(data_dir / "var"),
-            "INBOX_EMBEDDED_NATS_PORT": str(free_port()),
-            "INBOX_EMBEDDED_MONGO_PORT": str(free_port()),
-            "INBOX_API_PORT": str(free_port()),
-            "INBOX_SOCIAL_PORT": str(free_port()),
-            "INBOX_MAIL_HTTP_PORT": str(free_port()),
-            "INBOX_SMTP_PORT": str(free_port()),
-            "INBOX_MARKET_PORT": str(free_port()),
-            "INBOX_ROUTER_PORT": str(free_port()),
             "INBOX_AGENT_TOKENS": f"stop:{TOKEN}:admin",
             "FACEBOOK_APP_SECRET": APP_SECRET,
             "INBOX_LOG_LEVEL": "WARNING",
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        }
+        },
     )
     running = RunningStack(data_dir, env, naver_sim_url="")
     try:
@@ -57,11 +45,7 @@ def launcher() -> Iterator[RunningStack]:
         if running.proc is not None and running.proc.poll() is None:
             os.killpg(running.proc.pid, signal.SIGKILL)
             running.proc.wait(timeout=10)
-        for pid in running.leftover_pids():
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        running.kill_leftovers()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
