@@ -116,6 +116,11 @@ class ChannelRegistration:
     setup: Callable[[Host], ChannelSetup] | None = None  # None: the service builds it itself
     simulator: Simulator | None = None
     order: int = 100  # where the console lists it (then by name)
+    # For a service that reads its accounts from a list (ingest-marketplace's
+    # INBOX_MARKET_ACCOUNTS): returns the pydantic model of one entry of this channel, whose
+    # `platform` field defaults to the channel id. A function, so that the model is imported
+    # only by the service that parses accounts.
+    account_model: Callable[[], type[Any]] | None = None
 
     def public(self) -> dict[str, Any]:
         """What the console needs (GET /api/channels)."""

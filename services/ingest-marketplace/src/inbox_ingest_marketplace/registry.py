@@ -33,6 +33,14 @@ def _setup(
     return ChannelSetup(pollers=list(channels), replies={c.account: c for c in channels})
 
 
+def _model(name: str) -> type[Any]:
+    """An account model of accounts.py (imported on use: it needs pydantic and YAML)."""
+    from inbox_ingest_marketplace import accounts
+
+    model: type[Any] = getattr(accounts, name)
+    return model
+
+
 # --- Naver SmartStore (Commerce API) -------------------------------------------------------
 
 
@@ -92,6 +100,7 @@ NAVER_COMMERCE = ChannelRegistration(
     setup=lambda host: _setup(host, "naver_commerce", "NAVER_COMMERCE_CLIENT_ID", _naver),
     simulator=Simulator(start=_naver_start, customer=_naver_customer),
     order=60,
+    account_model=lambda: _model("NaverCommerceAccount"),
 )
 
 
@@ -149,6 +158,7 @@ COUPANG = ChannelRegistration(
     setup=lambda host: _setup(host, "coupang", "COUPANG_ACCESS_KEY", _coupang),
     simulator=Simulator(start=_coupang_start, customer=_coupang_customer),
     order=70,
+    account_model=lambda: _model("CoupangAccount"),
 )
 
 
@@ -201,4 +211,5 @@ ELEVENST = ChannelRegistration(
     setup=lambda host: _setup(host, "elevenst", "ELEVENST_API_KEY", _elevenst),
     simulator=Simulator(start=_elevenst_start, customer=_elevenst_customer),
     order=80,
+    account_model=lambda: _model("ElevenstAccount"),
 )
