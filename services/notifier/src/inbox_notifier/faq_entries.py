@@ -5,64 +5,30 @@ their first agent answer, from which new entries are suggested."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from inbox_core.faq import FAQ, FaqCatalog
 from inbox_core.faq_candidates import Asked
-from inbox_core.schema import new_id, utcnow
 from inbox_core.store import CONVERSATIONS, MESSAGES, Store
-from inbox_notifier.canned import check_placeholders
-from inbox_notifier.faq_models import FaqIn
-from inbox_notifier.routing import not_found
+from inbox_notifier.template_entries import TemplateEntries
 
 CANDIDATE_CONVERSATIONS: Final = 5000  # the most recent ones of the window
 NOT_AGENTS: Final = frozenset({"bot", "router"})  # authors whose answers are not the agents'
 CHUNK: Final = 500  # conversation ids per message query
 
 
-class FaqEntries:
+class FaqEntries(TemplateEntries):
+    collection = FAQ
+    noun = "FAQ entry"
+    text_field = "answer"
+    order: ClassVar[list[tuple[str, int]]] = [("created_at", 1), ("_id", 1)]
+
     def __init__(self, store: Store, catalog: FaqCatalog) -> None:
-        self.store = store
+        super().__init__(store)
         self.catalog = catalog
 
-    @property
-    def _collection(self) -> Any:
-        return self.store.db[FAQ]
-
-    async def all(self) -> list[dict[str, Any]]:
-        return [d async for d in self._collection.find({}, sort=[("created_at", 1), ("_id", 1)])]
-
-    async def get(self, faq_id: str) -> dict[str, Any]:
-        doc = await self._collection.find_one({"_id": faq_id})
-        if doc is None:
-            raise not_found("FAQ entry")
-        return dict(doc)
-
-    async def create(self, body: FaqIn) -> dict[str, Any]:
-        check_placeholders(body.answer, field="answer")
-        now = utcnow()
-        doc = {"_id": new_id(), **body.model_dump(), "created_at": now, "updated_at": now}
-        await self._collection.insert_one(doc)
-        await self.catalog.refresh()
-        return doc
-
-    async def replace(self, faq_id: str, body: FaqIn) -> dict[str, Any]:
-        check_placeholders(body.answer, field="answer")
-        doc = await self._collection.find_one_and_update(
-            {"_id": faq_id},
-            {"$set": {**body.model_dump(), "updated_at": utcnow()}},
-            return_document=True,
-        )
-        if doc is None:
-            raise not_found("FAQ entry")
-        await self.catalog.refresh()
-        return dict(doc)
-
-    async def delete(self, faq_id: str) -> None:
-        result = await self._collection.delete_one({"_id": faq_id})
-        if result.deleted_count == 0:
-            raise not_found("FAQ entry")
-        await self.catalog.refresh()
+    async def changed(self) -> None:
+        await self.catalog.refresh()  # the matcher and the bot answer from the catalog
 
     async def asked_since(self, since: datetime) -> list[Asked]:
         """The first customer question of each conversation created since then (the most
