@@ -3,8 +3,8 @@
 // agents' most common answer; suggested to agents, not answered by the bot until an admin
 // switches auto_answer on).
 
+import { installAdminDialog, translator } from "./admin_dialog.js";
 import { h } from "./dom.js";
-import { getLang } from "./i18n.js";
 
 const STRINGS = {
   ko: {
@@ -31,41 +31,17 @@ const STRINGS = {
   },
 };
 
-function say(key, vars = {}) {
-  const text = (STRINGS[getLang()] ?? STRINGS.ko)[key];
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
-}
+const say = translator(STRINGS);
 
 export async function installFaqCandidates(app) {
-  let me;
-  try {
-    me = await app.api.me();
-  } catch {
-    return;
-  }
-  if (me.role !== "admin") return;
-  const list = h("div", { class: "faq-candidates-list" });
-  const dialog = h(
-    "dialog",
-    { id: "faq-candidates", class: "faq-candidates" },
-    h("h2", {}, say("title")),
-    list,
-    h("form", { method: "dialog" }, h("button", { class: "primary" }, say("close"))),
-  );
-  document.body.append(dialog);
-  const button = h(
-    "button",
-    {
-      id: "faq-candidates-button",
-      type: "button",
-      onclick: async () => {
-        dialog.showModal();
-        await load(app, list);
-      },
-    },
-    say("button"),
-  );
-  document.querySelector("#help-button")?.before(button);
+  await installAdminDialog(app, {
+    id: "faq-candidates",
+    bodyClass: "faq-candidates-list",
+    title: say("title"),
+    button: say("button"),
+    close: say("close"),
+    load,
+  });
 }
 
 async function load(app, list) {

@@ -1,6 +1,7 @@
 // Routing (admins): the routing model in use and the corrections agents made per category
 // (GET /api/routing), so an admin sees what the router is being taught before retraining.
 
+import { installAdminDialog, translator } from "./admin_dialog.js";
 import { h } from "./dom.js";
 import { getLang } from "./i18n.js";
 
@@ -54,45 +55,21 @@ const CATEGORY = {
   },
 };
 
-function say(key, vars = {}) {
-  const text = (STRINGS[getLang()] ?? STRINGS.ko)[key];
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
-}
+const say = translator(STRINGS);
 
 function categoryName(category) {
   return (CATEGORY[getLang()] ?? CATEGORY.ko)[category] ?? category;
 }
 
 export async function installRoutingPanel(app) {
-  let me;
-  try {
-    me = await app.api.me();
-  } catch {
-    return;
-  }
-  if (me.role !== "admin") return;
-  const body = h("div", { class: "routing-panel-body" });
-  const dialog = h(
-    "dialog",
-    { id: "routing-panel", class: "routing-panel" },
-    h("h2", {}, say("title")),
-    body,
-    h("form", { method: "dialog" }, h("button", { class: "primary" }, say("close"))),
-  );
-  document.body.append(dialog);
-  const button = h(
-    "button",
-    {
-      id: "routing-panel-button",
-      type: "button",
-      onclick: async () => {
-        dialog.showModal();
-        await load(app, body);
-      },
-    },
-    say("button"),
-  );
-  document.querySelector("#help-button")?.before(button);
+  await installAdminDialog(app, {
+    id: "routing-panel",
+    bodyClass: "routing-panel-body",
+    title: say("title"),
+    button: say("button"),
+    close: say("close"),
+    load,
+  });
 }
 
 async function load(app, body) {
