@@ -268,6 +268,32 @@ const MESSAGES = {
   },
 };
 
+// Routing categories by language (the reports page and the routing panel).
+const CATEGORIES = {
+  ko: {
+    shipping: "배송",
+    refund_return_exchange: "환불·반품·교환",
+    restock: "재입고",
+    product: "상품문의",
+    defect_missing_wrong: "불량·누락·오배송",
+    identity: "본인인증",
+    app: "앱",
+    general: "일반",
+    coupon: "쿠폰",
+  },
+  en: {
+    shipping: "Shipping",
+    refund_return_exchange: "Refund/return/exchange",
+    restock: "Restock",
+    product: "Product",
+    defect_missing_wrong: "Defect/missing/wrong",
+    identity: "Identity",
+    app: "App",
+    general: "General",
+    coupon: "Coupon",
+  },
+};
+
 export const LANGUAGES = Object.keys(MESSAGES);
 /** Installed channels (GET /api/channels, from the channel registry): filled by setChannels. */
 export const CHANNELS = [];
@@ -284,6 +310,11 @@ export function setLang(lang) {
   document.documentElement.lang = current;
   document.title = t("app.title");
   applyI18n(document);
+}
+
+/** A routing category's name in the console's language, else the category itself. */
+export function categoryLabel(key) {
+  return CATEGORIES[current]?.[key] ?? CATEGORIES.ko[key] ?? key;
 }
 
 export function t(key, vars = {}) {

@@ -4,7 +4,7 @@
 
 import { Api } from "./api.js";
 import { $, fill, formatDuration, h } from "./dom.js";
-import { getLang, label, loadChannels, setLang } from "./i18n.js";
+import { categoryLabel, getLang, label, loadChannels, setLang } from "./i18n.js";
 import { horizontalBars, lineChart, PALETTE, stackedBars } from "./charts.js";
 
 const TOKEN_KEY = "inbox.token";
@@ -107,37 +107,12 @@ const STRINGS = {
   },
 };
 
-const CATEGORIES = {
-  ko: {
-    shipping: "배송",
-    refund_return_exchange: "환불·반품·교환",
-    restock: "재입고",
-    product: "상품문의",
-    defect_missing_wrong: "불량·누락·오배송",
-    identity: "본인인증",
-    app: "앱",
-    general: "일반",
-    coupon: "쿠폰",
-  },
-  en: {
-    shipping: "Shipping",
-    refund_return_exchange: "Refund/return/exchange",
-    restock: "Restock",
-    product: "Product",
-    defect_missing_wrong: "Defect/missing/wrong",
-    identity: "Identity",
-    app: "App",
-    general: "General",
-    coupon: "Coupon",
-  },
-};
-
 function r(key, vars = {}) {
   const text = STRINGS[getLang()]?.[key] ?? STRINGS.ko[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
-const category = (key) => CATEGORIES[getLang()]?.[key] ?? CATEGORIES.ko[key] ?? key;
+const category = categoryLabel;
 const percent = (share) => (share === null || share === undefined ? "—" : `${Math.round(share * 1000) / 10}%`);
 const duration = (s) => (s === null || s === undefined ? "—" : formatDuration(s * 1000));
 const seoulDate = (ms) => new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Seoul" }).format(new Date(ms));

@@ -3,7 +3,7 @@
 
 import { installAdminDialog, translator } from "./admin_dialog.js";
 import { h } from "./dom.js";
-import { getLang } from "./i18n.js";
+import { categoryLabel } from "./i18n.js";
 
 const STRINGS = {
   ko: {
@@ -32,34 +32,8 @@ const STRINGS = {
   },
 };
 
-const CATEGORY = {
-  ko: {
-    shipping: "배송",
-    refund_return_exchange: "환불·반품·교환",
-    restock: "재입고",
-    product: "상품문의",
-    defect_missing_wrong: "불량·누락·오배송",
-    identity: "본인인증",
-    app: "앱",
-    general: "일반",
-  },
-  en: {
-    shipping: "Shipping",
-    refund_return_exchange: "Refund / return / exchange",
-    restock: "Restock",
-    product: "Product",
-    defect_missing_wrong: "Defect / missing / wrong item",
-    identity: "Identity",
-    app: "App",
-    general: "General",
-  },
-};
-
 const say = translator(STRINGS);
 
-function categoryName(category) {
-  return (CATEGORY[getLang()] ?? CATEGORY.ko)[category] ?? category;
-}
 
 export async function installRoutingPanel(app) {
   await installAdminDialog(app, {
@@ -111,7 +85,7 @@ async function load(app, body) {
             h(
               "tr",
               { "data-category": category },
-              h("td", {}, categoryName(category)),
+              h("td", {}, categoryLabel(category)),
               h("td", { class: "count" }, String(n)),
             ),
           ),
