@@ -81,8 +81,15 @@ class Evaluation:
         hits = Counter(expected for expected, got in self.pairs if expected == got)
         return {label: hits[label] / n for label, n in sorted(totals.items())}
 
+    def precision(self) -> dict[str, float]:
+        """Of the messages given each category, the share that belong there."""
+        given = Counter(got for _, got in self.pairs)
+        hits = Counter(expected for expected, got in self.pairs if expected == got)
+        return {label: hits[label] / n for label, n in sorted(given.items())}
+
     def table(self, labels: Sequence[str]) -> str:
-        """The confusion table, expected in rows, got in columns, with recall."""
+        """The confusion table, expected in rows, got in columns, with recall per row and
+        precision per column."""
         counts = Counter(self.pairs)
         short = {label: label[:8] for label in labels}
         lines = [
@@ -93,6 +100,10 @@ class Evaluation:
             total = sum(row)
             recall = counts[(expected, expected)] / total if total else 0.0
             lines.append(expected.ljust(24) + "".join(f"{n:>9}" for n in row) + f"  {recall:6.1%}")
+        precision = self.precision()
+        lines.append(
+            "precision".ljust(24) + "".join(f"{precision.get(g, 0.0):>9.1%}" for g in labels)
+        )
         return "\n".join(lines)
 
 

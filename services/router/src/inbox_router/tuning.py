@@ -7,6 +7,11 @@ reported twice: the model alone (argmax) and the rules plus the model as the rou
 them (default rules; they were partly written from the first training file, so that column
 flatters every candidate alike and is used for comparison only).
 
+By default it prints, for the current parameters and rules file, the out-of-fold accuracy,
+recall and precision per category and the confusion tables of both. `--thresholds` varies the
+rules file's `model:` thresholds on the same out-of-fold guesses, `--grid` scores the
+hyper-parameter grid, `--rules FILE` scores another rules file.
+
 `--kiwi` also scores kiwipiepy morphemes as extra features (needs `pip install kiwipiepy`;
 it is not a dependency of the router).
 """
@@ -17,6 +22,7 @@ import argparse
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -24,7 +30,8 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold
 
-from inbox_router.learning import evaluate
+from inbox_core.schema import CATEGORIES
+from inbox_router.learning import as_message
 from inbox_router.model import Evaluation, Example, Featurizer, ModelParams, RoutingModel
 from inbox_router.model import training_examples as shipped_training
 from inbox_router.rules import RuleSet, load_rules
@@ -33,10 +40,37 @@ from inbox_router.settings import DEFAULT_RULES
 FeaturizerFactory = Callable[[ModelParams], Featurizer]
 
 
+Guesses = list[tuple[str, float]]
+
+
 @dataclass
 class Score:
     model: Evaluation
     combined: Evaluation
+    guesses: list[Guesses]  # out of fold, in the order of the examples
+
+
+@dataclass
+class Fixed:
+    """A classifier that answers what the out-of-fold model said about one message, so the
+    rules' thresholds can be varied without training again."""
+
+    guesses: Guesses
+
+    def predict(
+        self, text: str, subject: str | None = None, channel: str = "mail"
+    ) -> list[tuple[str, float]]:
+        return self.guesses
+
+
+def combined(rules: RuleSet, examples: Sequence[Example], guesses: Sequence[Guesses]) -> Evaluation:
+    """Rules + model as the router combines them, from out-of-fold guesses."""
+    return Evaluation(
+        [
+            (e.label, rules.decide(as_message(e, i), model=Fixed(g)).category)
+            for i, (e, g) in enumerate(zip(examples, guesses, strict=True))
+        ]
+    )
 
 
 def cross_validate(
@@ -50,17 +84,65 @@ def cross_validate(
     the other folds (stratified by category, shuffled with a fixed seed)."""
     labels = [e.label for e in examples]
     split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-    model_pairs: list[tuple[str, str]] = []
-    combined_pairs: list[tuple[str, str]] = []
+    guesses: list[Guesses] = [[] for _ in examples]
     for train_at, test_at in split.split(np.zeros(len(labels)), labels):
         model = RoutingModel.train(
             [examples[i] for i in train_at], params, featurizer=featurizer(params)
         )
-        tested = [examples[i] for i in test_at]
-        for e, guesses in zip(tested, model.predict_many(tested), strict=True):
-            model_pairs.append((e.label, guesses[0][0]))
-        combined_pairs.extend(evaluate(rules, model, tested).pairs)
-    return Score(Evaluation(model_pairs), Evaluation(combined_pairs))
+        for i, g in zip(test_at, model.predict_many([examples[i] for i in test_at]), strict=True):
+            guesses[i] = g
+    model_pairs = [(e.label, g[0][0]) for e, g in zip(examples, guesses, strict=True)]
+    return Score(Evaluation(model_pairs), combined(rules, examples, guesses), guesses)
+
+
+def per_category(score: Score) -> str:
+    """Recall and precision per category, rules + model beside the model alone."""
+    lines = [
+        f"{'category':24}{'rules+model':>24}{'model alone':>24}",
+        " " * 24 + f"{'recall':>12}{'precision':>12}" * 2,
+    ]
+    both = (score.combined, score.model)
+    recalls = [e.recall() for e in both]
+    precisions = [e.precision() for e in both]
+    for label in CATEGORIES:
+        cells = "".join(
+            f"{r.get(label, 0.0):>12.1%}{p.get(label, 0.0):>12.1%}"
+            for r, p in zip(recalls, precisions, strict=True)
+        )
+        lines.append(f"{label:24}{cells}")
+    return "\n".join(lines)
+
+
+def report(examples: Sequence[Example], params: ModelParams, rules: RuleSet, folds: int) -> Score:
+    score = cross_validate(examples, params, rules, folds)
+    print(f"{params}\n")
+    print(f"rules + model: {score.combined.accuracy:.1%} ({score.combined.correct})")
+    print(f"model alone:   {score.model.accuracy:.1%} ({score.model.correct})\n")
+    print(per_category(score))
+    print("\nrules + model, out of fold:")
+    print(score.combined.table(list(CATEGORIES)))
+    print("\nmodel alone, out of fold:")
+    print(score.model.table(list(CATEGORIES)))
+    return score
+
+
+def scan_thresholds(examples: Sequence[Example], score: Score, rules: RuleSet) -> None:
+    """The rules file's `model:` thresholds, on the same out-of-fold guesses."""
+    print("\ncombined  general  worst other  decide override keep")
+    for decide, override, keep in itertools.product(
+        (0.3, 0.35, 0.4, 0.45, 0.5, 0.55), (0.6, 0.7, 0.8), (0.2, 0.3)
+    ):
+        use = rules.model.model_copy(
+            update={"decide_at": decide, "override_at": override, "keep_at": keep}
+        )
+        result = combined(rules.model_copy(update={"model": use}), examples, score.guesses)
+        recall = result.recall()
+        worst = min((r, c) for c, r in recall.items() if c != "general")
+        print(
+            f"{result.accuracy:8.1%} {recall['general']:8.1%}  {worst[0]:6.1%} {worst[1][:8]:8}"
+            f"  {decide:6} {override:8} {keep:4}",
+            flush=True,
+        )
 
 
 class MorphemeFeaturizer(Featurizer):
@@ -98,23 +180,34 @@ class MorphemeFeaturizer(Featurizer):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", action="store_true", help="score the hyper-parameter grid")
+    parser.add_argument("--thresholds", action="store_true", help="scan the model: thresholds")
     parser.add_argument("--kiwi", action="store_true", help="also score kiwipiepy morphemes")
+    parser.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="the rules file")
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args()
     examples = shipped_training()
-    rules = load_rules(DEFAULT_RULES)
+    rules = load_rules(args.rules)
     base = ModelParams()
-    grid = [
-        replace(base, c=c, ngram_max=n, subject_weight=s, analyzer=a)
-        for c, n, s, a in itertools.product(
-            (0.3, 1.0, 3.0), (3, 4), (0.6, 1.0), ("char_wb", "char")
-        )
-    ]
-    print(f"{len(examples)} training examples, {args.folds}-fold stratified CV")
-    print("model  combined  params")
-    for params in grid:
-        score = cross_validate(examples, params, rules, args.folds)
-        print(f"{score.model.accuracy:6.1%} {score.combined.accuracy:8.1%}  {params}", flush=True)
+    print(f"{len(examples)} training examples, {args.folds}-fold stratified CV, {args.rules.name}")
+    score = report(examples, base, rules, args.folds)
+    if args.thresholds:
+        scan_thresholds(examples, score, rules)
+    if args.grid:
+        grid = [
+            replace(base, c=c, ngram_max=n, subject_weight=s, analyzer=a)
+            for c, n, s, a in itertools.product(
+                (0.3, 1.0, 3.0), (3, 4), (0.6, 1.0), ("char_wb", "char")
+            )
+        ]
+        print("\nmodel  combined  general (combined)  params")
+        for params in grid:
+            score = cross_validate(examples, params, rules, args.folds)
+            print(
+                f"{score.model.accuracy:6.1%} {score.combined.accuracy:8.1%} "
+                f"{score.combined.recall()['general']:8.1%}  {params}",
+                flush=True,
+            )
     if args.kiwi:
         for weight in (0.3, 0.6, 1.0):
             MorphemeFeaturizer.weight = weight
