@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 
 from inbox_core.embedded import ManagedProcess, find_binary, free_port, port_open, wait_until
 from inbox_core.stack import READY_MARKER
+from inbox_core.testing.stack import stack_environment
 
 from .helpers import SmtpSink, smtp_sink_server
 
@@ -123,28 +123,6 @@ class RunningStack:
             except ProcessLookupError:
                 pass
         return alive
-
-
-def stack_environment(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
-    """The environment of an `inbox-stack` in `data_dir` on ephemeral ports: this process's
-    environment without its own INBOX_/NATS_/MONGODB_ settings, then `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))}
-    env.update(
-        {
-            "INBOX_DATA_DIR": str(data_dir / "var"),
-            "INBOX_EMBEDDED_NATS_PORT": str(free_port()),
-            "INBOX_EMBEDDED_MONGO_PORT": str(free_port()),
-            "INBOX_API_PORT": str(free_port()),
-            "INBOX_SOCIAL_PORT": str(free_port()),
-            "INBOX_MAIL_HTTP_PORT": str(free_port()),
-            "INBOX_SMTP_PORT": str(free_port()),
-            "INBOX_MARKET_PORT": str(free_port()),
-            "INBOX_ROUTER_PORT": str(free_port()),
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        }
-    )
-    env.update(extra)
-    return env
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from inbox_core.testing.stack import APP_SECRET, PAGE, StackHarness
+from inbox_core.testing.stack import APP_SECRET, PAGE, StackHarness, stack_environment
 
-from .conftest import RunningStack, stack_environment
+from .conftest import RunningStack
 
 pytestmark = pytest.mark.e2e
 

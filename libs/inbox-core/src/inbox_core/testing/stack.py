@@ -30,6 +30,28 @@ TOKEN = "fault-token"
 PAGE = "100000000000009"
 
 
+def stack_environment(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of an `inbox-stack` in `data_dir` on ephemeral ports: this process's
+    environment without its own INBOX_/NATS_/MONGODB_ settings, then `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))}
+    env.update(
+        {
+            "INBOX_DATA_DIR": str(data_dir / "var"),
+            "INBOX_EMBEDDED_NATS_PORT": str(free_port()),
+            "INBOX_EMBEDDED_MONGO_PORT": str(free_port()),
+            "INBOX_API_PORT": str(free_port()),
+            "INBOX_SOCIAL_PORT": str(free_port()),
+            "INBOX_MAIL_HTTP_PORT": str(free_port()),
+            "INBOX_SMTP_PORT": str(free_port()),
+            "INBOX_MARKET_PORT": str(free_port()),
+            "INBOX_ROUTER_PORT": str(free_port()),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
 class StackHarness:
     def __init__(
         self,
@@ -38,21 +60,9 @@ class StackHarness:
         replicas: dict[str, int] | None = None,
     ) -> None:
         self.root = root
-        base = {
-            k: v for k, v in os.environ.items() if not k.startswith(("INBOX_", "NATS_", "MONGODB_"))
-        }
-        self.nats_port, self.mongo_port = free_port(), free_port()
-        base.update(
+        base = stack_environment(
+            root,
             {
-                "INBOX_DATA_DIR": str(root / "var"),
-                "INBOX_EMBEDDED_NATS_PORT": str(self.nats_port),
-                "INBOX_EMBEDDED_MONGO_PORT": str(self.mongo_port),
-                "INBOX_API_PORT": str(free_port()),
-                "INBOX_SOCIAL_PORT": str(free_port()),
-                "INBOX_MAIL_HTTP_PORT": str(free_port()),
-                "INBOX_SMTP_PORT": str(free_port()),
-                "INBOX_MARKET_PORT": str(free_port()),
-                "INBOX_ROUTER_PORT": str(free_port()),
                 "INBOX_AGENT_TOKENS": f"fault:{TOKEN}:admin",
                 # Webhooks are closed without their secrets: open every one, for local callers.
                 "FACEBOOK_APP_SECRET": APP_SECRET,
@@ -63,10 +73,12 @@ class StackHarness:
                 "INBOX_NAK_MAX_DELAY_S": "2",
                 "INBOX_ACK_WAIT_S": "5",
                 "INBOX_MAX_DELIVER": "3",
-                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-            }
+                **(env or {}),
+            },
         )
-        base.update(env or {})
+        # The embedded servers' ports, for restarting them where they were.
+        self.nats_port = int(base["INBOX_EMBEDDED_NATS_PORT"])
+        self.mongo_port = int(base["INBOX_EMBEDDED_MONGO_PORT"])
         self.stack = Stack(root / "var", base, quiet=True, replicas=replicas)
 
     @property
