@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-MEMBERS := libs/inbox-core services/ingest-mail services/ingest-social \
-           services/ingest-marketplace services/router services/notifier
+# Every package under services/ is a member, found by its pyproject.toml (a new connector
+# package needs no edit here); inbox-core comes first, with its extras.
+SERVICES := $(sort $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml)))
+MEMBERS := libs/inbox-core $(SERVICES)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(MEMBERS)) requirements-dev.txt
 PYTEST_ARGS ?=
 SHELL := /bin/bash
@@ -42,7 +44,7 @@ $(STAMP): $(PYPROJECTS)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-e 'libs/inbox-core[embedded,testing]' \
-		$(foreach m,$(filter services/%,$(MEMBERS)),-e $(m)) \
+		$(foreach m,$(SERVICES),-e $(m)) \
 		-r requirements-dev.txt 2>&1 | $(QUIET_PIP)
 	@touch $(STAMP)
 

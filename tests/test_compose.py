@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from inbox_core.channels import GROUP
 from inbox_core.settings import AgentTokens, CoreSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,6 +253,27 @@ def _env_example() -> dict[str, tuple[bool, str]]:
     return entries
 
 
+def _dockerfile_installs(dockerfile: Path, context: Path) -> set[Path]:
+    """The folders of `context` that the Dockerfile's `pip install` runs install: each path
+    in a RUN goes back through the COPY that put it there, and its globs are matched."""
+    instructions = _dockerfile_instructions(dockerfile)
+    copied: dict[str, Path] = {}  # image path → context path
+    for keyword, args in instructions:
+        tokens = [t for t in _exec_or_shell_form(args) if not t.startswith("--")]
+        if keyword == "COPY" and len(tokens) == 2:
+            copied[tokens[1].rstrip("/")] = context / tokens[0].rstrip("/")
+    installed: set[Path] = set()
+    for keyword, args in instructions:
+        if keyword != "RUN" or "pip install" not in args:
+            continue
+        for path in re.findall(r"/[\w./*-]+", args):
+            for image_dir, source in copied.items():
+                if path == image_dir or path.startswith(image_dir + "/"):
+                    pattern = str(source.relative_to(context)) + path[len(image_dir) :]
+                    installed |= {p.resolve() for p in context.glob(pattern.strip("/"))}
+    return installed
+
+
 @pytest.fixture(scope="module")
 def services() -> dict[str, dict[str, Any]]:
     return _load_compose()["services"]
@@ -390,6 +412,31 @@ def test_notifier_keeps_data_dir_on_named_volume(services: dict[str, Any]) -> No
     sources = [src for src, target in _volumes(notifier) if target == data_dir]
     assert sources, f"nothing is mounted on {data_dir}: the admin token is lost on recreate"
     assert all(src in (_load_compose().get("volumes") or {}) for src in sources)
+
+
+def test_notifier_image_installs_every_channel_package(tmp_path: Path) -> None:
+    # The notifier lists every channel registration (badges, GET /api/channels), so its image
+    # installs every connector package, a new one too, with no edit to its Dockerfile: the
+    # Dockerfile is read against a copy of the tree's pyprojects plus a new connector's.
+    for pyproject in [
+        *ROOT.glob("services/*/pyproject.toml"),
+        ROOT / "libs/inbox-core/pyproject.toml",
+    ]:
+        copy = tmp_path / pyproject.relative_to(ROOT)
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(pyproject.read_bytes())
+    new = tmp_path / "services" / "ingest-line" / "pyproject.toml"
+    new.parent.mkdir()
+    new.write_text('[project.entry-points."inbox.channels"]\nline = "line.registry:CHANNEL"\n')
+    channel_packages = {
+        p.parent.resolve()
+        for p in tmp_path.glob("services/*/pyproject.toml")
+        if tomllib.loads(p.read_text("utf-8")).get("project", {}).get("entry-points", {}).get(GROUP)
+    }
+    assert len(channel_packages) == 4  # ingest-mail, -social, -marketplace and the new one
+    _, dockerfile = _build_paths("notifier")
+    missing = channel_packages - _dockerfile_installs(dockerfile, tmp_path)
+    assert not missing, f"the notifier image lacks {sorted(p.name for p in missing)}"
 
 
 # --- mongo ---------------------------------------------------------------------------------
