@@ -169,11 +169,18 @@ class ImapSession:
         if self.has("UIDPLUS"):
             await self._call(self.client.uid("expunge", str(uid)), "EXPUNGE")
 
+    async def refresh(self) -> bool:
+        """NOOP: the server brings this session's view of the folder up to date (it does so
+        only between commands), so a search that follows sees the mail that arrived since
+        the last one. Whether it announced new mail (EXISTS or RECENT)."""
+        assert self.client is not None
+        noop = _check(await self._call(self.client.noop(), "NOOP"), "NOOP")
+        return any(_NEWS.search(line) for line in _lines(noop))
+
     async def wait_for_news(self, timeout: float) -> None:
         """Until the server announces new mail (IDLE, RFC 2177) or `timeout` passes."""
         assert self.client is not None
-        noop = _check(await self._call(self.client.noop(), "NOOP"), "NOOP")
-        if any(_NEWS.search(line) for line in _lines(noop)):
+        if await self.refresh():
             return  # news arrived since the last search
         try:
             idle = await self._call(self.client.idle_start(timeout=timeout), "IDLE")

@@ -9,7 +9,9 @@ at-least-once, nothing lost, nothing seen before it is safe.
 
 Between syncs the runner calls `wait`: IDLE (RFC 2177) when the server has it, so new mail
 arrives at once, else a plain pause. The connection is kept between syncs and dropped on
-any error (the runner backs off, the next poll reconnects).
+any error (the runner backs off, the next poll reconnects). After a plain pause the poll
+starts with NOOP: a server updates a session's view of the folder only between commands,
+so without it the search would miss the mail of the pause until the poll after.
 
 The cursor (collection `cursors`, `_id` `mail:<account>:imap:<folder>`) holds UIDVALIDITY
 and the last UID published. When UIDVALIDITY changes (the server renumbered the folder),
@@ -109,7 +111,10 @@ class ImapMailbox(PollingChannel):
         self, board: str, cursor: dict[str, Any] | None, http: aiohttp.ClientSession, now: datetime
     ) -> Page:
         try:
+            kept = self.session is not None and self.session.lost is None
             session = await self._open()
+            if kept and not self._idles(session):
+                await session.refresh()  # the mail of the pause (a new SELECT sees it)
             uids, last, starting_over = await self._pending(session, cursor)
             # Starting over: one page, as later pages read every UID after the cursor.
             size = len(uids) if starting_over else self.page_size
@@ -148,10 +153,14 @@ class ImapMailbox(PollingChannel):
         self._fetched = []
         await self.intake.published(page.messages)
 
+    def _idles(self, session: ImapSession) -> bool:
+        """Whether `wait` uses IDLE: configured (`idle`) and offered by the server."""
+        return self.mailbox.idle and session.has("IDLE")
+
     async def wait(self, seconds: float) -> None:
         """Until new mail (IDLE) or `seconds` (no IDLE: the poll interval)."""
         session = self.session
-        if session is None or not self.mailbox.idle or not session.has("IDLE"):
+        if session is None or not self._idles(session):
             await asyncio.sleep(seconds)
             return
         self.idle = True
