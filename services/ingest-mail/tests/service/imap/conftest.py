@@ -20,11 +20,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aioimaplib
 import pytest
 
 from inbox_core.embedded import ManagedProcess, free_port, port_open, wait_until
+from inbox_ingest_mail.mailboxes import Mailbox
 
 TIMEOUT = 15.0
 
@@ -62,6 +64,19 @@ class ImapUser:
     port: int
     username: str
     password: str
+
+    def mailbox(self, **options: Any) -> Mailbox:
+        """This user's INBOX as the poller reads it: account `naver`, plain IMAP."""
+        return Mailbox(
+            account="naver",
+            host=self.host,
+            port=self.port,
+            tls=False,
+            username=self.username,
+            password=self.password,
+            address="shop@naver.example",
+            **options,
+        )
 
     async def client(self) -> aioimaplib.IMAP4:
         client = aioimaplib.IMAP4(self.host, self.port, timeout=TIMEOUT)

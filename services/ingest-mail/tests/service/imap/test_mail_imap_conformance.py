@@ -25,7 +25,6 @@ from inbox_core.testing.conformance import (
 )
 from inbox_ingest_mail.imap_mailbox import ImapMailbox
 from inbox_ingest_mail.intake import MailIntake
-from inbox_ingest_mail.mailboxes import Mailbox
 from inbox_ingest_mail.parse_mail import normalise_mail
 
 TIMEOUT = 15.0
@@ -54,16 +53,7 @@ async def imap_platform(request: pytest.FixtureRequest) -> AsyncIterator[PollPla
     user = request.getfixturevalue("dovecot").add_user()
     runtime = Runtime("test-imap-conformance", ServiceSettings())
     await asyncio.wait_for(runtime.start(), TIMEOUT)
-    mailbox = Mailbox(
-        account="naver",
-        host=user.host,
-        port=user.port,
-        tls=False,
-        username=user.username,
-        password=user.password,
-        address="shop@naver.example",
-    )
-    channel = ImapMailbox(mailbox, MailIntake(Connector(runtime), OWN), idle_s=1.0)
+    channel = ImapMailbox(user.mailbox(), MailIntake(Connector(runtime), OWN), idle_s=1.0)
     count = 0
 
     async def add(n: int) -> None:

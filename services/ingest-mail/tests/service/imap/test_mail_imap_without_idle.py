@@ -19,7 +19,6 @@ from inbox_core.runtime import Runtime
 from inbox_core.settings import ServiceSettings
 from inbox_ingest_mail.imap_mailbox import ImapMailbox
 from inbox_ingest_mail.intake import MailIntake
-from inbox_ingest_mail.mailboxes import Mailbox
 
 TIMEOUT = 15.0
 
@@ -39,17 +38,7 @@ async def polled_mailbox(core_env: dict[str, str], imap_user: Any) -> AsyncItera
     """(the IMAP user, a function running one poll cycle that returns the page's ids)."""
     runtime = Runtime("test-imap-without-idle", ServiceSettings())
     await asyncio.wait_for(runtime.start(), TIMEOUT)
-    mailbox = Mailbox(
-        account="naver",
-        host=imap_user.host,
-        port=imap_user.port,
-        tls=False,
-        username=imap_user.username,
-        password=imap_user.password,
-        address="shop@naver.example",
-        initial="all",
-        idle=False,
-    )
+    mailbox = imap_user.mailbox(initial="all", idle=False)
     channel = ImapMailbox(mailbox, MailIntake(Connector(runtime), frozenset()), idle_s=1.0)
     board = channel.boards[0]
     cursor: dict[str, Any] | None = None
