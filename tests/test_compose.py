@@ -253,9 +253,10 @@ def _env_example() -> dict[str, tuple[bool, str]]:
     return entries
 
 
-def _dockerfile_installs(dockerfile: Path, context: Path) -> set[Path]:
-    """The folders of `context` that the Dockerfile's `pip install` runs install: each path
-    in a RUN goes back through the COPY that put it there, and its globs are matched."""
+def _dockerfile_installs(dockerfile: Path, context: Path, *, with_deps: bool = False) -> set[Path]:
+    """The folders of `context` that the Dockerfile's `pip install` runs install (`with_deps`:
+    only those installed with their dependencies): each path in a RUN goes back through the
+    COPY that put it there, and its globs are matched."""
     instructions = _dockerfile_instructions(dockerfile)
     copied: dict[str, Path] = {}  # image path → context path
     for keyword, args in instructions:
@@ -264,7 +265,7 @@ def _dockerfile_installs(dockerfile: Path, context: Path) -> set[Path]:
             copied[tokens[1].rstrip("/")] = context / tokens[0].rstrip("/")
     installed: set[Path] = set()
     for keyword, args in instructions:
-        if keyword != "RUN" or "pip install" not in args:
+        if keyword != "RUN" or "pip install" not in args or (with_deps and "--no-deps" in args):
             continue
         for path in re.findall(r"/[\w./*-]+", args):
             for image_dir, source in copied.items():
@@ -414,10 +415,15 @@ def test_notifier_keeps_data_dir_on_named_volume(services: dict[str, Any]) -> No
     assert all(src in (_load_compose().get("volumes") or {}) for src in sources)
 
 
-def test_notifier_image_installs_every_channel_package(tmp_path: Path) -> None:
-    # The notifier lists every channel registration (badges, GET /api/channels), so its image
-    # installs every connector package, a new one too, with no edit to its Dockerfile: the
-    # Dockerfile is read against a copy of the tree's pyprojects plus a new connector's.
+# The notifier lists every channel registration (badges, GET /api/channels); ingest-social and
+# ingest-marketplace run the channels that name them as host, so they need the dependencies.
+CHANNEL_IMAGES = {"notifier": False, "ingest-social": True, "ingest-marketplace": True}
+
+
+@pytest.mark.parametrize("name", list(CHANNEL_IMAGES), ids=list(CHANNEL_IMAGES))
+def test_image_installs_every_channel_package(name: str, tmp_path: Path) -> None:
+    # A new connector package too, with no edit to the Dockerfile: it is read against a copy
+    # of the tree's pyprojects plus a new connector's.
     for pyproject in [
         *ROOT.glob("services/*/pyproject.toml"),
         ROOT / "libs/inbox-core/pyproject.toml",
@@ -434,9 +440,10 @@ def test_notifier_image_installs_every_channel_package(tmp_path: Path) -> None:
         if tomllib.loads(p.read_text("utf-8")).get("project", {}).get("entry-points", {}).get(GROUP)
     }
     assert len(channel_packages) == 4  # ingest-mail, -social, -marketplace and the new one
-    _, dockerfile = _build_paths("notifier")
-    missing = channel_packages - _dockerfile_installs(dockerfile, tmp_path)
-    assert not missing, f"the notifier image lacks {sorted(p.name for p in missing)}"
+    _, dockerfile = _build_paths(name)
+    installed = _dockerfile_installs(dockerfile, tmp_path, with_deps=CHANNEL_IMAGES[name])
+    missing = channel_packages - installed
+    assert not missing, f"the {name} image lacks {sorted(p.name for p in missing)}"
 
 
 # --- mongo ---------------------------------------------------------------------------------
