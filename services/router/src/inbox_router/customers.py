@@ -134,6 +134,7 @@ async def link_customer(db: Db, message: InboundMessage) -> CustomerRecord:
     keys = CustomerKeys.of(message)
     lock_ids = keys.lock_ids()
     owners = await _owners(db, lock_ids)
+    fresh = False
     if all(i in owners for i in lock_ids.values()):
         # Every key is known (a returning customer, a redelivery): nothing to claim.
         customer_id = owners[lock_ids["identity"]]
@@ -141,7 +142,9 @@ async def link_customer(db: Db, message: InboundMessage) -> CustomerRecord:
     else:
         found = await _found(db, keys, owners)
         customer_id, owned = await _claim_keys(db, keys, owners, found)
-    return await _upsert(db, customer_id, keys, owned, message.customer.name)
+        # The identity was unknown and now leads to the id it mints: a new customer.
+        fresh = lock_ids["identity"] not in owners and customer_id == minted_customer_id(keys)
+    return await _upsert(db, customer_id, keys, owned, message.customer.name, fresh=fresh)
 
 
 async def _claim_keys(
@@ -166,22 +169,70 @@ async def _claim_keys(
     return customer_id, owned
 
 
+_FIELDS: Final = {"identity": "identities", "email": "emails", "phone": "phones"}
+_PROJECTION: Final = {"vip": 1, "name": 1, **{field: 1 for field in _FIELDS.values()}}
+
+
+def _held(keys: CustomerKeys, owned: set[str]) -> dict[str, str]:
+    """The customer document's list field → the value of this message it must hold."""
+    values = {"identity": keys.identity, "email": keys.email, "phone": keys.phone}
+    return {
+        field: value
+        for kind, field in _FIELDS.items()
+        if (value := values[kind]) and (kind == "identity" or kind in owned)
+    }
+
+
+async def _insert(
+    db: Db, customer_id: str, held: dict[str, str], name: str | None
+) -> CustomerRecord | None:
+    """A new customer as one insert of the whole document (the batched store sends a
+    `$setOnInsert`-only upsert by `_id` as an insert); None when it exists already."""
+    now = utcnow()
+    doc: dict[str, Any] = {field: [value] for field, value in held.items()}
+    doc.update(created_at=now, updated_at=now, **({"name": name} if name else {}))
+    try:
+        result = await db[CUSTOMERS].update_one(
+            {"_id": customer_id}, {"$setOnInsert": doc}, upsert=True
+        )
+    except DuplicateKeyError:
+        return None  # a racing copy of this message inserted it first
+    return CustomerRecord(customer_id, new=True) if result.upserted_id is not None else None
+
+
 async def _upsert(
-    db: Db, customer_id: str, keys: CustomerKeys, owned: set[str], name: str | None
+    db: Db,
+    customer_id: str,
+    keys: CustomerKeys,
+    owned: set[str],
+    name: str | None,
+    *,
+    fresh: bool = False,
 ) -> CustomerRecord:
-    add: dict[str, Any] = {"identities": keys.identity}
-    if keys.email and "email" in owned:
-        add["emails"] = keys.email
-    if keys.phone and "phone" in owned:
-        add["phones"] = keys.phone
+    """Record this message's keys and name on the customer, writing only what changes.
+
+    A `fresh` customer (its identity just claimed for the id it mints) is inserted whole; a
+    known one is read (its VIP flag is needed anyway) and updated only when this message
+    brings a key or a name it does not hold yet, so a returning customer costs no write.
+    When the document is missing (a customer still being inserted by a racing message, or
+    one whose insert was lost), the update is an upsert, as before.
+    """
+    held = _held(keys, owned)
+    if fresh and (inserted := await _insert(db, customer_id, held, name)) is not None:
+        return inserted
+    doc = await db[CUSTOMERS].find_one({"_id": customer_id}, _PROJECTION)
+    missing = held
+    if doc is not None:
+        missing = {f: v for f, v in held.items() if v not in (doc.get(f) or [])}
+        if not missing and (not name or doc.get("name") == name):
+            return CustomerRecord(customer_id, vip=bool(doc.get("vip")))
     now = utcnow()
     update: dict[str, Any] = {
-        "$addToSet": add,
         "$set": {"updated_at": now, **({"name": name} if name else {})},
         "$setOnInsert": {"created_at": now},
     }
-    # An update and, for a known customer only, a read of the flag: cheaper on the store
-    # than a findAndModify, and a customer just inserted is no VIP yet.
+    if missing:
+        update["$addToSet"] = missing
     try:
         result = await db[CUSTOMERS].update_one({"_id": customer_id}, update, upsert=True)
     except DuplicateKeyError:
@@ -189,7 +240,6 @@ async def _upsert(
         result = await db[CUSTOMERS].update_one({"_id": customer_id}, update)
     if result.upserted_id is not None:
         return CustomerRecord(customer_id, new=True)
-    doc = await db[CUSTOMERS].find_one({"_id": customer_id}, {"vip": 1})
     return CustomerRecord(customer_id, vip=bool(doc and doc.get("vip")))
 
 

@@ -430,6 +430,26 @@ async def test_imported_customer_without_key_locks_is_found_by_each_key(
     assert routed.customer_id == "crm-1"
 
 
+async def test_customer_record_takes_a_later_messages_new_email_and_name(
+    router: Router, store: Store, chat: Build, route: Route
+) -> None:
+    first = await route(router, chat("n1", "배송 문의", user="u-n", customer=Customer(id="u-n")))
+    again = Customer(id="u-n", email="Park@Example.com", name="박지훈")
+    second = await route(router, chat("n2", "교환 문의", user="u-n", customer=again))
+    renamed = Customer(id="u-n", email="park@example.com", name="박지훈 (회사)")
+    third = await route(router, chat("n3", "또 문의", user="u-n", customer=renamed))
+    assert first.customer_id == second.customer_id == third.customer_id
+    doc = await asyncio.wait_for(store.db[CUSTOMERS].find_one({"_id": first.customer_id}), 5)
+    assert doc is not None
+    assert (doc["emails"], doc["name"]) == (["park@example.com"], "박지훈 (회사)")
+    assert doc["identities"] == ["kakao:shop:u-n"]
+    # The e-mail now leads to this customer from another channel too.
+    mail_kim = Customer(id="park@example.com", email="park@example.com")
+    other = await route(router, chat("n4", "메일 문의", channel="naver_talktalk", user="u-m",
+                                     customer=mail_kim))  # fmt: skip
+    assert other.customer_id == first.customer_id
+
+
 async def test_customer_merged_by_an_agent_stays_merged_for_later_messages(
     router: Router, store: Store, chat: Build, route: Route
 ) -> None:
