@@ -28,6 +28,7 @@ from inbox_router.conversations import INDEXES, ConversationResolver
 from inbox_router.customers import customer_facts, find_customer, link_customer
 from inbox_router.facts import DEFAULT_CALENDAR, ConversationFacts, MatchFacts
 from inbox_router.learning import ModelHolder, retrain
+from inbox_router.legacy_customers import prepare_customers
 from inbox_router.reload import RuleSource
 from inbox_router.rules import RuleSet
 from inbox_router.sent_replies import MAIL, delivery_handler
@@ -224,6 +225,8 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
         if settings.rules_poll_s > 0:
             runtime.spawn(source.watch(settings.rules_poll_s), "rules-watch")
         runtime.spawn(router.faq.watch(), "faq-entries")
+        # Every customer findable by its keys before the first message is routed.
+        await prepare_customers(runtime.store.db)
         # One thread is routed by one replica at a time (inbox_core.partitions).
         inbound = partitioned_consumer(
             runtime.bus,

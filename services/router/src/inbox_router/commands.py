@@ -61,7 +61,7 @@ async def merge_customers(db: AsyncDatabase[dict[str, Any]], merge: CustomerMerg
     # The router finds customers by their keys: once these lead to `into`, the other's next
     # message joins it, whatever else is still to do.
     await db[CUSTOMER_KEYS].update_many({"customer_id": other}, {"$set": {"customer_id": into}})
-    # Identities are unique: they can join `into` only once the other is gone. What it had
+    # An identity belongs to one customer: it joins `into` once the other is gone. What it had
     # at that moment, in case a message added to it since the record.
     gone = await db[CUSTOMERS].find_one_and_delete({"_id": other})
     had = _had(gone or doc)

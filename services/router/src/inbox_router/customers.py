@@ -98,31 +98,16 @@ async def _owners(db: Db, lock_ids: dict[str, str]) -> dict[str, str]:
     return {str(d["_id"]): str(d["customer_id"]) for d in docs}
 
 
-async def _legacy(db: Db, keys: CustomerKeys) -> str | None:
-    """A customer recorded without key locks (imported, or from before they existed).
-
-    One indexed lookup per key, not one `$or`: the embedded store answers an `$or` by
-    reading the whole collection, which grew every new customer's cost with the customers.
-    """
-    lookups = [("identities", keys.identity), ("emails", keys.email), ("phones", keys.phone)]
-    for field, value in lookups:
-        if value:
-            doc = await db[CUSTOMERS].find_one({field: value}, {"_id": 1})
-            if doc is not None:
-                return str(doc["_id"])
-    return None
-
-
-async def _found(db: Db, keys: CustomerKeys, owners: dict[str, str]) -> str | None:
-    """The customer of the first known key: identity, then e-mail, then phone."""
-    hit = next((owners[i] for i in keys.lock_ids().values() if i in owners), None)
-    return hit or await _legacy(db, keys)
+def _found(keys: CustomerKeys, owners: dict[str, str]) -> str | None:
+    """The customer of the first known key: identity, then e-mail, then phone. Customers
+    recorded without key locks got them at the router's start (legacy_customers)."""
+    return next((owners[i] for i in keys.lock_ids().values() if i in owners), None)
 
 
 async def find_customer(db: Db, message: InboundMessage) -> CustomerRecord | None:
     """The known customer of `message`, without creating one (for automatic mail)."""
     keys = CustomerKeys.of(message)
-    customer_id = await _found(db, keys, await _owners(db, keys.lock_ids()))
+    customer_id = _found(keys, await _owners(db, keys.lock_ids()))
     if customer_id is None:
         return None
     doc = await db[CUSTOMERS].find_one({"_id": customer_id}, {"vip": 1})
@@ -140,7 +125,7 @@ async def link_customer(db: Db, message: InboundMessage) -> CustomerRecord:
         customer_id = owners[lock_ids["identity"]]
         owned = {kind for kind, i in lock_ids.items() if owners[i] == customer_id}
     else:
-        found = await _found(db, keys, owners)
+        found = _found(keys, owners)
         customer_id, owned = await _claim_keys(db, keys, owners, found)
         # The identity was unknown and now leads to the id it mints: a new customer.
         fresh = lock_ids["identity"] not in owners and customer_id == minted_customer_id(keys)

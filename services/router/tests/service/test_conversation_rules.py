@@ -15,6 +15,7 @@ import pytest
 from inbox_core.schema import Customer, InboundMessage, MessageFlags, RoutedMessage
 from inbox_core.store import CUSTOMER_KEYS, CUSTOMERS, Store
 from inbox_router.app import IGNORED, Router
+from inbox_router.legacy_customers import prepare_customers
 from inbox_router.rules import parse_rules
 
 RouterFactory = Callable[..., Router]
@@ -411,8 +412,9 @@ async def test_customers_on_several_channels_are_linked(
         ("phones", "01012345678", Customer(id="u-77", phone="010-1234-5678", name="김민수")),
         ("identities", "kakao:shop:u-78", Customer(id="u-78", name="김민수")),
     ],
+    ids=["email", "phone", "identity"],
 )
-async def test_imported_customer_without_key_locks_is_found_by_each_key(
+async def test_customer_without_key_locks_is_found_by_each_key_after_the_start(
     router: Router,
     store: Store,
     chat: Build,
@@ -421,10 +423,12 @@ async def test_imported_customer_without_key_locks_is_found_by_each_key(
     value: str,
     customer: Customer,
 ) -> None:
-    # A customer record imported straight into the store (e.g. from the shop's CRM).
+    # A customer record from before key locks, or written straight into the store (e.g.
+    # from the shop's CRM): the router's start gives it its keys.
     await store.db[CUSTOMERS].insert_one(
         {"_id": "crm-1", "identities": [], "emails": [], "phones": [], field: [value]}
     )
+    await asyncio.wait_for(prepare_customers(store.db), timeout=10)
     routed = await route(router, chat("i1", "문의", channel="kakao", user=customer.id,
                                       customer=customer))  # fmt: skip
     assert routed.customer_id == "crm-1"
