@@ -36,6 +36,14 @@ PAGES: list[tuple[str, dict[str, list[str | None]]]] = [
     ("team=restock", {"team": ["restock"]}),
     ("status=resolved", {"status": ["resolved"]}),
     ("assignee=none&status=open", {"assignee": [None], "status": ["open"]}),
+    # No index leads with priority or account: checked on the windows' documents.
+    ("priority=urgent", {"priority": ["urgent"]}),
+    (
+        "status=open,pending&priority=urgent",
+        {"status": ["open", "pending"], "priority": ["urgent"]},
+    ),
+    ("account=outlet (2%)", {"account": ["outlet"]}),
+    ("status=open&account=outlet", {"status": ["open"], "account": ["outlet"]}),
 ]
 
 
@@ -54,7 +62,7 @@ def conversation(i: int, rng: random.Random) -> dict[str, Any]:
         "number": i + 1,
         "status": status,
         "channel": rng.choice(["mail", "kakao", "naver_commerce", "coupang", "facebook"]),
-        "account": "cs",
+        "account": rng.choices(["cs", "outlet"], [49, 1])[0],  # a second shop, 2%
         "team": rng.choice(TEAMS),
         "priority": rng.choice(["normal", "normal", "high", "urgent"]),
         "tags": rng.sample(["배송", "vip", "환불", "재입고"], k=rng.randint(0, 2)),

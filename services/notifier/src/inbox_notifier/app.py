@@ -18,7 +18,7 @@ from inbox_core.logging import get_logger
 from inbox_core.partitions import partitioned_consumer
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, Event, RoutedMessage
-from inbox_core.store import CONVERSATIONS
+from inbox_core.store import CONVERSATIONS, MESSAGES
 from inbox_notifier import audit
 from inbox_notifier.api import DESK, TOKENS, install_api
 from inbox_notifier.api_faq import FAQ_CATALOG
@@ -28,7 +28,7 @@ from inbox_notifier.console import install_console
 from inbox_notifier.desk import Desk
 from inbox_notifier.events import EventPublisher
 from inbox_notifier.file_links import FILE_LINKS, install_file_links
-from inbox_notifier.queue import INDEXES, Queue
+from inbox_notifier.queue import INDEXES, OBSOLETE_MESSAGE_INDEXES, Queue
 from inbox_notifier.queue_page import drop_obsolete_indexes
 from inbox_notifier.routing import error_middleware, json_response
 from inbox_notifier.settings import NotifierSettings
@@ -141,6 +141,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
 
     async def consume(app: web.Application) -> AsyncIterator[None]:
         await drop_obsolete_indexes(runtime.store.db[CONVERSATIONS])
+        await drop_obsolete_indexes(runtime.store.db[MESSAGES], OBSOLETE_MESSAGE_INDEXES)
         # One conversation is applied by one replica at a time (inbox_core.partitions).
         routed = partitioned_consumer(
             runtime.bus,

@@ -57,11 +57,15 @@ INDEXES = {
     MESSAGES: [
         IndexModel([("dedup_id", ASCENDING)], unique=True),
         IndexModel([("conversation_id", ASCENDING), ("created_at", ASCENDING)]),
-        IndexModel([("reply_id", ASCENDING)], sparse=True),
     ],
     OUTBOX: [IndexModel([("published", ASCENDING), ("created_at", ASCENDING)])],
     CANNED: [IndexModel([("title", ASCENDING)])],
 }
+
+# A reply's `_id` is its `reply_id` (agent, bot and automatic replies alike, since the
+# first version), so a delivery report finds its message by `_id`: the sparse `reply_id`
+# index an earlier version kept cost every message write and is dropped at start.
+OBSOLETE_MESSAGE_INDEXES: Final = ("reply_id_1",)
 
 
 def conversation_view(doc: dict[str, Any]) -> dict[str, Any]:
@@ -549,10 +553,11 @@ class Queue:
             "at": report.at,
             "external_id": report.external_id,
         }
-        # A read and a write by _id, gathered with the batch's (findAndModify would read the
-        # whole collection). The reports of one conversation come one after another.
-        msg = await self.hot[MESSAGES].find_one({"reply_id": report.reply_id})
-        if msg is None:
+        # A read and a write by _id (a reply's _id is its reply_id), gathered with the
+        # batch's (findAndModify would read the whole collection). The reports of one
+        # conversation come one after another.
+        msg = await self.hot[MESSAGES].find_one({"_id": report.reply_id})
+        if msg is None or msg.get("reply_id") != report.reply_id:
             return []
         update = {"$set": {"delivery": delivery}}
         await self.hot[MESSAGES].bulk_write([UpdateOne({"_id": msg["_id"]}, update)], ordered=False)
@@ -628,4 +633,12 @@ def _outbox_events(doc: dict[str, Any]) -> list[Event]:
     return [Event.model_validate(e) for e in raw]
 
 
-__all__ = ["CANNED", "NO_DUE", "Queue", "conversation_view", "message_view", "stable_id"]
+__all__ = [
+    "CANNED",
+    "NO_DUE",
+    "OBSOLETE_MESSAGE_INDEXES",
+    "Queue",
+    "conversation_view",
+    "message_view",
+    "stable_id",
+]

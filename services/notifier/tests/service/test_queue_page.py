@@ -10,12 +10,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, IndexModel
 
 from inbox_core.schema import utcnow
 from inbox_core.sla import NO_DUE
-from inbox_core.store import CONVERSATIONS
-from inbox_notifier.queue_page import SORT, PageFilter, QueuePage
+from inbox_core.store import CONVERSATIONS, MESSAGES
+from inbox_notifier.queue import INDEXES, OBSOLETE_MESSAGE_INDEXES
+from inbox_notifier.queue_page import (
+    OBSOLETE_INDEXES,
+    SORT,
+    PageFilter,
+    QueuePage,
+    drop_obsolete_indexes,
+)
 
 from .conftest import NotifierHarness
 
@@ -46,9 +53,9 @@ def seeded_conversations(count: int, rng: random.Random) -> list[dict[str, Any]]
                 "number": i + 1,
                 "status": status,
                 "channel": rng.choice(["mail", "kakao"]),
-                "account": "cs",
+                "account": rng.choice(["cs", "cs", "shop"]),
                 "team": rng.choice(TEAMS),
-                "priority": rng.choice(["normal", "high"]),
+                "priority": rng.choice(["normal", "normal", "high", "urgent"]),
                 "assignee": rng.choice([None, None, "minji", "junho"]),
                 "tags": rng.sample(["배송", "vip", "환불"], k=rng.randint(0, 2)),
                 "subject": f"문의 {i}",
@@ -61,7 +68,7 @@ def seeded_conversations(count: int, rng: random.Random) -> list[dict[str, Any]]
 
 def expected(docs: list[dict[str, Any]], params: dict[str, str]) -> list[str]:
     def keep(doc: dict[str, Any]) -> bool:
-        for name in ("status", "team", "channel", "assignee"):
+        for name in FIELDS:
             if name in params:
                 allowed = [None if v == "none" else v for v in params[name].split(",")]
                 if doc.get(name) not in allowed:
@@ -74,6 +81,7 @@ def expected(docs: list[dict[str, Any]], params: dict[str, str]) -> list[str]:
     return [d["_id"] for d in kept]
 
 
+FIELDS = ("status", "team", "channel", "assignee", "account", "priority")
 FILTERS = [
     {},
     {"status": "open,pending"},
@@ -83,6 +91,9 @@ FILTERS = [
     {"assignee": "none", "status": "open"},
     {"tag": "vip", "channel": "kakao"},
     {"q": "택배"},
+    {"priority": "urgent"},
+    {"status": "open", "priority": "high,urgent"},
+    {"account": "shop", "team": "refund"},
 ]
 FILTER_IDS = [
     "default",
@@ -93,6 +104,9 @@ FILTER_IDS = [
     "unassigned-open",
     "tag-channel",
     "search",
+    "priority",
+    "open-priorities",
+    "account-team",
 ]
 
 
@@ -155,9 +169,7 @@ def stages(plan: dict[str, Any]) -> list[dict[str, Any]]:
 async def test_every_page_query_is_an_index_scan(seeded: Any, params: dict[str, str]) -> None:
     db, _ = seeded
     values = {
-        k: [None if v == "none" else v for v in params[k].split(",")]
-        for k in ("status", "team", "channel", "assignee")
-        if k in params
+        k: [None if v == "none" else v for v in params[k].split(",")] for k in FIELDS if k in params
     }
     recording = RecordingCollection(db[CONVERSATIONS])
     page_filter = PageFilter(values, params.get("tag"), params.get("q"))
@@ -199,3 +211,23 @@ async def test_a_first_page_after_the_head_moved_is_still_the_queues_first(seede
     want = expected(docs, {"team": "shipping"})
     assert [d["_id"] for d in again] == [i for i in want if i != first[0]["_id"]][:20]
     assert again[0]["_id"] == "conv-earlier" and now > again[0]["sort_due"]
+
+
+async def test_retired_indexes_are_dropped_and_the_declared_ones_kept(seeded: Any) -> None:
+    """An earlier version's indexes (each one costs every write of its collection) go at
+    start; a delivery report finds its reply by `_id` instead of `reply_id`."""
+    db, _ = seeded
+    retired = {
+        CONVERSATIONS: [[("tags", 1)], [("team", 1), ("sort_due", 1)]],
+        MESSAGES: [[("reply_id", 1)]],
+    }
+    obsolete = {CONVERSATIONS: OBSOLETE_INDEXES, MESSAGES: OBSOLETE_MESSAGE_INDEXES}
+    for name, keys in retired.items():
+        coll = db[name]
+        async with asyncio.timeout(30):
+            await coll.create_indexes([IndexModel(k) for k in keys])
+            await drop_obsolete_indexes(coll, obsolete[name])
+            names = {ix["name"] async for ix in await coll.list_indexes()}
+        assert not names & {IndexModel(k).document["name"] for k in keys}
+        declared = {IndexModel(ix.document["key"]).document["name"] for ix in INDEXES[name]}
+        assert declared <= names
