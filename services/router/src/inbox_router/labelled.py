@@ -16,6 +16,7 @@ TRAINING_FILES: Final = (
     DATA_DIR / "labelled_messages.yaml",
     DATA_DIR / "labelled_fresh.yaml",
     DATA_DIR / "labelled_more.yaml",
+    DATA_DIR / "labelled_general.yaml",  # `general` and its borderline neighbours (LABELLING.md)
 )
 # Read by the accuracy test and by `retrain` (to refuse a model that routes fewer right).
 HELDOUT_FILE: Final = DATA_DIR / "heldout_messages.yaml"
