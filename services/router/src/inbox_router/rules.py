@@ -139,6 +139,9 @@ class ModelUse(Strict):
     decide_at: float = Field(0.4, ge=0, le=1)  # no category rule: the model decides from here
     override_at: float = Field(0.7, ge=0, le=1)  # the model's top guess overrides a keyword rule
     keep_at: float = Field(0.3, ge=0, le=1)  # ...unless it gives the rule's category this much
+    # A keyword rule gives way to `general` ("everything else") from this probability, under
+    # the same keep_at condition (a stray keyword: 추천 in "친구 추천 이벤트 참여 방법").
+    general_at: float = Field(0.8, ge=0, le=1)
 
 
 class Classifier(Protocol):
@@ -235,11 +238,8 @@ class RuleSet(Strict):
                 reasons.append(f"{said} — not sure enough: rule {rule.name} applies")
             return matched
         rule_p = dict(guesses).get(rule.set.category or "", 0.0)
-        if (
-            top not in (rule.set.category, "general")
-            and p >= use.override_at
-            and (rule_p < use.keep_at)
-        ):
+        sure = use.general_at if top == "general" else use.override_at
+        if top != rule.set.category and p >= sure and rule_p < use.keep_at:
             why = f"{said} → category {top} (rule {rule.name}'s keyword match is weak)"
             return self._adopt(top, rule, matched, reasons, why)
         reasons.append(said)

@@ -126,21 +126,40 @@ def report(examples: Sequence[Example], params: ModelParams, rules: RuleSet, fol
     return score
 
 
+def show_errors(examples: Sequence[Example], score: Score, rules: RuleSet, category: str) -> None:
+    """The training messages of `category` that rules + model route elsewhere (out of fold),
+    or that land in `category` without belonging there, with the reasons of the decision."""
+    print(f"\nout-of-fold errors in and into {category}:")
+    for i, (e, g) in enumerate(zip(examples, score.guesses, strict=True)):
+        decision = rules.decide(as_message(e, i), model=Fixed(g))
+        if (category in (e.label, decision.category)) and e.label != decision.category:
+            why = " | ".join(r for r in decision.reasons if r.startswith(("rule", "model")))
+            print(f"{e.label[:8]:>8} → {decision.category[:8]:8} [{e.channel}] {e.text[:70]}")
+            print(f"{'':20}{why[:160]}")
+
+
 def scan_thresholds(examples: Sequence[Example], score: Score, rules: RuleSet) -> None:
     """The rules file's `model:` thresholds, on the same out-of-fold guesses."""
-    print("\ncombined  general  worst other  decide override keep")
-    for decide, override, keep in itertools.product(
-        (0.3, 0.35, 0.4, 0.45, 0.5, 0.55), (0.6, 0.7, 0.8), (0.2, 0.3)
+    labels = [c for c in CATEGORIES if c != "general"]
+    print("\ncombined general " + " ".join(f"{c[:7]:>7}" for c in labels))
+    print("                  (recall)" + " " * 50 + "decide override keep general_at")
+    for decide, override, keep, general in itertools.product(
+        (0.35, 0.4, 0.45, 0.5), (0.6, 0.7), (0.2, 0.3), (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
     ):
         use = rules.model.model_copy(
-            update={"decide_at": decide, "override_at": override, "keep_at": keep}
+            update={
+                "decide_at": decide,
+                "override_at": override,
+                "keep_at": keep,
+                "general_at": general,
+            }
         )
         result = combined(rules.model_copy(update={"model": use}), examples, score.guesses)
         recall = result.recall()
-        worst = min((r, c) for c, r in recall.items() if c != "general")
+        others = " ".join(f"{recall[c]:7.1%}" for c in labels)
         print(
-            f"{result.accuracy:8.1%} {recall['general']:8.1%}  {worst[0]:6.1%} {worst[1][:8]:8}"
-            f"  {decide:6} {override:8} {keep:4}",
+            f"{result.accuracy:8.1%} {recall['general']:7.1%} {others}"
+            f"  {decide:6} {override:8} {keep:4} {general:6}",
             flush=True,
         )
 
@@ -182,6 +201,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", action="store_true", help="score the hyper-parameter grid")
     parser.add_argument("--thresholds", action="store_true", help="scan the model: thresholds")
+    parser.add_argument("--errors", metavar="CATEGORY", help="list the errors in and into it")
     parser.add_argument("--kiwi", action="store_true", help="also score kiwipiepy morphemes")
     parser.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="the rules file")
     parser.add_argument("--folds", type=int, default=5)
@@ -191,6 +211,8 @@ def main() -> None:
     base = ModelParams()
     print(f"{len(examples)} training examples, {args.folds}-fold stratified CV, {args.rules.name}")
     score = report(examples, base, rules, args.folds)
+    if args.errors:
+        show_errors(examples, score, rules, args.errors)
     if args.thresholds:
         scan_thresholds(examples, score, rules)
     if args.grid:

@@ -96,6 +96,55 @@ def test_keywords_match_across_spacing_and_width() -> None:
     assert decision.team == "returns"
 
 
+class FixedModel:
+    """A routing model that always gives the same probabilities."""
+
+    def __init__(self, **probabilities: float) -> None:
+        self.guesses = sorted(probabilities.items(), key=lambda p: -p[1])
+
+    def predict(
+        self, text: str, subject: str | None = None, channel: str = "mail"
+    ) -> list[tuple[str, float]]:
+        return self.guesses
+
+
+def test_offline_store_question_is_not_a_product_keyword() -> None:
+    """LABELLING.md: "do you have an offline store where I can see it" is general."""
+    decision = DEFAULT.decide(_message("부산에도 매장 있어요? 직접 보고 사고 싶어요"))
+    assert decision.category == "general" and decision.team == "general"
+
+
+@pytest.mark.parametrize(
+    ("model", "category"),
+    [
+        (FixedModel(general=0.85, product=0.05, shipping=0.1), "general"),
+        (FixedModel(general=0.75, product=0.05, shipping=0.2), "product"),
+        (FixedModel(general=0.85, product=0.35), "product"),
+    ],
+    ids=["sure-of-general", "not-sure-enough", "rule-category-still-likely"],
+)
+def test_model_sends_a_stray_keyword_match_to_general_only_when_sure(
+    model: FixedModel, category: str
+) -> None:
+    """`추천` is a product keyword; in a question about a referral event the model may give
+    the message to `general` (general_at 0.8) unless it still gives product keep_at."""
+    decision = DEFAULT.decide(_message("친구 추천 이벤트는 어떻게 참여해요?"), model=model)
+    assert decision.category == category
+    if category == "general":
+        assert decision.team == "general" and "상품문의" not in decision.tags
+        assert any("keyword match is weak" in r for r in decision.reasons)
+
+
+def test_rule_written_for_a_channel_keeps_its_category_against_general() -> None:
+    rules = _rules(
+        [{"name": "kakao-desk", "when": {"channel": ["kakao"]},
+          "set": {"team": "kakao", "category": "kakao_orders"}}],
+        model={"general_at": 0.5},
+    )  # fmt: skip
+    decision = rules.decide(_message("안녕하세요", channel="kakao"), model=FixedModel(general=0.99))
+    assert decision.category == "kakao_orders"
+
+
 def test_marketplace_question_without_keyword_goes_to_product() -> None:
     decision = DEFAULT.decide(_message("문의드립니다", channel="naver_commerce"))
     assert decision.team == "product"
