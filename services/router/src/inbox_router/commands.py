@@ -16,6 +16,7 @@ from inbox_core.commands import CustomerMerge, ThreadMove, confirm_done
 from inbox_core.logging import get_logger
 from inbox_core.schema import utcnow
 from inbox_core.store import CUSTOMER_KEYS, CUSTOMER_MERGES, CUSTOMERS, THREADS
+from inbox_router.customers import stored_lock_ids
 
 log = get_logger(__name__)
 _KEPT = ("identities", "emails", "phones")
@@ -59,12 +60,18 @@ async def merge_customers(db: AsyncDatabase[dict[str, Any]], merge: CustomerMerg
             log.warning("customer merge of an unknown customer ignored", command=merge.id)
             return False
     # The router finds customers by their keys: once these lead to `into`, the other's next
-    # message joins it, whatever else is still to do.
-    await db[CUSTOMER_KEYS].update_many({"customer_id": other}, {"$set": {"customer_id": into}})
+    # message joins it, whatever else is still to do. (A key of the other that its record
+    # does not hold, or one a message reads before this, is moved by that message: it finds
+    # the other gone and this merge recorded.)
+    await _move_keys(db, stored_lock_ids(doc), other, into)
     # An identity belongs to one customer: it joins `into` once the other is gone. What it had
     # at that moment, in case a message added to it since the record.
     gone = await db[CUSTOMERS].find_one_and_delete({"_id": other})
     had = _had(gone or doc)
+    if gone is not None:
+        await _move_keys(
+            db, sorted(set(stored_lock_ids(had)) - set(stored_lock_ids(doc))), other, into
+        )
     await db[CUSTOMERS].update_one(
         {"_id": into},
         {
@@ -74,6 +81,17 @@ async def merge_customers(db: AsyncDatabase[dict[str, Any]], merge: CustomerMerg
     )
     log.info("customers merged", command=merge.id)
     return True
+
+
+async def _move_keys(
+    db: AsyncDatabase[dict[str, Any]], lock_ids: list[str], other: str, into: str
+) -> None:
+    """Point these keys of `other` at `into` (by id: a key claimed since by someone else
+    stays where it is)."""
+    if lock_ids:
+        await db[CUSTOMER_KEYS].update_many(
+            {"_id": {"$in": lock_ids}, "customer_id": other}, {"$set": {"customer_id": into}}
+        )
 
 
 def _had(doc: dict[str, Any]) -> dict[str, list[Any]]:

@@ -37,7 +37,7 @@ from inbox_core.batched import BatchedDatabase
 from inbox_core.errors import TransientError
 from inbox_core.logging import get_logger
 from inbox_core.schema import ConversationStatus, Direction, InboundMessage, utcnow
-from inbox_core.store import CONVERSATIONS, CUSTOMER_KEYS, THREADS
+from inbox_core.store import CONVERSATIONS, THREADS
 from inbox_core.text import normalise_subject, ticket_number
 from inbox_router.thanks import is_thanks_only
 
@@ -45,8 +45,7 @@ log = get_logger(__name__)
 
 INDEXES = {
     THREADS: [IndexModel([("conversation_id", 1), ("origin", 1)])],
-    # customers: by _id only (found through customer_keys; see legacy_customers).
-    CUSTOMER_KEYS: [IndexModel("customer_id")],
+    # customers and customer_keys: by _id only (see legacy_customers).
 }
 DEFAULT_REOPEN_WINDOW: Final = timedelta(days=7)
 MAX_SUCCESSORS: Final = 8  # a chain of superseded conversations longer than this is a bug

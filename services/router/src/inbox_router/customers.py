@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from inbox_core.batched import BatchedDatabase
 from inbox_core.errors import TransientError
 from inbox_core.schema import InboundMessage, utcnow
-from inbox_core.store import CONVERSATIONS, CUSTOMER_KEYS, CUSTOMERS
+from inbox_core.store import CONVERSATIONS, CUSTOMER_KEYS, CUSTOMER_MERGES, CUSTOMERS
 from inbox_router.facts import CustomerFacts
 from inbox_router.normalise import normalise_phone
 
@@ -50,6 +50,15 @@ class CustomerKeys:
         if self.phone:
             ids["phone"] = f"phone:{self.phone}"
         return ids
+
+
+def stored_lock_ids(doc: dict[str, Any]) -> list[str]:
+    """The key lock ids of a stored customer document (or merge record), as
+    `CustomerKeys.lock_ids` makes them for its messages."""
+    ids = [f"identity:{i}" for i in doc.get("identities") or [] if i]
+    ids += [f"email:{e}" for x in doc.get("emails") or [] if (e := str(x).strip().lower())]
+    ids += [f"phone:{p}" for x in doc.get("phones") or [] if (p := normalise_phone(str(x)))]
+    return list(dict.fromkeys(ids))
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,7 @@ async def _claim_keys(
 
 
 _FIELDS: Final = {"identity": "identities", "email": "emails", "phone": "phones"}
+MAX_MERGES: Final = 8  # a chain of merged customers longer than this is a bug
 _PROJECTION: Final = {"vip": 1, "name": 1, **{field: 1 for field in _FIELDS.values()}}
 
 
@@ -193,19 +203,28 @@ async def _upsert(
     name: str | None,
     *,
     fresh: bool = False,
+    merges: int = 0,
 ) -> CustomerRecord:
     """Record this message's keys and name on the customer, writing only what changes.
 
     A `fresh` customer (its identity just claimed for the id it mints) is inserted whole; a
     known one is read (its VIP flag is needed anyway) and updated only when this message
     brings a key or a name it does not hold yet, so a returning customer costs no write.
-    When the document is missing (a customer still being inserted by a racing message, or
-    one whose insert was lost), the update is an upsert, as before.
+    When the document is missing because an agent merged the customer away after this
+    message read its keys (or a key of it was claimed by a message that never recorded it
+    on the customer, so the merge did not move it), the message's keys move to the customer
+    it went into and the message links there. Otherwise (a customer still being inserted by
+    a racing message, or one whose insert was lost) the update is an upsert, as before.
     """
     held = _held(keys, owned)
     if fresh and (inserted := await _insert(db, customer_id, held, name)) is not None:
         return inserted
     doc = await db[CUSTOMERS].find_one({"_id": customer_id}, _PROJECTION)
+    if doc is None and merges < MAX_MERGES:
+        followed = await _follow_merge(db, customer_id, keys, owned)
+        if followed is not None:
+            into, still = followed
+            return await _upsert(db, into, keys, still, name, merges=merges + 1)
     missing = held
     if doc is not None:
         missing = {f: v for f, v in held.items() if v not in (doc.get(f) or [])}
@@ -226,6 +245,19 @@ async def _upsert(
     if result.upserted_id is not None:
         return CustomerRecord(customer_id, new=True)
     return CustomerRecord(customer_id, vip=bool(doc and doc.get("vip")))
+
+
+async def _follow_merge(
+    db: Db, customer_id: str, keys: CustomerKeys, owned: set[str]
+) -> tuple[str, set[str]] | None:
+    """(customer merged into, kinds of this message's keys it owns now) when `customer_id`
+    was merged away; None when it was not."""
+    record = await db[CUSTOMER_MERGES].find_one({"_id": customer_id}, {"into": 1})
+    if record is None:
+        return None
+    into, lock_ids = str(record["into"]), keys.lock_ids()
+    still = {k for k in owned if await _repoint(db, lock_ids[k], customer_id, into) == into}
+    return into, still
 
 
 async def customer_facts(

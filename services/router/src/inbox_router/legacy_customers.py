@@ -25,22 +25,18 @@ from pymongo.errors import BulkWriteError, OperationFailure
 from inbox_core.logging import get_logger
 from inbox_core.schema import utcnow
 from inbox_core.store import CUSTOMER_KEYS, CUSTOMERS, ROUTING_STATE
-from inbox_router.normalise import normalise_phone
+from inbox_router.customers import stored_lock_ids
 
 log = get_logger(__name__)
 
 BACKFILL_DOC: Final = "customer_keys_backfill"
 PAGE: Final = 500  # customers per read and per bulk insert of their keys
-# Lookups of customers without key locks used these; no query does any more.
-OBSOLETE_INDEXES: Final = ("identities_1", "emails_1", "phones_1")
-
-
-def legacy_lock_ids(doc: dict[str, Any]) -> list[str]:
-    """The key lock ids of a stored customer document, as `CustomerKeys.lock_ids` makes them."""
-    ids = [f"identity:{i}" for i in doc.get("identities") or [] if i]
-    ids += [f"email:{e}" for x in doc.get("emails") or [] if (e := str(x).strip().lower())]
-    ids += [f"phone:{p}" for x in doc.get("phones") or [] if (p := normalise_phone(str(x)))]
-    return list(dict.fromkeys(ids))
+# Indexes an earlier version created that no query uses any more: lookups of customers
+# without key locks, and the merge's keys by customer (it moves the keys it knows by id).
+OBSOLETE_INDEXES: Final = {
+    CUSTOMERS: ("identities_1", "emails_1", "phones_1"),
+    CUSTOMER_KEYS: ("customer_id_1",),
+}
 
 
 async def _claim_page(db: Any, docs: list[dict[str, Any]]) -> tuple[int, int]:
@@ -49,7 +45,7 @@ async def _claim_page(db: Any, docs: list[dict[str, Any]]) -> tuple[int, int]:
     ops = [
         InsertOne({"_id": lock_id, "customer_id": doc["_id"], "created_at": now})
         for doc in docs
-        for lock_id in legacy_lock_ids(doc)
+        for lock_id in stored_lock_ids(doc)
     ]
     if not ops:
         return 0, 0
@@ -89,13 +85,14 @@ async def backfill_customer_keys(db: Any) -> bool:
 
 
 async def drop_obsolete_indexes(db: Any) -> None:
-    """Drop the customers' key indexes an earlier version created (written for nothing)."""
-    collection = db[CUSTOMERS]
-    names = {ix["name"] async for ix in await collection.list_indexes()}
-    for name in sorted(names & set(OBSOLETE_INDEXES)):
-        with contextlib.suppress(OperationFailure):  # another replica dropped it first
-            await collection.drop_index(name)
-            log.info("obsolete customer index dropped", index=name)
+    """Drop the key indexes an earlier version created (written for nothing)."""
+    for name, obsolete in OBSOLETE_INDEXES.items():
+        collection = db[name]
+        names = {ix["name"] async for ix in await collection.list_indexes()}
+        for index in sorted(names & set(obsolete)):
+            with contextlib.suppress(OperationFailure):  # another replica dropped it first
+                await collection.drop_index(index)
+                log.info("obsolete index dropped", collection=name, index=index)
 
 
 async def prepare_customers(db: Any) -> None:

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from inbox_core.commands import CustomerMerge
-from inbox_core.schema import InboundMessage, RoutedMessage
+from inbox_core.schema import Customer, InboundMessage, RoutedMessage
 from inbox_core.store import CUSTOMER_KEYS, CUSTOMER_MERGES, CUSTOMERS, Store
 from inbox_router.app import Router
 from inbox_router.commands import merge_customers
@@ -64,3 +64,24 @@ async def test_a_customer_merge_carried_out_again_or_after_stopping_half_way_end
     assert merged is not None
     assert sorted(merged["identities"]) == ["kakao:shop:user-1", "mail:cs:kim@example.com"]  # type: ignore[arg-type]
     assert await _merge(store, "nobody", kim) is False  # unknown: nothing happens
+
+
+async def test_a_key_the_merged_customer_s_record_lacks_leads_to_the_merged_customer(
+    router: Router, store: Store, mail: Build, chat: Build, route: Route
+) -> None:
+    kim = (await route(router, mail("m1@example.com"))).customer_id
+    park = (await route(router, chat("k1", "교환 문의"))).customer_id
+    assert kim and park
+    # A phone claimed for park by a message that never got to record it on park (it failed
+    # after the claim): the merge, which moves the keys park's record holds, misses it.
+    await store.db[CUSTOMER_KEYS].insert_one({"_id": "phone:01099998888", "customer_id": park})
+    assert await _merge(store, park, kim)
+    by_phone = Customer(id="tt-9", phone="010-9999-8888", name="박지훈")
+    later = await route(router, chat("t1", "교환 문의", channel="naver_talktalk", user="tt-9",
+                                     customer=by_phone))  # fmt: skip
+    assert later.customer_id == kim
+    assert await _customer(store, park) is None  # not brought back
+    key = await store.db[CUSTOMER_KEYS].find_one({"_id": "phone:01099998888"})
+    assert key is not None and key["customer_id"] == kim
+    merged = await _customer(store, kim)
+    assert merged is not None and "naver_talktalk:shop:tt-9" in merged["identities"]  # type: ignore[operator]
