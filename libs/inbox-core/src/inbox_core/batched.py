@@ -6,8 +6,8 @@ when an event-loop pass adds nothing new to a queue (and, for up to LINGER_S, wh
 round trips of the same database are under way: their callers are likely to ask next), the
 queue goes out as
 
-- one `find({field: {"$in": [...]}})` per collection, field and projection, for the
-  `find_one({field: value})` and `find_in(field, values)` calls, and
+- one `find({field: {"$in": [...]}})` per collection, field and projection (per MAX_IN
+  values), for the `find_one({field: value})` and `find_in(field, values)` calls, and
 - one unordered `bulk_write` per collection for the upserting `update_one` calls, the
   `insert_one` calls and the unordered `insert_many` and `bulk_write` calls (a claim,
   `update_one({"_id": k}, {"$setOnInsert": doc}, upsert=True)`, goes as an insert: the same
@@ -48,6 +48,10 @@ MAX_PASSES = 8
 # How long a queue of a BatchedDatabase may wait for the database's other round trips in
 # flight: their callers are the batch's other messages, likely to ask here next.
 LINGER_S = 0.003
+# Values per `$in` query. The embedded store checks every document an `$in` fetches against
+# the whole list, so a document found by a list of n values costs about 0.05 + 0.0009·n ms
+# (0.16 ms at 128, 0.07 at 32); a longer ask goes out as several lists of this size at once.
+MAX_IN = 32
 
 
 class InFlight:
@@ -270,10 +274,16 @@ class BatchedCollection:
     def _finder(
         self, field: str, projection: Doc | None
     ) -> Callable[[list[list[Any]]], Awaitable[list[list[Doc]]]]:
+        async def fetch(values: list[Any]) -> list[Doc]:
+            return [d async for d in self.collection.find({field: {"$in": values}}, projection)]
+
         async def run(asks: list[list[Any]]) -> list[list[Doc]]:
             wanted = list(dict.fromkeys(v for ask in asks for v in ask))
-            cursor = self.collection.find({field: {"$in": wanted}}, projection)
-            docs = [d async for d in cursor]
+            parts = [wanted[i : i + MAX_IN] for i in range(0, len(wanted), MAX_IN)]
+            found = await asyncio.gather(*(fetch(part) for part in parts))
+            docs = [d for part in found for d in part]
+            if len(parts) > 1:  # a document with several of the values (an array) came twice
+                docs = list({d.get("_id", id(d)): d for d in docs}.values())
             return [[d for d in docs if any(_matches(d, field, v) for v in ask)] for ask in asks]
 
         return run

@@ -13,7 +13,7 @@ import pytest
 from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.errors import DuplicateKeyError
 
-from inbox_core.batched import BatchedDatabase
+from inbox_core.batched import MAX_IN, BatchedDatabase
 from inbox_core.testing.plugin import MongoServer
 
 
@@ -121,3 +121,22 @@ async def test_a_lone_caller_and_other_calls_behave_as_plain_pymongo(
     assert doc == {"_id": "solo", "n": 2}
     with pytest.raises(DuplicateKeyError):
         await asyncio.wait_for(db["people"].insert_one({"_id": "solo"}), 10)
+
+
+async def test_a_long_lookup_is_split_and_each_caller_gets_each_document_once(
+    store: tuple[BatchedDatabase, _Commands],
+) -> None:
+    db, commands = store
+    n = MAX_IN * 2 + 5
+    await db.db["people"].insert_many(
+        [{"_id": f"p{i}", "emails": [f"p{i}@a.kr", f"alt{i}@a.kr"]} for i in range(n)]
+    )
+    commands.seen.clear()
+    # Both addresses of each person asked at once, in different lists.
+    addresses = [f"{k}{i}@a.kr" for k in ("p", "alt") for i in range(n)]
+    everyone = db["people"].find_in("emails", addresses)
+    evens = db["people"].find_in("_id", [f"p{i}" for i in range(0, n, 2)])
+    people, even = await asyncio.wait_for(asyncio.gather(everyone, evens), 10)
+    assert sorted(d["_id"] for d in people) == sorted(f"p{i}" for i in range(n))
+    assert sorted(d["_id"] for d in even) == sorted(f"p{i}" for i in range(0, n, 2))
+    assert commands.seen["find people"] > 2  # lists of at most MAX_IN values
