@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from inbox_core import metrics
-from inbox_core.schema import Customer, InboundMessage
+from inbox_core.schema import Customer, Event, InboundMessage
 from inbox_core.settings import CoreSettings
 from inbox_core.store import Store
 from inbox_notifier.queue import INDEXES as NOTIFIER_INDEXES
@@ -63,15 +63,14 @@ async def store_bound(mongo_url: str, n: int = 300, batch: int = 8) -> dict[str,
     router = Router(SimpleNamespace(store=store), load_rules(DEFAULT_RULES))  # type: ignore[arg-type]
     queue = Queue(store)
 
-    async def one(tag: str) -> list[str]:
+    async def one(tag: str) -> list[Event]:
         routed = await router.route(_message(tag))
         assert routed is not None
         events, _ = await queue.apply_routed(routed)
-        return [e.id for e in events]
+        return events
 
     async def batch_of(tags: list[str]) -> None:
-        published = await asyncio.gather(*(one(t) for t in tags))
-        await queue.mark_published([i for ids in published for i in ids])
+        await queue.record_published(await asyncio.gather(*(one(t) for t in tags)))
 
     try:
         await batch_of(["warmup"])

@@ -18,7 +18,7 @@ from inbox_core.logging import get_logger
 from inbox_core.partitions import partitioned_consumer
 from inbox_core.runtime import Runtime, create_base_app
 from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, Event, RoutedMessage
-from inbox_core.store import CONVERSATIONS, MESSAGES
+from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX
 from inbox_notifier import audit
 from inbox_notifier.api import DESK, TOKENS, install_api
 from inbox_notifier.api_faq import FAQ_CATALOG
@@ -28,7 +28,12 @@ from inbox_notifier.console import install_console
 from inbox_notifier.desk import Desk
 from inbox_notifier.events import EventPublisher
 from inbox_notifier.file_links import FILE_LINKS, install_file_links
-from inbox_notifier.queue import INDEXES, OBSOLETE_MESSAGE_INDEXES, Queue
+from inbox_notifier.queue import (
+    INDEXES,
+    OBSOLETE_MESSAGE_INDEXES,
+    OBSOLETE_OUTBOX_INDEXES,
+    Queue,
+)
 from inbox_notifier.queue_page import drop_obsolete_indexes
 from inbox_notifier.routing import error_middleware, json_response
 from inbox_notifier.settings import NotifierSettings
@@ -52,10 +57,11 @@ class Notifier:
         """Apply a fetched batch: round by round (a conversation's messages in stream order),
         the messages of a round concurrently with their store calls gathered; then publish
         the batch's replies and events with the PubAcks in flight together. A message is
-        done once its writes and its replies' PubAcks are; its events, saved in the outbox,
-        are published now or by the relay."""
+        done once its writes, its replies' PubAcks and its events' PubAcks (and their
+        published marks) are: one whose event was not taken fails and is redelivered, and
+        its redelivery publishes what is still unpublished (`Queue.save_events`)."""
         outcome: dict[int, BaseException | None] = {}
-        done: list[tuple[int, list[Event], list[Outgoing]]] = []
+        done: list[tuple[int, list[list[Event]], list[Outgoing]]] = []
         for i, result in enumerate(await run_rounds(msgs, self._apply_one)):
             if isinstance(result, BaseException):
                 outcome[i] = result
@@ -64,19 +70,25 @@ class Notifier:
                 done.append((i, *result))
         done.sort(key=lambda d: d[0])  # stream order
         replies = [(i, reply) for i, _, out in done for reply in out]
-        events = [event for _, evs, _ in done for event in evs]
+        events = [event for _, docs, _ in done for evs in docs for event in evs]
         acks, unpublished = await asyncio.gather(
-            self.runtime.bus.publish_many([r for _, r in replies]), self.publisher.publish(events)
+            self.runtime.bus.publish_many([r for _, r in replies]),
+            self.publisher.publish(events, mark=False),
         )
         for (i, _), ack in zip(replies, acks, strict=True):
             if isinstance(ack, BaseException):
                 outcome[i] = ack  # redelivered: stored once, the reply published again
-        for i, evs, _ in done:
-            # An event the bus can never take (too large) fails its message, as a reply does.
-            refused = [unpublished[e.id] for e in evs if e.id in unpublished]
+        published: list[list[Event]] = []
+        for i, docs, _ in done:
+            # An event not taken fails its message as a reply does: redelivered (an outage:
+            # for as long as it takes), or dead-lettered when the bus can never take it.
+            refused = [unpublished[e.id] for evs in docs for e in evs if e.id in unpublished]
             permanent = [err for err in refused if isinstance(err, PermanentError)]
-            if permanent and outcome[i] is None:
-                outcome[i] = permanent[0]
+            if refused and outcome[i] is None:
+                outcome[i] = (permanent or refused)[0]
+            published += [evs for evs in docs if not any(e.id in unpublished for e in evs)]
+        # Before the acks: a message acked is one whose events are marked.
+        await self.queue.record_published(published)
         return [outcome[i] for i in range(len(msgs))]
 
     async def handle(self, msg: Msg) -> None:
@@ -85,12 +97,13 @@ class Notifier:
         if outcome is not None:
             raise outcome
 
-    async def _apply_one(self, msg: Msg) -> tuple[list[Event], list[Outgoing]]:
-        """One message's writes; its events and the replies to hand to the connector."""
+    async def _apply_one(self, msg: Msg) -> tuple[list[list[Event]], list[Outgoing]]:
+        """One message's writes; its events (by outbox document, as `save_events` gave
+        them) and the replies to hand to the connector."""
         with message_span("notifier", msg):
             if msg.subject.startswith("inbox.delivery."):
                 report = DeliveryReport.from_json(msg.data)
-                return await self.queue.apply_delivery(report), []
+                return [await self.queue.apply_delivery(report)], []
             routed = RoutedMessage.from_json(msg.data)
             if routed.schema_version > SCHEMA_VERSION:
                 raise PermanentError(f"schema_version {routed.schema_version} is newer than ours")
@@ -104,7 +117,7 @@ class Notifier:
                 )
                 for reply in [*replies, *bot_replies]  # automatic answers, to the connector
             ]
-            return [*events, *bot_events], out
+            return [events, bot_events], out
 
     async def every(self, seconds: float, job: Any, name: str) -> None:
         while True:
@@ -142,6 +155,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     async def consume(app: web.Application) -> AsyncIterator[None]:
         await drop_obsolete_indexes(runtime.store.db[CONVERSATIONS])
         await drop_obsolete_indexes(runtime.store.db[MESSAGES], OBSOLETE_MESSAGE_INDEXES)
+        await drop_obsolete_indexes(runtime.store.db[OUTBOX], OBSOLETE_OUTBOX_INDEXES)
         # One conversation is applied by one replica at a time (inbox_core.partitions).
         routed = partitioned_consumer(
             runtime.bus,

@@ -137,7 +137,8 @@ async def apply_bot_answer(
                 },
             )
         )
-    return await queue.save_events(events), replies
+    # Part of the consumer's message: redelivered until its events are published.
+    return await queue.save_events(events, source_redelivers=True), replies
 
 
 def _unfinished(conv: dict[str, Any], stored: dict[str, Any], asked_at: datetime) -> bool:

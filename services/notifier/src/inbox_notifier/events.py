@@ -23,9 +23,11 @@ class EventPublisher:
         self._failed: list[str] = []
         self._marking = asyncio.Lock()
 
-    async def publish(self, events: list[Event]) -> dict[str, BaseException]:
-        """Publish saved events in order, their PubAcks in flight together; what fails
-        stays in the outbox for the relay (which publishes it again, deduplicated by id).
+    async def publish(self, events: list[Event], *, mark: bool = True) -> dict[str, BaseException]:
+        """Publish saved events in order, their PubAcks in flight together, and mark what
+        went out; what fails stays in the outbox for the relay (which publishes it again,
+        deduplicated by id). `mark=False`: events saved with `source_redelivers`, which
+        the caller marks (`Queue.record_published`) or fails its message for.
         Returns the failed ones' errors by event id."""
         if not events:
             return {}
@@ -39,7 +41,7 @@ class EventPublisher:
             log.warning(
                 "events left in the outbox", error=str(failed), pending=len(events) - len(done)
             )
-        if done:
+        if done and mark:
             sent = set(done)
             failed = [e.id for e in events if e.id not in sent]
             await self._mark_published(done, failed)

@@ -58,7 +58,14 @@ INDEXES = {
         IndexModel([("dedup_id", ASCENDING)], unique=True),
         IndexModel([("conversation_id", ASCENDING), ("created_at", ASCENDING)]),
     ],
-    OUTBOX: [IndexModel([("published", ASCENDING), ("created_at", ASCENDING)])],
+    # The relay's: only documents it may have to publish (`published: false`) have an entry.
+    OUTBOX: [
+        IndexModel(
+            [("created_at", ASCENDING)],
+            name="unpublished_created_at",
+            partialFilterExpression={"published": False},
+        )
+    ],
     CANNED: [IndexModel([("title", ASCENDING)])],
 }
 
@@ -66,6 +73,11 @@ INDEXES = {
 # first version), so a delivery report finds its message by `_id`: the sparse `reply_id`
 # index an earlier version kept cost every message write and is dropped at start.
 OBSOLETE_MESSAGE_INDEXES: Final = ("reply_id_1",)
+# The relay's index before it was partial (every outbox document had an entry).
+OBSOLETE_OUTBOX_INDEXES: Final = ("published_1_created_at_1",)
+# An event published from an outbox document of a message that the bus redelivers until it
+# is handled: a marker document `{_id: PUBLISHED + event id}` (see `Queue.save_events`).
+PUBLISHED: Final = "published:"
 
 
 def conversation_view(doc: dict[str, Any]) -> dict[str, Any]:
@@ -292,7 +304,7 @@ class Queue:
                     message=message_view(doc),
                 )
             )
-        return await self.save_events(events), replies
+        return await self.save_events(events, source_redelivers=True), replies
 
     async def _upsert_conversation(
         self, routed: RoutedMessage, stored: dict[str, Any], inserted: bool, reread: bool = False
@@ -575,43 +587,77 @@ class Queue:
             conversation=view,
             message=message_view(msg),
         )
-        return await self.save_events([event])
+        return await self.save_events([event], source_redelivers=True)
 
     # --- events -------------------------------------------------------------------------
 
-    async def save_events(self, events: list[Event]) -> list[Event]:
+    async def save_events(
+        self, events: list[Event], *, source_redelivers: bool = False
+    ) -> list[Event]:
         """Put events in the outbox (idempotent by id); return the still-unpublished ones.
 
         The events of one call (one message's, one action's) are one outbox document, keyed
-        by the first event's id: one insert and one mark for the lot, where a document per
-        event cost the store three or four of each. The document is marked published only
-        when every event in it was (see `mark_published`)."""
+        by the first event's id: one insert for the lot. How it is marked published depends
+        on who publishes it again when its publish fails or the process dies first:
+
+        - `source_redelivers`: the consumer's messages. The message is acked only after its
+          events are on the bus and marked, so the bus redelivers it until they are; the
+          document is never updated (an update costs the embedded store about five times
+          a small insert): once its events are all published it gets a marker document
+          (`record_published`), and the relay never reads it.
+        - otherwise (agent actions, timers): nothing would call again, so the document is
+          `published: false` until `mark_published`, and the relay publishes what is left.
+        """
         if not events:
             return []
         ids = [e.id for e in events]
-        doc = {
+        doc: dict[str, Any] = {
             "_id": ids[0],
             "ids": ids,
             "events": [e.model_dump(mode="json") for e in events],
-            "published": False,
             "created_at": utcnow(),
         }
+        if not source_redelivers:
+            doc["published"] = False
         try:
             await self.hot[OUTBOX].insert_one(doc)
             return events  # all new: nothing was published before
         except DuplicateKeyError:
             pass
-        # On redelivery, hand back the saved snapshots of what is still unpublished.
-        saved: dict[str, Event] = {}
-        async for d in self.db[OUTBOX].find({"_id": {"$in": ids}, "published": False}):
+        # Saved before (a redelivery): hand back the saved snapshots of what is unpublished.
+        saved = [d async for d in self.db[OUTBOX].find({"_id": {"$in": ids}})]
+        marked: set[str] = set()
+        if any("published" not in d for d in saved):
+            marks = [PUBLISHED + d["_id"] for d in saved]
+            found = self.db[OUTBOX].find({"_id": {"$in": marks}}, {"_id": 1})
+            marked = {m["_id"].removeprefix(PUBLISHED) async for m in found}
+        pending: dict[str, Event] = {}
+        for d in saved:
+            if d.get("published") is True or d["_id"] in marked:
+                continue
             for event in _outbox_events(d):
-                saved[event.id] = event
-        return [saved[i] for i in ids if i in saved]
+                pending[event.id] = event
+        return [pending[i] for i in ids if i in pending]
+
+    async def record_published(self, documents: list[list[Event]]) -> None:
+        """Mark published the outbox documents, saved with `source_redelivers`, whose events
+        (each list as `save_events` returned it: a document's, keyed by its first event)
+        were all published: one small insert each, `{_id: PUBLISHED + key}`. A marker there
+        already is fine (published twice, deduplicated by id)."""
+        keys = dict.fromkeys(evs[0].id for evs in documents if evs)
+        if not keys:
+            return
+        try:
+            await self.db[OUTBOX].insert_many([{"_id": PUBLISHED + k} for k in keys], ordered=False)
+        except BulkWriteError as err:
+            errors = err.details.get("writeErrors", [])
+            if not errors or any(e.get("code") != 11000 for e in errors):
+                raise
 
     async def mark_published(self, event_ids: list[str], failed: list[str] | None = None) -> None:
         """Mark the outbox documents of these published events; one holding an event that
         failed (`failed`) stays for the relay, which publishes it again (deduplicated by id)."""
-        query: dict[str, Any] = {"_id": {"$in": event_ids}}
+        query: dict[str, Any] = {"_id": {"$in": event_ids}, "published": False}
         if failed:
             query["ids"] = {"$nin": failed}
         await self.db[OUTBOX].update_many(
@@ -637,6 +683,8 @@ __all__ = [
     "CANNED",
     "NO_DUE",
     "OBSOLETE_MESSAGE_INDEXES",
+    "OBSOLETE_OUTBOX_INDEXES",
+    "PUBLISHED",
     "Queue",
     "conversation_view",
     "message_view",

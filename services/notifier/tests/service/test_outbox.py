@@ -1,5 +1,6 @@
 """The outbox keeps a call's events in one document: saved once, marked once, and never marked
-while one of its events is still unpublished (real Mongo-wire store)."""
+while one of its events is still unpublished; the consumer's documents are marked by a marker
+document and left to the message's redelivery, not the relay (real Mongo-wire store)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from inbox_core.schema import Event, utcnow
 from inbox_core.settings import CoreSettings
 from inbox_core.store import OUTBOX, Store
 from inbox_core.testing.plugin import MongoServer
-from inbox_notifier.queue import Queue
+from inbox_notifier.queue import INDEXES, Queue
 
 
 @pytest.fixture
@@ -61,3 +62,36 @@ async def test_a_document_with_a_failed_event_stays_for_the_relay(queue: Queue) 
     assert await _relayed(queue) == [e.id for e in first]  # the whole call again, deduplicated
     await queue.mark_published([e.id for e in first])
     assert await _relayed(queue) == []
+
+
+async def test_a_redelivered_messages_events_come_back_until_marked_and_never_reach_the_relay(
+    queue: Queue,
+) -> None:
+    """The consumer's events: its message is redelivered until they are published, so the
+    relay leaves them alone; once marked, a redelivery publishes nothing twice."""
+    events = _events("c4")
+    saved = await asyncio.wait_for(queue.save_events(events, source_redelivers=True), 10)
+    assert saved == events
+    assert await _relayed(queue) == []
+    again = await asyncio.wait_for(queue.save_events(_events("c4"), source_redelivers=True), 10)
+    assert [e.id for e in again] == [e.id for e in events]  # the message came again: resend
+    await asyncio.wait_for(queue.record_published([again]), 10)
+    await asyncio.wait_for(queue.record_published([again]), 10)  # a second mark is harmless
+    assert await queue.save_events(_events("c4"), source_redelivers=True) == []
+    assert await _relayed(queue) == []
+    stored = await queue.db[OUTBOX].find_one({"_id": events[0].id})
+    assert stored is not None and stored["ids"] == [e.id for e in events]  # never rewritten
+
+
+async def test_a_document_saved_for_the_relay_is_found_by_its_index(queue: Queue) -> None:
+    """The relay reads `published: false` documents through the partial index only."""
+    await queue.store.ensure_indexes({OUTBOX: INDEXES[OUTBOX]})
+    await queue.save_events(_events("c5"))
+    await queue.save_events(_events("c6"), source_redelivers=True)
+    query = {"published": False, "created_at": {"$lte": utcnow() + timedelta(seconds=1)}}
+    plan = await asyncio.wait_for(
+        queue.db[OUTBOX].find(query, sort=[("created_at", 1)], limit=500).explain(), 10
+    )
+    assert "IXSCAN" in str(plan["queryPlanner"]["winningPlan"])
+    assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"])
+    assert await _relayed(queue) == [e.id for e in _events("c5")]
