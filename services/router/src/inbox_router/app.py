@@ -156,7 +156,11 @@ class Router:
             customer = await find_customer(db, message)
         else:
             customer = await link_customer(db, message)
-        resolution = await self.resolver.resolve(message, customer.id if customer else None)
+        resolution = await self.resolver.resolve(
+            message,
+            customer.id if customer else None,
+            new_customer=customer is not None and customer.new,
+        )
         if resolution is None:
             await self._keep_aside(message)
             return None

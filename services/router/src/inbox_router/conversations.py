@@ -26,11 +26,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Final, TypeAlias
 
-from pymongo import DESCENDING, IndexModel
+from pymongo import IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from inbox_core.batched import BatchedDatabase
@@ -51,6 +51,14 @@ DEFAULT_REOPEN_WINDOW: Final = timedelta(days=7)
 MAX_SUCCESSORS: Final = 8  # a chain of superseded conversations longer than this is a bug
 OPEN_STATUSES: Final = (ConversationStatus.OPEN.value, ConversationStatus.PENDING.value)
 _NAMESPACE: Final = uuid.UUID("0c6f1f9e-55a2-4a57-b8a4-8f0f6f3d2a71")
+_NEVER: Final = datetime.min.replace(tzinfo=UTC)
+_SUBJECT_FIELDS: Final = {
+    "status": 1,
+    "channel": 1,
+    "account": 1,
+    "subject_norm": 1,
+    "last_message_at": 1,
+}
 
 # Concurrent calls of a batch's messages go out together.
 Db: TypeAlias = BatchedDatabase
@@ -109,22 +117,27 @@ class ConversationResolver:
         self.reopen_window = reopen_window
         self.subject_channels = subject_channels
 
-    async def resolve(self, message: InboundMessage, customer_id: str | None) -> Resolution | None:
-        """The conversation of `message`; None for automatic mail without a known one."""
+    async def resolve(
+        self, message: InboundMessage, customer_id: str | None, *, new_customer: bool = False
+    ) -> Resolution | None:
+        """The conversation of `message`; None for automatic mail without a known one.
+        `new_customer`: the customer was created by this message, so it has no conversation
+        yet (rule 4 has nothing to look up)."""
         keys = [*message.references, *message.thread_keys]
         docs = await self._thread_docs(keys)
         hit = next((_Hit(k, str(docs[k]["conversation_id"])) for k in keys if k in docs), None)
         if hit is not None:
             return await self._existing(message, hit.conversation_id, f"thread key {hit.key}", docs)
         number = ticket_number(message.subject)
-        if number is not None:
+        if number is not None and not new_customer:  # a tag names the same customer's only
             conversation = await self._by_number(number, customer_id)
             if conversation is not None:
                 return await self._existing(message, conversation, f"subject tag [#{number}]", docs)
         if _automatic(message):
             return None
         minted = minted_conversation_id(message)
-        target, how = await self._by_subject(message, customer_id, minted) or (None, "")
+        by_subject = await self._by_subject(message, customer_id, minted, new_customer)
+        target, how = by_subject or (None, "")
         claimed: dict[str, Any] = {}
         if target is None:
             first = message.thread_keys[0]
@@ -220,7 +233,7 @@ class ConversationResolver:
     # --- rule 4: same subject ---------------------------------------------------------------
 
     async def _by_subject(
-        self, message: InboundMessage, customer_id: str | None, minted: str
+        self, message: InboundMessage, customer_id: str | None, minted: str, new_customer: bool
     ) -> tuple[str, str] | None:
         subject = normalise_subject(message.subject)
         if (
@@ -234,6 +247,10 @@ class ConversationResolver:
         digest = hashlib.sha256(subject.encode()).hexdigest()[:24]
         key = f"subject:{message.channel}:{message.account}:{customer_id}:{digest}"
         joined = f"rule 4: same customer and subject {subject!r} as an open conversation"
+        if new_customer:
+            # No conversation of this customer to find: claim the subject for the new one
+            # (a racing mail of the same new customer and subject may have claimed it first).
+            return await self._claim(key, minted, message.dedup_id), joined
         lock = await self.db[THREADS].find_one({"_id": key})
         if lock is not None:
             current = str(lock["conversation_id"])
@@ -242,22 +259,32 @@ class ConversationResolver:
                 return current, joined
             # The conversation with this subject is resolved: a new one takes the subject.
             return await self._repoint(key, current, minted, message.dedup_id), joined
-        open_one = await self.db[CONVERSATIONS].find_one(
-            {
-                "customer_id": customer_id,
-                "channel": message.channel,
-                "account": message.account,
-                "subject_norm": subject,
-                "status": {"$in": list(OPEN_STATUSES)},
-            },
-            {"_id": 1},
-            sort=[("last_message_at", DESCENDING)],
-        )
-        proposed = str(open_one["_id"]) if open_one else minted
+        open_one = await self._open_with_subject(message, customer_id, subject)
+        proposed = open_one or minted
         winner = await self._claim(key, proposed, message.dedup_id)
         return winner, joined
 
     # --- store access -----------------------------------------------------------------------
+
+    async def _open_with_subject(
+        self, message: InboundMessage, customer_id: str, subject: str
+    ) -> str | None:
+        """The customer's latest open or pending conversation on this account with this
+        subject. Read as the customer's conversations (the indexed customer_id, gathered with
+        the batch's other messages, as their facts are) and picked here: a sorted query would
+        leave the batch on its own round trip, and the message's later writes with it."""
+        mine = await self.db[CONVERSATIONS].find_in("customer_id", [customer_id], _SUBJECT_FIELDS)
+        candidates = [
+            d
+            for d in mine
+            if d.get("status") in OPEN_STATUSES
+            and (d.get("channel"), d.get("account"), d.get("subject_norm"))
+            == (message.channel, message.account, subject)
+        ]
+        if not candidates:
+            return None
+        latest = max(candidates, key=lambda d: d.get("last_message_at") or _NEVER)
+        return str(latest["_id"])
 
     async def _thread_docs(self, keys: list[str]) -> dict[str, Any]:
         return {d["_id"]: d for d in await self.db[THREADS].find_in("_id", keys)}

@@ -248,6 +248,25 @@ async def test_new_mail_joins_an_open_conversation_found_by_subject_in_the_store
     assert joined.conversation_id == first.conversation_id
 
 
+async def test_new_mail_joins_the_latest_of_two_open_conversations_with_its_subject(
+    router: Router,
+    mail: Build,
+    route: Route,
+    store_conversation: Remember,
+) -> None:
+    older = await route(
+        router, mail("o1@example.com", subject="주문 변경", at=NOW - timedelta(hours=2))
+    )
+    newer = await route(
+        router, mail("o2@example.com", subject="배송지", at=NOW - timedelta(hours=1))
+    )
+    assert older.conversation_id != newer.conversation_id
+    await store_conversation(older, status="open", subject="교환 요청")
+    await store_conversation(newer, status="pending", subject="교환 요청")
+    joined = await route(router, mail("o3@example.com", "교환 건입니다", subject="Re: 교환 요청"))
+    assert joined.conversation_id == newer.conversation_id
+
+
 @pytest.mark.parametrize(
     ("status", "customer", "subject"),
     [
