@@ -1,20 +1,23 @@
 """Routing accuracy on labelled messages: the rules plus the model on the held-out files.
 
-The held-out files (src/inbox_router/data/heldout_messages.yaml, and heldout_second.yaml,
-written later before any change of that round) were written before any result and never
-tune anything; their figures must not get worse. `pytest -s` prints the confusion tables,
+The held-out files (src/inbox_router/data/heldout_messages.yaml; heldout_second.yaml and
+heldout_third.yaml, each written fresh before any change of its round, the third from
+LABELLING.md alone) were written before any result and never tune anything; their figures
+must not get worse. `pytest -s` prints the confusion tables,
 so a change shows what it fixed and what it broke.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from inbox_core.schema import CATEGORIES, Priority
 from inbox_router.labelled import (
     SECOND_HELDOUT_FILE,
+    THIRD_HELDOUT_FILE,
     TRAINING_FILES,
     Evaluation,
     heldout_examples,
@@ -27,13 +30,11 @@ from inbox_router.scorer import Scorer
 from inbox_router.settings import DEFAULT_RULES
 from inbox_router.trainer import train_scorer
 
-# Measured once with the choices frozen (README, "Routing model").
-HELDOUT_CORRECT_FLOOR = 243  # of 262 (92.7%)
-SECOND_HELDOUT_CORRECT_FLOOR = 141  # of 152 (92.8%)
+# Measured once with the choices frozen (README, "Accuracy on the held-out sets").
+HELDOUT_CORRECT_FLOOR = 244  # of 262 (93.1%)
+SECOND_HELDOUT_CORRECT_FLOOR = 150  # of 152 (98.7%)
+THIRD_HELDOUT_CORRECT_FLOOR = 242  # of 264 (91.7%): the set no choice has seen
 CATEGORY_RECALL_FLOOR = 0.80
-# The second held-out set's general messages (offline stores, group quotes, points, coupons)
-# go to product and shipping: 10 of 19 right, below the target; kept from getting worse.
-SECOND_RECALL_FLOORS = {"general": 10 / 19}
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,10 @@ def model() -> Scorer:
 def test_labelled_sets_are_large_varied_and_kept_apart() -> None:
     shipped = [e for path in TRAINING_FILES for e in load_examples(path)]
     held, second = heldout_examples(), load_examples(SECOND_HELDOUT_FILE)
-    assert len(training_examples()) >= 1100
-    assert len(held) >= 250 and len(second) >= 150
-    for examples, least in ((shipped, 30), (held, 30), (second, 19)):
+    third = load_examples(THIRD_HELDOUT_FILE)
+    assert len(training_examples()) >= 1400
+    assert len(held) >= 250 and len(second) >= 150 and len(third) >= 250
+    for examples, least in ((shipped, 30), (held, 30), (second, 19), (third, 33)):
         counts = Counter(e.label for e in examples)
         assert set(counts) == set(CATEGORIES)
         assert min(counts.values()) >= least
@@ -59,8 +61,11 @@ def test_labelled_sets_are_large_varied_and_kept_apart() -> None:
     assert {e.channel for e in held} >= {"mail", "kakao", "coupang", "naver_commerce"}
     assert sum(1 for e in held if e.subject) >= 15
     # Training never sees a held-out text (a few short greetings are in both files).
-    assert not {e.text for e in training_examples()} & {e.text for e in held + second}
+    assert not {e.text for e in training_examples()} & {e.text for e in held + second + third}
     assert not {e.text for e in held} & {e.text for e in second}
+    assert not {e.text for e in held + second} & {e.text for e in third}
+    assert {e.channel for e in third} >= {"mail", "kakao", "coupang", "naver_commerce"}
+    assert sum(1 for e in third if e.subject) >= 15
 
 
 def test_rules_and_model_route_the_held_out_messages(rules: RuleSet, model: Scorer) -> None:
@@ -72,16 +77,22 @@ def test_rules_and_model_route_the_held_out_messages(rules: RuleSet, model: Scor
     assert not low, low
 
 
-def test_rules_and_model_route_the_second_held_out_messages(rules: RuleSet, model: Scorer) -> None:
-    result = evaluate(rules, model, load_examples(SECOND_HELDOUT_FILE))
-    print(f"\nrules + model on {len(result.pairs)} second held-out messages: {result.accuracy:.1%}")
+@pytest.mark.parametrize(
+    ("path", "floor"),
+    [
+        (SECOND_HELDOUT_FILE, SECOND_HELDOUT_CORRECT_FLOOR),
+        (THIRD_HELDOUT_FILE, THIRD_HELDOUT_CORRECT_FLOOR),
+    ],
+    ids=["second", "third"],
+)
+def test_rules_and_model_route_the_later_held_out_sets(
+    rules: RuleSet, model: Scorer, path: Path, floor: int
+) -> None:
+    result = evaluate(rules, model, load_examples(path))
+    print(f"\nrules + model on {len(result.pairs)} messages of {path.name}: {result.accuracy:.1%}")
     print(result.table(list(CATEGORIES)))
-    assert result.correct >= SECOND_HELDOUT_CORRECT_FLOOR
-    low = {
-        c: r
-        for c, r in result.recall().items()
-        if r < SECOND_RECALL_FLOORS.get(c, CATEGORY_RECALL_FLOOR) - 1e-9
-    }
+    assert result.correct >= floor
+    low = {c: r for c, r in result.recall().items() if r < CATEGORY_RECALL_FLOOR}
     assert not low, low
 
 
