@@ -25,19 +25,18 @@ async def claim_reply_key(db: AsyncDatabase[dict[str, Any]], report: DeliveryRep
     (a redelivered report, a key claimed first by a message). True when it claimed it."""
     if report.channel != MAIL or report.status != DeliveryStatus.SENT or not report.external_id:
         return False
-    with contextlib.suppress(DuplicateKeyError):  # a racing claim of the same key won
-        result = await db[THREADS].update_one(
-            {"_id": f"mail:{report.external_id.strip('<>')}"},
+    # An insert, not an upsert: the same claim for about half the store's work; a duplicate
+    # key means the key was mapped already (a redelivered report, a racing claim).
+    with contextlib.suppress(DuplicateKeyError):
+        await db[THREADS].insert_one(
             {
-                "$setOnInsert": {
-                    "conversation_id": report.conversation_id,
-                    "created_by": f"reply:{report.reply_id}",
-                    "created_at": utcnow(),
-                }
-            },
-            upsert=True,
+                "_id": f"mail:{report.external_id.strip('<>')}",
+                "conversation_id": report.conversation_id,
+                "created_by": f"reply:{report.reply_id}",
+                "created_at": utcnow(),
+            }
         )
-        return result.upserted_id is not None
+        return True
     return False
 
 
