@@ -40,7 +40,7 @@ from inbox_notifier.settings import NotifierSettings
 from inbox_notifier.snooze import SNOOZE_TICK_MIN_S, reopen_snoozed
 from inbox_notifier.spikes import SpikeRule, SpikeWatch
 from inbox_notifier.stream import SETTINGS, SHUTDOWN
-from inbox_notifier.timers import fire_due
+from inbox_notifier.timers import backfill_breach_timers, fire_due
 
 log = get_logger(__name__)
 
@@ -153,6 +153,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
     install_console(app)
 
     async def consume(app: web.Application) -> AsyncIterator[None]:
+        await backfill_breach_timers(notifier.queue)  # before its index goes
         await drop_obsolete_indexes(runtime.store.db[CONVERSATIONS])
         await drop_obsolete_indexes(runtime.store.db[MESSAGES], OBSOLETE_MESSAGE_INDEXES)
         await drop_obsolete_indexes(runtime.store.db[OUTBOX], OBSOLETE_OUTBOX_INDEXES)

@@ -46,11 +46,8 @@ INDEXES = {
         *PAGE_INDEXES,  # the queue page: (sort_due, _id) and (filter, sort_due, _id)
         IndexModel([("customer_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("linked_conversation_id", ASCENDING)]),
+        # The SLA timers: the warning, then the breach (timers.py).
         IndexModel([("status", ASCENDING), ("sla_warn_at", ASCENDING)]),
-        # The breach timer (open, not breached, deadline passed) and the live board.
-        IndexModel(
-            [("status", ASCENDING), ("sla.breached", ASCENDING), ("sla_deadline", ASCENDING)]
-        ),
         IndexModel([("status", ASCENDING), ("snoozed_until", ASCENDING)]),
         IndexModel([("created_at", ASCENDING)]),  # arrivals and spikes (reports)
     ],

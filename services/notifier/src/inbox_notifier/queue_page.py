@@ -68,12 +68,14 @@ PAGE_INDEXES: Final = [
 ]
 # Earlier key patterns no query uses any more (each one costs every write: the embedded
 # store rewrites every index entry of a conversation on each update): the page's first
-# version, tags (a page checks the tag on the window's documents) and the live board's
-# (status, sla_deadline) (it reads the breach timer's index).
+# version, tags (a page checks the tag on the window's documents), the live board's
+# (status, sla_deadline) and the breach timer's (status, sla.breached, sla_deadline): the
+# board reads the page's (status, sort_due, _id), the breach timer shares the warning's.
 OBSOLETE_INDEXES: Final = (
     *(f"{name}_1_sort_due_1" for name in INDEXED_FILTERS),
     "tags_1",
     "status_1_sla_deadline_1",
+    "status_1_sla.breached_1_sla_deadline_1",
 )
 
 Key = tuple[datetime, str]

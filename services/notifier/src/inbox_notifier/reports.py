@@ -307,27 +307,26 @@ async def usual_for_hour(db: Any, now: datetime) -> float:
     return round(total / USUAL_DAYS, 2)
 
 
-# `sla.breached` is false, true, or absent (null matches a missing field).
-DUE_FLAGS: Final = (False, True, None)
+def due_within(now: datetime) -> dict[str, Any]:
+    """Open conversations whose running deadline falls in the next hour: a range of the
+    page's index (status, sort_due, _id) (an open conversation's `sort_due` is its running
+    deadline, `NO_DUE` without one)."""
+    return {"status": "open", "sort_due": {"$gte": now, "$lt": now + timedelta(hours=1)}}
 
 
 async def live(db: AsyncDatabase[dict[str, Any]], now: datetime) -> dict[str, Any]:
     """The live board: now, whatever the period."""
     state = await backlog(db)
-    # One range per breach flag on the timers' index (status, sla.breached, sla_deadline).
-    window = {"$gte": now, "$lt": now + timedelta(hours=1)}
-    dues = [{"status": "open", "sla.breached": flag, "sla_deadline": window} for flag in DUE_FLAGS]
+    due = due_within(now)
     soonest = [
         d
-        for due in dues
         async for d in db[CONVERSATIONS].find(
             due,
             {"number": 1, "subject": 1, "team": 1, "category": 1, "sla_deadline": 1},
-            sort=[("sla_deadline", 1)],
+            sort=[("sort_due", 1), ("_id", 1)],
             limit=10,
         )
     ]
-    soonest.sort(key=lambda d: (d["sla_deadline"], d["_id"]))
     due_soon = [
         {
             "id": d["_id"],
@@ -351,7 +350,7 @@ async def live(db: AsyncDatabase[dict[str, Any]], now: datetime) -> dict[str, An
         "pending": state["pending"],
         "breached": state["breached"],
         "by_team": state["by_team"],
-        "due_within_hour": sum([await db[CONVERSATIONS].count_documents(due) for due in dues]),
+        "due_within_hour": await db[CONVERSATIONS].count_documents(due),
         "due_soon": due_soon,
         "arrivals_last_hour": await arrivals_since(db, now - timedelta(hours=1)),
         "usual_last_hour": await usual_for_hour(db, now),

@@ -241,6 +241,7 @@ async def test_live_board_lists_what_falls_due_within_the_hour(
             "status": status,
             "sla": sla,
             "sla_deadline": now + timedelta(minutes=minutes),
+            "sort_due": now + timedelta(minutes=minutes),  # as the notifier writes it
         }
         for i, (cid, (status, sla, minutes)) in enumerate(due.items())
     ]
