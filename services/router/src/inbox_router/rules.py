@@ -137,11 +137,11 @@ class ModelUse(Strict):
 
     enabled: bool = True
     decide_at: float = Field(0.4, ge=0, le=1)  # no category rule: the model decides from here
-    override_at: float = Field(0.7, ge=0, le=1)  # the model's top guess overrides a keyword rule
+    override_at: float = Field(0.5, ge=0, le=1)  # the model's top guess overrides a keyword rule
     keep_at: float = Field(0.3, ge=0, le=1)  # ...unless it gives the rule's category this much
     # A keyword rule gives way to `general` ("everything else") from this probability, under
     # the same keep_at condition (a stray keyword: 추천 in "친구 추천 이벤트 참여 방법").
-    general_at: float = Field(0.8, ge=0, le=1)
+    general_at: float = Field(0.7, ge=0, le=1)
 
 
 class Classifier(Protocol):
