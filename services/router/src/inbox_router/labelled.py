@@ -24,7 +24,8 @@ HELDOUT_FILE: Final = DATA_DIR / "heldout_messages.yaml"
 SECOND_HELDOUT_FILE: Final = DATA_DIR / "heldout_second.yaml"
 # The same, written fresh from LABELLING.md alone by someone who read no other data file.
 THIRD_HELDOUT_FILE: Final = DATA_DIR / "heldout_third.yaml"
-HELDOUT_FILES: Final = (HELDOUT_FILE, SECOND_HELDOUT_FILE, THIRD_HELDOUT_FILE)
+FOURTH_HELDOUT_FILE: Final = DATA_DIR / "heldout_fourth.yaml"
+HELDOUT_FILES: Final = (HELDOUT_FILE, SECOND_HELDOUT_FILE, THIRD_HELDOUT_FILE, FOURTH_HELDOUT_FILE)
 
 
 @dataclass(frozen=True)
