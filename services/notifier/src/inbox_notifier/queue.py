@@ -584,7 +584,12 @@ class Queue:
             conversation=view,
             message=message_view(msg),
         )
-        return await self.save_events([event], source_redelivers=True)
+        # No outbox document: a redelivered report applies the same delivery again and
+        # computes this event again from the stored state, so what must be kept is only
+        # whether it went out (its marker, `record_published`).
+        if await self.hot[OUTBOX].find_one({"_id": PUBLISHED + event.id}) is not None:
+            return []
+        return [event]
 
     # --- events -------------------------------------------------------------------------
 
@@ -639,8 +644,9 @@ class Queue:
     async def record_published(self, documents: list[list[Event]]) -> None:
         """Mark published the outbox documents, saved with `source_redelivers`, whose events
         (each list as `save_events` returned it: a document's, keyed by its first event)
-        were all published: one small insert each, `{_id: PUBLISHED + key}`. A marker there
-        already is fine (published twice, deduplicated by id)."""
+        were all published, and a delivery report's event (`apply_delivery`, keyed by its
+        id): one small insert each, `{_id: PUBLISHED + key}`. A marker there already is fine
+        (published twice, deduplicated by id)."""
         keys = dict.fromkeys(evs[0].id for evs in documents if evs)
         if not keys:
             return

@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import pytest
 
-from inbox_core.schema import Event, utcnow
+from inbox_core.schema import DeliveryReport, DeliveryStatus, Event, utcnow
 from inbox_core.settings import CoreSettings
-from inbox_core.store import OUTBOX, Store
+from inbox_core.store import MESSAGES, OUTBOX, Store
 from inbox_core.testing.plugin import MongoServer
-from inbox_notifier.queue import INDEXES, Queue
+from inbox_notifier.queue import INDEXES, PUBLISHED, Queue
 
 
 @pytest.fixture
@@ -95,3 +95,26 @@ async def test_a_document_saved_for_the_relay_is_found_by_its_index(queue: Queue
     assert "IXSCAN" in str(plan["queryPlanner"]["winningPlan"])
     assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"])
     assert await _relayed(queue) == [e.id for e in _events("c5")]
+
+
+async def test_a_delivery_reports_event_goes_out_once_and_needs_no_outbox_document(
+    queue: Queue,
+) -> None:
+    """A redelivered report computes its event again from the stored state; once its marker
+    is there, nothing is published twice."""
+    await queue.db[MESSAGES].insert_one(
+        {"_id": "r1", "reply_id": "r1", "conversation_id": "c7", "kind": "message", "text": "네"}
+    )
+    report = DeliveryReport(
+        reply_id="r1",
+        conversation_id="c7",
+        channel="mail",
+        account="cs",
+        status=DeliveryStatus.SENT,
+    )
+    [event] = await asyncio.wait_for(queue.apply_delivery(report), 10)
+    assert event.message is not None and event.message["delivery"]["status"] == "sent"
+    assert [e.id for e in await queue.apply_delivery(report)] == [event.id]  # not out yet
+    await asyncio.wait_for(queue.record_published([[event]]), 10)
+    assert await asyncio.wait_for(queue.apply_delivery(report), 10) == []
+    assert await queue.db[OUTBOX].count_documents({"_id": {"$ne": PUBLISHED + event.id}}) == 0
