@@ -43,7 +43,7 @@ CANNED: Final = "canned_responses"
 INDEXES = {
     CONVERSATIONS: [
         IndexModel([("number", ASCENDING)], unique=True),
-        *PAGE_INDEXES,  # the queue page: (sort_due, _id) and (filter, sort_due, _id)
+        *PAGE_INDEXES,  # the queue page: (filter, sort_due, _id)
         IndexModel([("customer_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("linked_conversation_id", ASCENDING)]),
         # The SLA timers: the warning, then the breach (timers.py).

@@ -20,7 +20,8 @@ after. Without a remembered head (the first page after a start) the grid is arou
 anchor gives the same page: the windows always cover the whole order, only their cost moves.
 
 `prefix` is one filter value (`team: "shipping"`) served by a compound index
-`(field, sort_due, _id)`; a filter with several values is one scan per value, merged. The other
+`(field, sort_due, _id)`; a filter with several values is one scan per value, merged, and a
+page with no indexed filter one scan per status (no index of the order alone). The other
 filters (and `tag`, `q`) are checked here on the few documents a window returns, since the
 store would drop back to reading the whole collection for a filter its index does not cover.
 A page thus costs a few queries over the documents of the windows it touches, which grows
@@ -40,7 +41,7 @@ from typing import Any, Final, Protocol
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import OperationFailure
 
-from inbox_core.schema import utcnow
+from inbox_core.schema import ConversationStatus, utcnow
 from inbox_core.sla import NO_DUE
 
 SORT: Final = [("sort_due", ASCENDING), ("_id", ASCENDING)]
@@ -62,16 +63,18 @@ _HEX_ID = re.compile(r"[0-9a-f]{32}")
 HEADS_KEPT: Final = 1024
 _heads: dict[tuple[tuple[str, Any], ...], datetime] = {}
 
-PAGE_INDEXES: Final = [
-    IndexModel(SORT),
-    *(IndexModel([(name, ASCENDING), *SORT]) for name in INDEXED_FILTERS),
-]
+PAGE_INDEXES: Final = [IndexModel([(name, ASCENDING), *SORT]) for name in INDEXED_FILTERS]
+# A page with no indexed filter is one scan per status (every conversation has one), merged:
+# the open ones first, which nearly always fill a first page, so the others stop early.
+ALL_STATUSES: Final = [{"status": status.value} for status in ConversationStatus]
 # Earlier key patterns no query uses any more (each one costs every write: the embedded
 # store rewrites every index entry of a conversation on each update): the page's first
-# version, tags (a page checks the tag on the window's documents), the live board's
-# (status, sla_deadline) and the breach timer's (status, sla.breached, sla_deadline): the
-# board reads the page's (status, sort_due, _id), the breach timer shares the warning's.
+# version, the unfiltered page's (sort_due, _id) (it scans by status), tags (a page checks
+# the tag on the window's documents), the live board's (status, sla_deadline) and the
+# breach timer's (status, sla.breached, sla_deadline): the board reads the page's
+# (status, sort_due, _id), the breach timer shares the warning's.
 OBSOLETE_INDEXES: Final = (
+    "sort_due_1__id_1",
     *(f"{name}_1_sort_due_1" for name in INDEXED_FILTERS),
     "tags_1",
     "status_1_sla_deadline_1",
@@ -193,7 +196,7 @@ class QueuePage:
 
     async def read(self, after: Key | None, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` conversations after `after`, in queue order."""
-        prefixes: Sequence[dict[str, Any]] = [{}]
+        prefixes: Sequence[dict[str, Any]] = ALL_STATUSES
         if self.driver is not None:
             prefixes = [{self.driver: v} for v in self.filter.values[self.driver]]
         scans: list[list[dict[str, Any]]] = []
