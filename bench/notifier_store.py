@@ -22,12 +22,12 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from store_bound import new_customer_message  # bench/ is on sys.path
+
 from inbox_core.embedded import free_port, mongo_url, start_mongo
 from inbox_core.schema import (
-    Customer,
     DeliveryReport,
     DeliveryStatus,
-    InboundMessage,
     Priority,
     RoutedMessage,
     RoutingDecision,
@@ -52,15 +52,7 @@ def cpu_s(pid: int) -> float:
 
 def routed(tag: str) -> RoutedMessage:
     now = utcnow()
-    message = InboundMessage(
-        channel="facebook",
-        account=PAGE,
-        external_id=f"m_{tag}",
-        thread_keys=[f"facebook:{PAGE}:psid-{tag}"],
-        customer=Customer(id=f"psid-{tag}"),
-        text=f"배송 문의 {tag} 언제 오나요",
-        received_at=now,
-    )
+    message = new_customer_message(tag)
     sla = SlaState(first_response_minutes=60, first_response_due=now + timedelta(hours=1))
     decision = RoutingDecision(
         team="shipping",

@@ -30,7 +30,7 @@ from inbox_router.settings import DEFAULT_RULES
 PAGE = "100000000000009"
 
 
-def _message(tag: str) -> InboundMessage:
+def new_customer_message(tag: str) -> InboundMessage:
     """A new customer's first Messenger message, as ingest-social publishes it."""
     return InboundMessage(
         channel="facebook",
@@ -64,7 +64,7 @@ async def store_bound(mongo_url: str, n: int = 300, batch: int = 8) -> dict[str,
     queue = Queue(store)
 
     async def one(tag: str) -> list[Event]:
-        routed = await router.route(_message(tag))
+        routed = await router.route(new_customer_message(tag))
         assert routed is not None
         events, _ = await queue.apply_routed(routed)
         return events

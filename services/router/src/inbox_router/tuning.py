@@ -145,14 +145,19 @@ def per_category(score: Score) -> str:
 def report(examples: Sequence[Example], params: ModelParams, rules: RuleSet, folds: int) -> Score:
     score = cross_validate(examples, params, rules, folds)
     print(f"{params}\n")
+    print_score(score, "out of fold")
+    return score
+
+
+def print_score(score: Score, scored: str) -> None:
+    """Accuracy of rules + model and of the model alone, per category and as tables."""
     print(f"rules + model: {score.combined.accuracy:.1%} ({score.combined.correct})")
     print(f"model alone:   {score.model.accuracy:.1%} ({score.model.correct})\n")
     print(per_category(score))
-    print("\nrules + model, out of fold:")
+    print(f"\nrules + model, {scored}:")
     print(score.combined.table(list(CATEGORIES)))
-    print("\nmodel alone, out of fold:")
+    print(f"\nmodel alone, {scored}:")
     print(score.model.table(list(CATEGORIES)))
-    return score
 
 
 def show_errors(examples: Sequence[Example], score: Score, rules: RuleSet, category: str) -> None:
@@ -321,8 +326,7 @@ def keyword_harm(examples: Sequence[Example], score: Score, rules: RuleSet, path
             if rule is None or rule.set.category is None or "keyword '" not in why:
                 continue
             keyword = why.split("keyword '", 1)[1].split("'", 1)[0]
-            right = e.label == rule.set.category
-            tally.setdefault((name, keyword), [0, 0])[0 if right else 1] += 1
+            tally.setdefault((name, keyword), [0, 0])[0 if e.label == rule.set.category else 1] += 1
     base = combined(rules, examples, score.guesses).correct
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     print(f"\nrules + model: {base} right; keywords deciding wrongly at least as often as rightly")
@@ -388,13 +392,7 @@ def unbiased(
         f"{path.name}; "
         f"scored: the {len(scored)} of {names}\n{base}\n"
     )
-    print(f"rules + model: {part.combined.accuracy:.1%} ({part.combined.correct})")
-    print(f"model alone:   {part.model.accuracy:.1%} ({part.model.correct})\n")
-    print(per_category(part))
-    print("\nrules + model, out of fold, fresh files only:")
-    print(part.combined.table(list(CATEGORIES)))
-    print("\nmodel alone, out of fold, fresh files only:")
-    print(part.model.table(list(CATEGORIES)))
+    print_score(part, "out of fold, fresh files only")
     if errors:
         show_errors(scored, part, rules, errors)
     if scan:
