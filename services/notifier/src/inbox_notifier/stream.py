@@ -10,11 +10,12 @@ or the pipeline.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final
+from typing import Final, cast
 
 import nats.errors
 import orjson
 from aiohttp import web
+from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from inbox_core import subjects
@@ -36,34 +37,75 @@ def _start_sequence(request: web.Request, query: EventsQuery) -> int | None:
     return int(raw) + 1
 
 
-def _wanted(body: dict[str, object], types: set[str], teams: set[str]) -> bool:
-    if types and body.get("type") not in types:
+_SUBJECT_PREFIX: Final = subjects.EVENTS_ALL.removesuffix(">")
+
+
+def _event_type(msg: Msg) -> str:
+    """The type from the subject (`inbox.events.<type>`): no need to parse the body."""
+    return msg.subject.removeprefix(_SUBJECT_PREFIX) or "message"
+
+
+def _wanted(msg: Msg, etype: str, types: set[str], teams: set[str]) -> bool:
+    if types and etype not in types:
         return False
     if teams:
-        conversation = body.get("conversation")
+        try:
+            body = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            return False
+        conversation = body.get("conversation") if isinstance(body, dict) else None
         team = conversation.get("team") if isinstance(conversation, dict) else None
         if team not in teams:
             return False
     return True
 
 
+def _frame(msg: Msg, etype: str) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        msg.metadata.sequence.stream,
+        etype.encode(),
+        msg.data,
+    )
+
+
+class _Pending:
+    """Events the subscription delivered that are not yet written to this client. The
+    subscription's callback only appends; the writer takes everything there is at once, so
+    a burst of events costs one wake-up and one socket write, not one each. Past `limit`
+    the client is too far behind: nothing more is kept, and it is told to resume by id."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.msgs: list[Msg] = []
+        self.ready = asyncio.Event()
+        self.overflow = False
+
+    async def put(self, msg: Msg) -> None:
+        if len(self.msgs) >= self.limit:
+            self.overflow = True
+        else:
+            self.msgs.append(msg)
+        self.ready.set()
+
+    def wake(self, *_: object) -> None:
+        self.ready.set()
+
+    def take(self) -> list[Msg]:
+        msgs, self.msgs = self.msgs, []
+        self.ready.clear()
+        return msgs
+
+
 _KEEPALIVE: Final = object()
 
 
-async def _next_or_stop(sub: Any, wait_s: float, stopping: asyncio.Future[Any]) -> Any:
-    """The next event, `_KEEPALIVE` after `wait_s` without one, or None once stopping."""
-    if stopping.done():
-        return None
-    receive = asyncio.ensure_future(sub.next_msg(timeout=wait_s))
-    await asyncio.wait({receive, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    if not receive.done():
-        receive.cancel()
-        await asyncio.gather(receive, return_exceptions=True)
-        return None
+async def _wait(pending: _Pending, wait_s: float, stopping: asyncio.Event) -> object:
+    """`None` once stopping, `_KEEPALIVE` after `wait_s` without an event, else the events."""
     try:
-        return receive.result()
-    except nats.errors.TimeoutError:
-        return _KEEPALIVE
+        await asyncio.wait_for(pending.ready.wait(), timeout=wait_s)
+    except TimeoutError:
+        return None if stopping.is_set() else _KEEPALIVE
+    return None if stopping.is_set() else pending.take()
 
 
 async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamResponse:
@@ -77,11 +119,13 @@ async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamR
         config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
     else:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+    pending = _Pending(settings.sse_buffer)
     sub = await runtime.bus.js.subscribe(
         subjects.EVENTS_ALL,
         stream=subjects.STREAM_EVENTS,
         ordered_consumer=True,
         config=config,
+        cb=pending.put,
         pending_msgs_limit=settings.sse_buffer * 2,
     )
     resp = web.StreamResponse(
@@ -94,37 +138,38 @@ async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamR
     await resp.prepare(request)
     # A stop ends every stream at once (the client resumes by Last-Event-ID from another
     # replica or after the restart), instead of holding the shutdown for a keep-alive period.
-    stopping = asyncio.ensure_future(shutdown.wait())
+    stopping = asyncio.Event()
+    watch = asyncio.ensure_future(shutdown.wait())
+    watch.add_done_callback(lambda _: stopping.set())
+    watch.add_done_callback(pending.wake)
     try:
         await resp.write(b"retry: 2000\n\n")
         while not shutdown.is_set():
-            if sub.pending_msgs > settings.sse_buffer:
+            if pending.overflow:
                 # Too far behind: drop this client; it reconnects with its Last-Event-ID.
                 await resp.write(b"event: overflow\ndata: {}\n\n")
                 break
-            msg = await _next_or_stop(sub, settings.sse_keepalive_s, stopping)
-            if msg is None:
+            got = await _wait(pending, settings.sse_keepalive_s, stopping)
+            if got is None:
                 break  # stopping
-            if msg is _KEEPALIVE:
+            if got is _KEEPALIVE:
                 await resp.write(b": keep-alive\n\n")
                 continue
-            try:
-                body = orjson.loads(msg.data)
-            except orjson.JSONDecodeError:
-                continue
-            if not _wanted(body, types, teams):
-                continue
-            frame = (
-                f"id: {msg.metadata.sequence.stream}\nevent: {body.get('type', 'message')}\n"
-                f"data: {msg.data.decode()}\n\n"
-            )
-            await asyncio.wait_for(resp.write(frame.encode()), timeout=settings.sse_write_timeout_s)
+            frames = []
+            for msg in cast(list[Msg], got):
+                etype = _event_type(msg)
+                if _wanted(msg, etype, types, teams):
+                    frames.append(_frame(msg, etype))
+            if frames:
+                await asyncio.wait_for(
+                    resp.write(b"".join(frames)), timeout=settings.sse_write_timeout_s
+                )
         if shutdown.is_set():
             await resp.write_eof()  # ended before anything else is cleaned up
     except (TimeoutError, ConnectionResetError, nats.errors.ConnectionClosedError):
         pass  # the client went away or is too slow; it resumes with Last-Event-ID
     finally:
-        stopping.cancel()
+        watch.cancel()
         try:
             await asyncio.wait_for(sub.unsubscribe(), timeout=2)
         except (TimeoutError, nats.errors.Error):
