@@ -36,6 +36,7 @@ from pymongo.errors import ConnectionFailure
 
 from inbox_core import metrics, subjects
 from inbox_core.errors import BusUnavailable, InvalidPayload, PermanentError, TransientError
+from inbox_core.fetch_linger import FetchLinger
 from inbox_core.logging import get_logger
 from inbox_core.masking import mask_url_credentials
 from inbox_core.schema import DeadLetter, Model
@@ -526,6 +527,7 @@ class Consumer:
     batches_in_flight: int = 2
     _batch_slots: asyncio.Semaphore = field(init=False)
     _batch_keys: dict[asyncio.Task[None], set[str]] = field(default_factory=dict, init=False)
+    _linger: FetchLinger = field(default_factory=FetchLinger, init=False)
 
     def __post_init__(self) -> None:
         self._batch_slots = asyncio.Semaphore(self.batches_in_flight)
@@ -553,14 +555,20 @@ class Consumer:
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable}")
 
     async def _next_batch(self) -> list[Msg]:
-        """Wait for the first message, then take whatever else is ready, without waiting for
-        a full batch (a partial batch would otherwise sit until the fetch timeout)."""
+        """Wait for the first message, then take whatever else is ready, waiting for more
+        only as long as the recent arrival rate says more will come (`FetchLinger`), never
+        for a full batch (a partial batch would otherwise sit until the fetch timeout)."""
         first = await self._sub.fetch(1, timeout=1.0)
         try:
-            more = await self._sub.fetch(self.batch - 1, timeout=0.05) if self.batch > 1 else []
+            more = (
+                await self._sub.fetch(self.batch - 1, timeout=self._linger.wait_s())
+                if self.batch > 1
+                else []
+            )
         except (nats.errors.TimeoutError, TimeoutError):
             # Nothing else ready. The first message must not be dropped because of this.
             more = []
+        self._linger.taken(len(first) + len(more))
         return [*first, *more]
 
     async def _run(self) -> None:
