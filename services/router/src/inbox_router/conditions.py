@@ -24,7 +24,7 @@ from pydantic import (
 from inbox_core.schema import InboundMessage
 from inbox_core.sla import Duration
 from inbox_router.facts import MatchFacts
-from inbox_router.normalise import FieldText, Keyword, Normaliser
+from inbox_router.normalise import FieldText, Keyword, KeywordIndex, Normaliser
 
 PRODUCT_CONTEXT_KEYS: Final = ("product_name", "productName", "product")
 
@@ -65,10 +65,16 @@ class CustomerCondition(Strict):
 
 
 class MatchInput:
-    """One message prepared for matching against one rule set."""
+    """One message prepared for matching against one rule set: its fields normalised and the
+    rule set's keywords found in each, once for all the rules."""
 
     def __init__(
-        self, message: InboundMessage, facts: MatchFacts, normaliser: Normaliser, vip: bool
+        self,
+        message: InboundMessage,
+        facts: MatchFacts,
+        normaliser: Normaliser,
+        vip: bool,
+        keywords: KeywordIndex,
     ) -> None:
         self.message = message
         self.facts = facts
@@ -86,6 +92,7 @@ class MatchInput:
             name: FieldText(name.value, normaliser.spaced(text), normaliser.compact(text))
             for name, text in raw.items()
         }
+        self.found = {name: keywords.found_in(text) for name, text in self.fields.items()}
 
 
 class Condition(Strict):
@@ -132,16 +139,22 @@ class Condition(Strict):
                 raise ValueError(f"invalid regular expression {pattern!r}: {err}") from err
         return patterns
 
-    def compile(self, normaliser: Normaliser) -> None:
+    def compile(self, normaliser: Normaliser) -> ConditionTest:
         words = self.keywords or KeywordSet()
         self._any = [Keyword.compile(k, normaliser) for k in words.any or []]
         self._all = [Keyword.compile(k, normaliser) for k in words.all or []]
         self._none = [Keyword.compile(k, normaliser) for k in words.none or []]
         self._patterns = [re.compile(p, re.IGNORECASE) for p in self.regex or []]
+        return ConditionTest(self)
+
+    @property
+    def keywords_used(self) -> list[Keyword]:
+        return [*self._any, *self._all, *self._none]
 
     def _where(self, keyword: Keyword, data: MatchInput) -> str | None:
+        key = keyword.key
         for name in self.in_:
-            if keyword.found_in(data.fields[name]):
+            if key in data.found[name]:
                 return name.value
         return None
 
@@ -210,3 +223,56 @@ class Condition(Strict):
             hours = condition.contacted_within.total_seconds() / 3600
             why.append(f"another conversation within {hours:g} h")
         return why
+
+
+class ConditionTest:
+    """Whether a condition holds, without saying why: most rules do not match most messages,
+    so the rule set asks this first and `Condition.explain` (the same tests, with reasons)
+    only for the rules that match. Plain attributes: pydantic's private ones are slow to
+    read, and this runs for every rule and message."""
+
+    __slots__ = (
+        "account",
+        "all",
+        "any",
+        "business_hours",
+        "channel",
+        "condition",
+        "fields",
+        "none",
+        "patterns",
+    )
+
+    def __init__(self, condition: Condition) -> None:
+        self.condition = condition
+        self.channel = None if condition.channel is None else frozenset(condition.channel)
+        self.account = None if condition.account is None else frozenset(condition.account)
+        self.business_hours = condition.business_hours
+        self.fields = tuple(condition.in_)
+        self.any = frozenset(k.key for k in condition._any)
+        self.all = tuple(k.key for k in condition._all)
+        self.none = frozenset(k.key for k in condition._none)
+        self.patterns = tuple(condition._patterns)
+
+    def holds(self, data: MatchInput) -> bool:
+        message = data.message
+        if self.channel is not None and message.channel not in self.channel:
+            return False
+        if self.account is not None and message.account not in self.account:
+            return False
+        customer = self.condition.customer
+        if customer is not None and Condition._explain_customer(customer, data) is None:
+            return False
+        if self.business_hours is not None and data.business_open != self.business_hours:
+            return False
+        found = [data.found[name] for name in self.fields]
+        if self.any and all(self.any.isdisjoint(f) for f in found):
+            return False
+        if self.all and not all(any(k in f for f in found) for k in self.all):
+            return False
+        if self.none and not all(self.none.isdisjoint(f) for f in found):
+            return False
+        if self.patterns:
+            texts = [data.fields[name].spaced for name in self.fields]
+            return any(p.search(t) for p in self.patterns for t in texts)
+        return True

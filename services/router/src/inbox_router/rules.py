@@ -31,9 +31,23 @@ from pydantic import (
 from inbox_core.errors import InboxError
 from inbox_core.schema import Direction, InboundMessage, Priority, RoutingDecision
 from inbox_core.sla import SlaPolicies
-from inbox_router.conditions import Condition, MatchInput, Strict, StrList, listify, not_blank
+from inbox_router.conditions import (
+    Condition,
+    ConditionTest,
+    MatchInput,
+    Strict,
+    StrList,
+    listify,
+    not_blank,
+)
 from inbox_router.facts import MatchFacts
-from inbox_router.normalise import DEFAULT_VARIANTS, Normaliser, normalise_phone, normalise_text
+from inbox_router.normalise import (
+    DEFAULT_VARIANTS,
+    KeywordIndex,
+    Normaliser,
+    normalise_phone,
+    normalise_text,
+)
 from inbox_router.templates import check_template, render, template_values
 
 __all__ = ["RuleSet", "RulesError", "load_rules", "normalise_text", "parse_rules"]
@@ -160,6 +174,8 @@ class RuleSet(Strict):
     rules: list[Rule] = Field(default_factory=list)
 
     _normaliser: Normaliser = PrivateAttr(default_factory=Normaliser)
+    _tests: list[tuple[Rule, ConditionTest]] = PrivateAttr(default_factory=list)
+    _keywords: KeywordIndex = PrivateAttr(default_factory=lambda: KeywordIndex([]))
 
     @model_validator(mode="after")
     def _prepare(self) -> RuleSet:
@@ -169,8 +185,8 @@ class RuleSet(Strict):
                 raise ValueError(f"two rules are named {rule.name!r}; names must be unique")
             seen.add(rule.name)
         self._normaliser = Normaliser(self.normalise.variants)
-        for rule in self.rules:
-            rule.when.compile(self._normaliser)
+        self._tests = [(rule, rule.when.compile(self._normaliser)) for rule in self.rules]
+        self._keywords = KeywordIndex(k for rule in self.rules for k in rule.when.keywords_used)
         return self
 
     def decide(
@@ -182,12 +198,15 @@ class RuleSet(Strict):
         """Pure: the routing decision for `message` given what the store knows (`facts`) and,
         when given, the routing model's probabilities."""
         facts = facts or MatchFacts()
-        data = MatchInput(message, facts, self._normaliser, self.customers.is_vip(message, facts))
+        vip = self.customers.is_vip(message, facts)
+        data = MatchInput(message, facts, self._normaliser, vip, self._keywords)
         matched: list[Rule] = []
         reasons: list[str] = []
-        for rule in self.rules:
+        for rule, test in self._tests:
+            if not test.holds(data):
+                continue
             why = rule.when.explain(data)
-            if why is None:
+            if why is None:  # explain and holds make the same tests (test_rules checks)
                 continue
             matched.append(rule)
             reasons.append(f"rule {rule.name}: {'; '.join(why) or 'matches every message'}")

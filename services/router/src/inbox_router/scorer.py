@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -33,14 +33,12 @@ def char_wb_ngrams(text: str, n_max: int) -> list[str]:
     grams: list[str] = []
     for word in _WHITE_SPACES.sub(" ", text).split():
         w = f" {word} "
+        size = len(w)
         for n in range(1, n_max + 1):
-            offset = 0
-            grams.append(w[offset : offset + n])
-            while offset + n < len(w):
-                offset += 1
-                grams.append(w[offset : offset + n])
-            if offset == 0:  # a word shorter than n is counted once
+            if size <= n:  # a word shorter than n is counted once
+                grams.append(w)
                 break
+            grams += [w[i : i + n] for i in range(size - n + 1)]
     return grams
 
 
@@ -53,6 +51,12 @@ def char_ngrams(text: str, n_max: int) -> list[str]:
     return grams
 
 
+_TF_COUNTS: Final = 64
+_TF: Final = [0.0] + [1.0 + math.log(n) for n in range(1, _TF_COUNTS)]  # sublinear tf
+_NO_VALUES: Final = np.zeros(0, dtype=np.float64)
+_WORDS_KEPT: Final = 20_000  # words whose n-gram columns are kept per field (a few MB)
+
+
 @dataclass
 class _Field:
     """One TF-IDF field: term → column (offset into the whole feature row), idf, weight."""
@@ -61,19 +65,40 @@ class _Field:
     idf: np.ndarray
     weight: float
     offset: int = 0  # the field's first column in the whole row
+    # word → the columns of its known n-grams (char_wb: a word's n-grams are its own)
+    _words: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
-    def features(self, text: str, analyzer: str, n_max: int) -> tuple[list[int], list[float]]:
-        grams = (char_wb_ngrams if analyzer == "char_wb" else char_ngrams)(text.lower(), n_max)
-        counts = Counter(g for g in grams if g in self.columns)
+    def _term_columns(self, text: str, analyzer: str, n_max: int) -> list[int]:
+        """The columns of the text's known n-grams, in n-gram order."""
+        columns = self.columns
+        if analyzer != "char_wb":
+            return [c for g in char_ngrams(text, n_max) if (c := columns.get(g)) is not None]
+        words = self._words
+        found: list[int] = []
+        for word in _WHITE_SPACES.sub(" ", text).split():
+            cols = words.get(word)
+            if cols is None:
+                if len(words) >= _WORDS_KEPT:
+                    words.clear()
+                grams = char_wb_ngrams(word, n_max)
+                cols = words[word] = tuple(c for g in grams if (c := columns.get(g)) is not None)
+            found += cols
+        return found
+
+    def features(self, text: str, analyzer: str, n_max: int) -> tuple[list[int], np.ndarray]:
+        """The field's columns and weighted tf-idf values (float64), in the order of the terms'
+        first occurrence (the order of the sums, so every replica scores alike)."""
+        counts = Counter(self._term_columns(text.lower(), analyzer, n_max))
         if not counts:
-            return [], []
-        cols = [self.columns[g] for g in counts]
-        values = np.array([1.0 + math.log(n) for n in counts.values()], dtype=np.float32)
-        values *= self.idf[[c - self.offset for c in cols]]
+            return [], _NO_VALUES
+        cols = list(counts)
+        tf = [_TF[n] if n < _TF_COUNTS else 1.0 + math.log(n) for n in counts.values()]
+        values = np.array(tf, dtype=np.float32)
+        values *= self.idf[np.subtract(cols, self.offset)]
         norm = float(np.sqrt(np.dot(values, values)))
         if norm > 0:
             values /= np.float32(norm)
-        return cols, [float(v) * self.weight for v in values]
+        return cols, values.astype(np.float64) * self.weight
 
 
 class Scorer:
@@ -100,7 +125,8 @@ class Scorer:
         start += len(subject_terms)
         self.channels = {c: start + i for i, c in enumerate(meta["channels"])}
         self.channel_weight = float(params["channel_weight"])
-        self._coef = arrays["coef"]  # features × (folds · classes)
+        # features × (folds · classes), in float64 once rather than a message's rows each time
+        self._coef = arrays["coef"].astype(np.float64)
         self._intercept = arrays["intercept"]  # folds × classes
         self._a, self._b = arrays["a"], arrays["b"]
 
@@ -115,28 +141,30 @@ class Scorer:
         np.savez(out, **arrays)  # type: ignore[arg-type]
         return out.getvalue()
 
-    def _row(self, e: Example) -> tuple[list[int], list[float]]:
+    def _row(self, e: Example) -> tuple[list[int], np.ndarray]:
         cols, values = self.body.features(
             DEFAULT_NORMALISER.spaced(e.text or ""), self.analyzer, self.n_max
         )
-        more = self.subject.features(
+        more_cols, more_values = self.subject.features(
             DEFAULT_NORMALISER.spaced(e.subject or ""), self.analyzer, self.n_max
         )
-        cols, values = cols + more[0], values + more[1]
+        parts = [values, more_values]
+        cols = cols + more_cols
         if e.channel in self.channels:
             cols.append(self.channels[e.channel])
-            values.append(self.channel_weight)
-        return cols, values
+            parts.append(np.array([self.channel_weight]))
+        return cols, np.concatenate(parts)
 
     def probabilities(self, e: Example) -> np.ndarray:
         cols, values = self._row(e)
         folds, classes = self._intercept.shape
-        scores = np.asarray(values, dtype=np.float64) @ self._coef[cols].astype(np.float64)
+        scores = values @ self._coef[np.asarray(cols, dtype=np.intp)]
         scores = scores.reshape(folds, classes) + self._intercept
         proba = 1.0 / (1.0 + np.exp(self._a * scores + self._b))  # expit(-(a·s + b))
         total = proba.sum(axis=1, keepdims=True)
         proba = np.divide(proba, total, out=np.full_like(proba, 1 / classes), where=total != 0)
-        return np.asarray(proba.mean(axis=0))
+        # proba.mean(axis=0) without its Python wrapper: the same sum and division
+        return np.true_divide(np.add.reduce(proba, axis=0), folds)
 
     def predict_many(self, examples: Sequence[Example]) -> list[list[tuple[str, float]]]:
         return [

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
 
+from inbox_core.korean_text import DEFAULT_NORMALISER
 from inbox_router.labelled import Example, describe, training_examples
 from inbox_router.model import RoutingModel
 from inbox_router.scorer import Scorer, char_ngrams, char_wb_ngrams
@@ -59,6 +62,46 @@ def test_scorer_ngrams_are_scikit_learns(analyzer: str) -> None:
 def test_fast_probabilities_equal_scikit_learns(model: RoutingModel) -> None:
     x = model.featurizer.transform(training_examples()[::5])
     assert np.allclose(model.probabilities(x), model.classifier.predict_proba(x), atol=1e-9)
+
+
+def _plain_probabilities(scorer: Scorer, e: Example) -> np.ndarray:
+    """The scorer's sums written plainly, term by term (what its cached, batched code does)."""
+    cols: list[int] = []
+    values: list[float] = []
+    for field, text in ((scorer.body, e.text), (scorer.subject, e.subject)):
+        grams = char_wb_ngrams(DEFAULT_NORMALISER.spaced(text or "").lower(), scorer.n_max)
+        counts = Counter(g for g in grams if g in field.columns)
+        if not counts:
+            continue
+        field_cols = [field.columns[g] for g in counts]
+        tf = np.array([1.0 + math.log(n) for n in counts.values()], dtype=np.float32)
+        tf *= field.idf[[c - field.offset for c in field_cols]]
+        tf /= np.float32(float(np.sqrt(np.dot(tf, tf))))
+        cols += field_cols
+        values += [float(v) * field.weight for v in tf]
+    if e.channel in scorer.channels:
+        cols.append(scorer.channels[e.channel])
+        values.append(scorer.channel_weight)
+    folds, classes = scorer._intercept.shape
+    scores = np.asarray(values, dtype=np.float64) @ scorer._coef[cols]
+    scores = scores.reshape(folds, classes) + scorer._intercept
+    proba = 1.0 / (1.0 + np.exp(scorer._a * scores + scorer._b))
+    total = proba.sum(axis=1, keepdims=True)
+    proba = np.divide(proba, total, out=np.full_like(proba, 1 / classes), where=total != 0)
+    return np.asarray(proba.mean(axis=0))
+
+
+def test_scorer_gives_exactly_the_plain_sums_whatever_it_saw_before(scorer: Scorer) -> None:
+    """Bit for bit (a routing decision compares probabilities with thresholds), on the
+    shipped messages, the odd ones, long ones with repeated words, twice (the second time
+    from the scorer's word cache)."""
+    shipped = training_examples()
+    long = [
+        Example(text=(a.text + "  \n ") * 5 + b.text, label="", subject=a.text, channel="kakao")
+        for a, b in zip(shipped[::11], shipped[5::11], strict=False)
+    ]
+    for e in shipped + ODD + long + shipped[::3]:
+        assert np.array_equal(scorer.probabilities(e), _plain_probabilities(scorer, e)), e
 
 
 def test_guesses_are_probabilities_best_first(scorer: Scorer) -> None:
