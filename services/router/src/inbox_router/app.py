@@ -25,7 +25,12 @@ from inbox_router.bot import decide_bot_answer, with_bot_answer
 from inbox_router.category_table import publish_category_table
 from inbox_router.commands import command_handler, customer_merge_handler
 from inbox_router.conversations import INDEXES, ConversationResolver
-from inbox_router.customers import customer_facts, find_customer, link_customer
+from inbox_router.customers import (
+    CustomerRecord,
+    customer_facts,
+    find_customer,
+    link_customer,
+)
 from inbox_router.facts import DEFAULT_CALENDAR, ConversationFacts, MatchFacts
 from inbox_router.learning import ModelHolder, retrain
 from inbox_router.legacy_customers import prepare_customers
@@ -57,6 +62,20 @@ def related_keys(msg: Msg) -> list[str]:
     return keys
 
 
+async def _settle(task: asyncio.Future[Any], *, cancel: bool) -> None:
+    """A helper task whose outcome no longer matters (its message failed): let it end (its
+    writes are idempotent and the message comes again), or cancel it, and mark its error as
+    seen, so the message's own error is the one reported."""
+    try:
+        if not cancel:
+            await asyncio.wait([task])
+    finally:
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()
+
+
 class Router:
     def __init__(
         self,
@@ -72,10 +91,14 @@ class Router:
         self.model_enabled = settings.model_enabled
         self.calendar = calendar or DEFAULT_CALENDAR
         # The messages of a batch are routed concurrently; their store calls at the same
-        # step go out together (one $in query, one bulk write per collection).
-        self.db = BatchedDatabase(runtime.store.db)
+        # step go out together (one $in query, one bulk write per collection). A message's
+        # customer and its conversation are two chains of calls run side by side (route):
+        # each has its own batched database, so a chain's queue waits (LINGER_S) for the
+        # round trips of the batch's other messages at its own step, not for the other chain.
+        self.db = BatchedDatabase(runtime.store.db)  # customers and their keys
+        self.threads_db = BatchedDatabase(runtime.store.db)  # threads and conversations
         self.resolver = ConversationResolver(
-            self.db,
+            self.threads_db,
             reopen_window=settings.reopen_window,
             subject_channels=settings.subject_channels,
         )
@@ -149,23 +172,21 @@ class Router:
 
     async def route(self, message: InboundMessage) -> RoutedMessage | None:
         rules = self.rules.current  # one rule set for the whole message, even across a reload
-        db = self.db
-        flags = message.flags
-        if flags.auto_reply or flags.bounce or flags.list_mail:
-            # Rule 5: automatic mail creates no customer and no conversation.
-            customer = await find_customer(db, message)
-        else:
-            customer = await link_customer(db, message)
-        resolution = await self.resolver.resolve(
-            message,
-            customer.id if customer else None,
-            new_customer=customer is not None and customer.new,
-        )
+        # The customer is found or linked while the conversation is resolved: the two chains
+        # of store calls (customer keys and customers; threads and conversations) go out in
+        # the same rounds, and the resolver waits for the customer only where a rule needs it.
+        customer = asyncio.ensure_future(self._customer(message))
+        try:
+            resolution = await self.resolver.resolve(message, customer)
+        except BaseException as err:
+            await _settle(customer, cancel=isinstance(err, asyncio.CancelledError))
+            raise
+        record = await customer
         if resolution is None:
             await self._keep_aside(message)
             return None
         facts = MatchFacts(
-            customer=await customer_facts(db, customer, resolution.conversation_id),
+            customer=customer_facts(record, resolution.conversation_id),
             conversation=ConversationFacts(
                 id=resolution.conversation_id,
                 number=resolution.number,
@@ -180,12 +201,19 @@ class Router:
         return RoutedMessage(
             message=message,
             conversation_id=resolution.conversation_id,
-            customer_id=customer.id if customer else None,
+            customer_id=record.id if record else None,
             conversation_created=resolution.created,
             reopen=resolution.reopen,
             linked_conversation_id=resolution.linked_conversation_id,
             decision=decision,
         )
+
+    async def _customer(self, message: InboundMessage) -> CustomerRecord | None:
+        flags = message.flags
+        if flags.auto_reply or flags.bounce or flags.list_mail:
+            # Rule 5: automatic mail creates no customer and no conversation.
+            return await find_customer(self.db, message)
+        return await link_customer(self.db, message)
 
     async def _keep_aside(self, message: InboundMessage) -> None:
         """Automatic mail without a known conversation is kept (never lost), not routed."""

@@ -23,6 +23,7 @@ conversation and learns it created it (`created` is "the conversation id is mine
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from inbox_core.logging import get_logger
 from inbox_core.schema import ConversationStatus, Direction, InboundMessage, utcnow
 from inbox_core.store import CONVERSATIONS, THREADS
 from inbox_core.text import normalise_subject, ticket_number
+from inbox_router.customers import CustomerRecord
 from inbox_router.thanks import is_thanks_only
 
 log = get_logger(__name__)
@@ -52,13 +54,6 @@ MAX_SUCCESSORS: Final = 8  # a chain of superseded conversations longer than thi
 OPEN_STATUSES: Final = (ConversationStatus.OPEN.value, ConversationStatus.PENDING.value)
 _NAMESPACE: Final = uuid.UUID("0c6f1f9e-55a2-4a57-b8a4-8f0f6f3d2a71")
 _NEVER: Final = datetime.min.replace(tzinfo=UTC)
-_SUBJECT_FIELDS: Final = {
-    "status": 1,
-    "channel": 1,
-    "account": 1,
-    "subject_norm": 1,
-    "last_message_at": 1,
-}
 
 # Concurrent calls of a batch's messages go out together.
 Db: TypeAlias = BatchedDatabase
@@ -118,25 +113,31 @@ class ConversationResolver:
         self.subject_channels = subject_channels
 
     async def resolve(
-        self, message: InboundMessage, customer_id: str | None, *, new_customer: bool = False
+        self, message: InboundMessage, customer: asyncio.Future[CustomerRecord | None]
     ) -> Resolution | None:
         """The conversation of `message`; None for automatic mail without a known one.
-        `new_customer`: the customer was created by this message, so it has no conversation
-        yet (rule 4 has nothing to look up)."""
+
+        `customer` is being found or linked meanwhile (Router.route): it is awaited only
+        where a rule needs it (a subject tag, rule 4), so the thread lookups and claims go
+        out together with the customer's store calls. A customer created by this message
+        (`new`) has no conversation yet: rule 4 has nothing to look up."""
         keys = [*message.references, *message.thread_keys]
         docs = await self._thread_docs(keys)
         hit = next((_Hit(k, str(docs[k]["conversation_id"])) for k in keys if k in docs), None)
         if hit is not None:
             return await self._existing(message, hit.conversation_id, f"thread key {hit.key}", docs)
         number = ticket_number(message.subject)
-        if number is not None and not new_customer:  # a tag names the same customer's only
-            conversation = await self._by_number(number, customer_id)
-            if conversation is not None:
-                return await self._existing(message, conversation, f"subject tag [#{number}]", docs)
+        if number is not None:
+            record = await customer
+            if record is None or not record.new:  # a tag names the same customer's only
+                conversation = await self._by_number(number, record.id if record else None)
+                if conversation is not None:
+                    how = f"subject tag [#{number}]"
+                    return await self._existing(message, conversation, how, docs)
         if _automatic(message):
             return None
         minted = minted_conversation_id(message)
-        by_subject = await self._by_subject(message, customer_id, minted, new_customer)
+        by_subject = await self._by_subject(message, customer, minted)
         target, how = by_subject or (None, "")
         claimed: dict[str, Any] = {}
         if target is None:
@@ -233,21 +234,27 @@ class ConversationResolver:
     # --- rule 4: same subject ---------------------------------------------------------------
 
     async def _by_subject(
-        self, message: InboundMessage, customer_id: str | None, minted: str, new_customer: bool
+        self,
+        message: InboundMessage,
+        customer: asyncio.Future[CustomerRecord | None],
+        minted: str,
     ) -> tuple[str, str] | None:
         subject = normalise_subject(message.subject)
         if (
             not subject
-            or customer_id is None
             or message.references
             or message.channel not in self.subject_channels
             or message.direction != Direction.IN
         ):
             return None
+        record = await customer
+        if record is None:
+            return None
+        customer_id = record.id
         digest = hashlib.sha256(subject.encode()).hexdigest()[:24]
         key = f"subject:{message.channel}:{message.account}:{customer_id}:{digest}"
         joined = f"rule 4: same customer and subject {subject!r} as an open conversation"
-        if new_customer:
+        if record.new:
             # No conversation of this customer to find: claim the subject for the new one
             # (a racing mail of the same new customer and subject may have claimed it first).
             return await self._claim(key, minted, message.dedup_id), joined
@@ -259,24 +266,24 @@ class ConversationResolver:
                 return current, joined
             # The conversation with this subject is resolved: a new one takes the subject.
             return await self._repoint(key, current, minted, message.dedup_id), joined
-        open_one = await self._open_with_subject(message, customer_id, subject)
+        open_one = self._open_with_subject(message, record, subject)
         proposed = open_one or minted
         winner = await self._claim(key, proposed, message.dedup_id)
         return winner, joined
 
     # --- store access -----------------------------------------------------------------------
 
-    async def _open_with_subject(
-        self, message: InboundMessage, customer_id: str, subject: str
+    @staticmethod
+    def _open_with_subject(
+        message: InboundMessage, customer: CustomerRecord, subject: str
     ) -> str | None:
         """The customer's latest open or pending conversation on this account with this
-        subject. Read as the customer's conversations (the indexed customer_id, gathered with
-        the batch's other messages, as their facts are) and picked here: a sorted query would
-        leave the batch on its own round trip, and the message's later writes with it."""
-        mine = await self.db[CONVERSATIONS].find_in("customer_id", [customer_id], _SUBJECT_FIELDS)
+        subject, picked from its conversations (read with the customer, by the indexed
+        customer_id): a sorted query would leave the batch on its own round trip, and the
+        message's later writes with it."""
         candidates = [
             d
-            for d in mine
+            for d in customer.conversations
             if d.get("status") in OPEN_STATUSES
             and (d.get("channel"), d.get("account"), d.get("subject_norm"))
             == (message.channel, message.account, subject)

@@ -10,8 +10,9 @@ customer is never taken over: two existing customers are merged by an agent, not
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, TypeAlias
 
@@ -61,11 +62,24 @@ def stored_lock_ids(doc: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+# What the router reads of a known customer's conversations: the latest contact for its
+# facts, status, channel, account and subject for rule 4 (inbox_router.conversations).
+CONVERSATION_FIELDS: Final = {
+    "status": 1,
+    "channel": 1,
+    "account": 1,
+    "subject_norm": 1,
+    "last_message_at": 1,
+}
+
+
 @dataclass(frozen=True)
 class CustomerRecord:
     id: str
     vip: bool = False
     new: bool = False  # inserted by this message: no flag and no other conversation yet
+    # A known customer's conversations (CONVERSATION_FIELDS), read with its document.
+    conversations: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
 
 
 def minted_customer_id(keys: CustomerKeys) -> str:
@@ -113,14 +127,26 @@ def _found(keys: CustomerKeys, owners: dict[str, str]) -> str | None:
     return next((owners[i] for i in keys.lock_ids().values() if i in owners), None)
 
 
+async def _read_known(
+    db: Db, customer_id: str, projection: dict[str, Any]
+) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], ...]]:
+    """A known customer's document and its conversations, in one round: the conversations
+    are needed for its facts (and rule 4) anyway, and a merged-away customer is rare."""
+    doc, mine = await asyncio.gather(
+        db[CUSTOMERS].find_one({"_id": customer_id}, projection),
+        db[CONVERSATIONS].find_in("customer_id", [customer_id], CONVERSATION_FIELDS),
+    )
+    return doc, tuple(mine)
+
+
 async def find_customer(db: Db, message: InboundMessage) -> CustomerRecord | None:
     """The known customer of `message`, without creating one (for automatic mail)."""
     keys = CustomerKeys.of(message)
     customer_id = _found(keys, await _owners(db, keys.lock_ids()))
     if customer_id is None:
         return None
-    doc = await db[CUSTOMERS].find_one({"_id": customer_id}, {"vip": 1})
-    return CustomerRecord(customer_id, vip=bool(doc and doc.get("vip")))
+    doc, mine = await _read_known(db, customer_id, {"vip": 1})
+    return CustomerRecord(customer_id, vip=bool(doc and doc.get("vip")), conversations=mine)
 
 
 async def link_customer(db: Db, message: InboundMessage) -> CustomerRecord:
@@ -219,7 +245,7 @@ async def _upsert(
     held = _held(keys, owned)
     if fresh and (inserted := await _insert(db, customer_id, held, name)) is not None:
         return inserted
-    doc = await db[CUSTOMERS].find_one({"_id": customer_id}, _PROJECTION)
+    doc, mine = await _read_known(db, customer_id, _PROJECTION)
     if doc is None and merges < MAX_MERGES:
         followed = await _follow_merge(db, customer_id, keys, owned)
         if followed is not None:
@@ -229,7 +255,7 @@ async def _upsert(
     if doc is not None:
         missing = {f: v for f, v in held.items() if v not in (doc.get(f) or [])}
         if not missing and (not name or doc.get("name") == name):
-            return CustomerRecord(customer_id, vip=bool(doc.get("vip")))
+            return CustomerRecord(customer_id, vip=bool(doc.get("vip")), conversations=mine)
     now = utcnow()
     update: dict[str, Any] = {
         "$set": {"updated_at": now, **({"name": name} if name else {})},
@@ -244,7 +270,7 @@ async def _upsert(
         result = await db[CUSTOMERS].update_one({"_id": customer_id}, update)
     if result.upserted_id is not None:
         return CustomerRecord(customer_id, new=True)
-    return CustomerRecord(customer_id, vip=bool(doc and doc.get("vip")))
+    return CustomerRecord(customer_id, vip=bool(doc and doc.get("vip")), conversations=mine)
 
 
 async def _follow_merge(
@@ -260,18 +286,15 @@ async def _follow_merge(
     return into, still
 
 
-async def customer_facts(
-    db: Db, customer: CustomerRecord | None, conversation_id: str
-) -> CustomerFacts:
+def customer_facts(customer: CustomerRecord | None, conversation_id: str) -> CustomerFacts:
     """VIP flag, earlier conversations and the latest contact outside this conversation."""
     if customer is None:
         return CustomerFacts()
     if customer.new:
         return CustomerFacts(id=customer.id)
-    # The customer's conversations (by the indexed customer_id, with the other messages of
-    # the batch), counted and compared here rather than with a sorted query and a count.
-    mine = await db[CONVERSATIONS].find_in("customer_id", [customer.id], {"last_message_at": 1})
-    others = [d for d in mine if d["_id"] != conversation_id]
+    # The customer's conversations (read with its document, by the indexed customer_id),
+    # counted and compared here rather than with a sorted query and a count.
+    others = [d for d in customer.conversations if d["_id"] != conversation_id]
     times = [t for d in others if (t := d.get("last_message_at")) is not None]
     last: datetime | None = max(times) if times else None
     return CustomerFacts(
