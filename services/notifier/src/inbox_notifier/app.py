@@ -4,6 +4,7 @@ the agent API, SLA timers and the outbox relay."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,7 +33,9 @@ from inbox_notifier.queue import (
     INDEXES,
     OBSOLETE_MESSAGE_INDEXES,
     OBSOLETE_OUTBOX_INDEXES,
+    Change,
     Queue,
+    together,
 )
 from inbox_notifier.queue_page import drop_obsolete_indexes
 from inbox_notifier.routing import error_middleware, json_response
@@ -62,7 +65,12 @@ class Notifier:
         its redelivery publishes what is still unpublished (`Queue.save_events`)."""
         outcome: dict[int, BaseException | None] = {}
         done: list[tuple[int, list[list[Event]], list[Outgoing]]] = []
-        for i, result in enumerate(await run_rounds(msgs, self._apply_one)):
+        # The report-counter changes of the conversation writes made, failed messages' too
+        # (their redelivery finds the write made and counts nothing): counted in one round
+        # with the published marks, not one more round per message before its events.
+        counts: list[Change] = []
+        apply = functools.partial(self._apply_one, counts=counts)
+        for i, result in enumerate(await run_rounds(msgs, apply)):
             if isinstance(result, BaseException):
                 outcome[i] = result
             else:
@@ -87,8 +95,8 @@ class Notifier:
             if refused and outcome[i] is None:
                 outcome[i] = (permanent or refused)[0]
             published += [evs for evs in docs if not any(e.id in unpublished for e in evs)]
-        # Before the acks: a message acked is one whose events are marked.
-        await self.queue.record_published(published)
+        # Before the acks: a message acked is one whose events are marked (and counted).
+        await together(self.queue.record_published(published), self.queue.count_changes(counts))
         return [outcome[i] for i in range(len(msgs))]
 
     async def handle(self, msg: Msg) -> None:
@@ -97,9 +105,12 @@ class Notifier:
         if outcome is not None:
             raise outcome
 
-    async def _apply_one(self, msg: Msg) -> tuple[list[list[Event]], list[Outgoing]]:
+    async def _apply_one(
+        self, msg: Msg, counts: list[Change]
+    ) -> tuple[list[list[Event]], list[Outgoing]]:
         """One message's writes; its events (by outbox document, as `save_events` gave
-        them) and the replies to hand to the connector."""
+        them) and the replies to hand to the connector. The report-counter changes of its
+        conversation writes are added to `counts`."""
         with message_span("notifier", msg):
             if msg.subject.startswith("inbox.delivery."):
                 report = DeliveryReport.from_json(msg.data)
@@ -107,8 +118,8 @@ class Notifier:
             routed = RoutedMessage.from_json(msg.data)
             if routed.schema_version > SCHEMA_VERSION:
                 raise PermanentError(f"schema_version {routed.schema_version} is newer than ours")
-            events, replies = await self.queue.apply_routed(routed)
-            bot_events, bot_replies = await apply_bot_answer(self.queue, routed)  # FAQ bot
+            events, replies = await self.queue.apply_routed(routed, counts)
+            bot_events, bot_replies = await apply_bot_answer(self.queue, routed, counts)  # FAQ
             out = [
                 Outgoing.of(
                     subjects.outbound(reply.channel, reply.account),

@@ -13,10 +13,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from pymongo.errors import DuplicateKeyError
-
 from inbox_core import sla as sla_clock
-from inbox_core.guarded_update import update_returning
+from inbox_core.errors import TransientError
+from inbox_core.guarded_update import applied
 from inbox_core.schema import (
     ConversationStatus,
     DeliveryStatus,
@@ -26,16 +25,26 @@ from inbox_core.schema import (
     utcnow,
 )
 from inbox_core.store import CONVERSATIONS, MESSAGES
-from inbox_notifier.queue import Queue, conversation_view, message_view, stable_id
+from inbox_notifier.queue import (
+    WRITE_TRIES,
+    Change,
+    Queue,
+    conversation_view,
+    insert_new,
+    message_view,
+    stable_id,
+    together,
+)
 
 BOT: Final = "bot"
 BOT_TAG: Final = "bot_answered"
 
 
 async def apply_bot_answer(
-    queue: Queue, routed: RoutedMessage
+    queue: Queue, routed: RoutedMessage, counts: list[Change] | None = None
 ) -> tuple[list[Event], list[OutboundReply]]:
-    """Store the bot's answer once per customer message; events and the reply to send."""
+    """Store the bot's answer once per customer message; events and the reply to send.
+    `counts`: as in `Queue.apply_routed`, the report-counter change is left to the caller."""
     answer = routed.decision.bot_answer
     if answer is None:
         return [], []
@@ -64,38 +73,22 @@ async def apply_bot_answer(
         "created_at": m.received_at + timedelta(milliseconds=5),
         "stored_at": utcnow(),
     }
-    try:
-        inserted = (
-            await db[MESSAGES].update_one(
-                {"dedup_id": doc["dedup_id"]}, {"$setOnInsert": doc}, upsert=True
-            )
-        ).upserted_id is not None
-    except DuplicateKeyError:
-        inserted = False
+    # One round: the answer (an insert: its _id and dedup_id both refuse a second copy)
+    # and the conversation, each gathered with the batch's; then the conversation's write.
+    inserted, conv = await together(
+        insert_new(db[MESSAGES], doc), db[CONVERSATIONS].find_one({"_id": conv_id})
+    )
     stored = doc if inserted else await db[MESSAGES].find_one({"dedup_id": doc["dedup_id"]})
-    conv = await db[CONVERSATIONS].find_one({"_id": conv_id})
     if conv is None or stored is None:
         return [], []
     if not inserted and not _unfinished(conv, stored, m.received_at):
         return [], []  # a redelivery of an answer fully applied before
-    now = utcnow()
-    update: dict[str, Any] = {"$inc": {"version": 1}}
-    if inserted:
-        update["$inc"]["message_count"] = 1
-    fields: dict[str, Any] = {"updated_at": now, "preview": answer.text[:200]}
-    if answer.resolve:
-        before_sla = conv.get("sla") or {}
-        sla = sla_clock.on_resolved(before_sla)
-        fields.update(
-            {"status": ConversationStatus.RESOLVED.value, "resolved_at": now},
-            **queue.sla_update(before_sla, sla, now),
-        )
-        update["$addToSet"] = {"tags": BOT_TAG}
-    update["$set"] = fields
-    before = conv
-    conv = await update_returning(db[CONVERSATIONS], {"_id": conv_id}, update)
-    assert conv is not None
-    await queue.count_changes([(before, conv)])  # resolved by the bot: reports count it once
+    before, conv = await _resolve(queue, conv, answer.text, answer.resolve, inserted)
+    changes: list[Change] = [(before, conv)]  # resolved by the bot: reports count it once
+    if counts is None:
+        await queue.count_changes(changes)
+    else:
+        counts.extend(changes)
     view = conversation_view(conv)
     events = [
         Event(
@@ -139,6 +132,38 @@ async def apply_bot_answer(
         )
     # Part of the consumer's message: redelivered until its events are published.
     return await queue.save_events(events, source_redelivers=True), replies
+
+
+async def _resolve(
+    queue: Queue, conv: dict[str, Any], text: str, resolve: bool, inserted: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answer applied to its conversation as read, guarded by its version (another
+    writer in between: read again and redo); (before, after) the write."""
+    db = queue.hot
+    for _ in range(WRITE_TRIES):
+        now = utcnow()
+        update: dict[str, Any] = {"$inc": {"version": 1}}
+        if inserted:
+            update["$inc"]["message_count"] = 1
+        fields: dict[str, Any] = {"updated_at": now, "preview": text[:200]}
+        if resolve:
+            before_sla = conv.get("sla") or {}
+            sla = sla_clock.on_resolved(before_sla)
+            fields.update(
+                {"status": ConversationStatus.RESOLVED.value, "resolved_at": now},
+                **queue.sla_update(before_sla, sla, now),
+            )
+            update["$addToSet"] = {"tags": BOT_TAG}
+        update["$set"] = fields
+        result = await db[CONVERSATIONS].update_one(
+            {"_id": conv["_id"], "version": conv.get("version")}, update
+        )
+        if result.matched_count:
+            return conv, applied(conv, update)
+        reread = await db[CONVERSATIONS].find_one({"_id": conv["_id"]})
+        assert reread is not None
+        conv = reread
+    raise TransientError(f"conversation {conv['_id']} kept changing under the bot's answer")
 
 
 def _unfinished(conv: dict[str, Any], stored: dict[str, Any], asked_at: datetime) -> bool:

@@ -8,7 +8,10 @@ never published for unsaved state and never lost for saved state.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -18,6 +21,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from inbox_core import sla as sla_clock
 from inbox_core.batched import BatchedDatabase
+from inbox_core.errors import TransientError
 from inbox_core.guarded_update import applied
 from inbox_core.placeholders import fill_deferred_number
 from inbox_core.schema import (
@@ -195,6 +199,70 @@ def stable_id(*parts: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, ":".join(parts)).hex
 
 
+Change = tuple[dict[str, Any] | None, dict[str, Any] | None]  # a conversation (before, after)
+# Writes of a message on a conversation that keeps changing under it, before giving up.
+WRITE_TRIES: Final = 10
+
+
+async def together(*calls: Awaitable[Any]) -> list[Any]:
+    """Store calls that do not wait for each other's answers, as one round (the batched
+    store merges each with the batch's calls to the same collection). The first error is
+    raised once every call has finished: nothing of a failed message is still being written
+    when it is retried."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
+
+
+async def insert_new(collection: Any, doc: dict[str, Any]) -> bool:
+    """Insert `doc`; False when it is stored already (its _id or another unique key)."""
+    try:
+        await collection.insert_one(doc)
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def _as_is(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc
+
+
+@dataclass(frozen=True)
+class _Tried:
+    """What a new conversation's message wrote with a conversation insert that did not win."""
+
+    extra: list[dict[str, Any]]  # the router's documents as made
+    extra_new: list[bool]  # which of them this delivery inserted
+    outbox_new: bool  # whether this delivery inserted the outbox document
+
+
+def _search_text(routed: RoutedMessage, text: str) -> str:
+    return f"{routed.message.subject or ''} {text}"[:SEARCH_CHARS]
+
+
+def _outbox_doc(events: list[Event], source_redelivers: bool) -> dict[str, Any]:
+    """The outbox document of one call's events, keyed by the first event's id."""
+    ids = [e.id for e in events]
+    doc: dict[str, Any] = {
+        "_id": ids[0],
+        "ids": ids,
+        "events": [e.model_dump(mode="json") for e in events],
+        "created_at": utcnow(),
+    }
+    if not source_redelivers:
+        doc["published"] = False
+    return doc
+
+
+def _conversation_number(doc: dict[str, Any]) -> Any:
+    """The conversation number a saved outbox document's first event (the conversation's)
+    shows, if any."""
+    events = doc.get("events") or [doc.get("event") or {}]
+    return (events[0].get("conversation") or {}).get("number")
+
+
 class Queue:
     def __init__(self, store: Store, clock: Clock | None = None, warn_ratio: float = 0.8) -> None:
         self.store = store
@@ -252,47 +320,229 @@ class Queue:
 
     # --- inbound ----------------------------------------------------------------------
 
-    async def apply_routed(self, routed: RoutedMessage) -> tuple[list[Event], list[OutboundReply]]:
+    async def apply_routed(
+        self, routed: RoutedMessage, counts: list[Change] | None = None
+    ) -> tuple[list[Event], list[OutboundReply]]:
         """Store the message and its conversation. Returns the saved events to publish and
-        the automatic replies to hand to the connector."""
-        m = routed.message
-        db = self.hot
-        doc = _message_doc(routed)
+        the automatic replies to hand to the connector.
+
+        The store calls that do not wait for each other's answers go out together (and the
+        batched store merges them with the batch's other messages'), so a message takes few
+        sequential round trips:
+
+        1. the message, with a new conversation's number (the router says it is new: no
+           read) or the stored conversation;
+        2. a new conversation, its router note and automatic reply and the outbox document
+           of its events; or a stored conversation's write with the router's documents,
+           then 3. the outbox document.
+
+        A new conversation's documents of round 2 are written before it is known whether
+        its insert wins. When it does not (a redelivery, a racer), or when an earlier
+        delivery of this message stopped half-way, whatever was made with a number the
+        conversation does not have is rewritten before anything is published or sent
+        (`_settle_router_docs`, `_settle_outbox`); a number is never rewritten once sent.
+
+        `counts`: the report-counter changes (before, after) of the conversation writes
+        made are appended there for the caller to count (the consumer counts a batch's
+        with its published marks, `Notifier.handle_batch`); without it, counted here."""
+        changes: list[Change] = [] if counts is None else counts
         try:
-            # An insert, not an upsert: half the store's work, the same effect. A message
-            # stored before (redelivered, replayed) fails on its _id or its unique dedup_id.
-            await db[MESSAGES].insert_one(doc)
-            inserted = True
-        except DuplicateKeyError:  # the same message, stored already
-            inserted = False
-        stored = doc if inserted else await db[MESSAGES].find_one({"dedup_id": m.dedup_id})
-        assert stored is not None
-        conversation = await self._upsert_conversation(routed, stored, inserted)
-        await self._mark_replaced(routed)
-        extra_messages, replies = await self._router_actions(routed, conversation)
-        conv_view = conversation_view(conversation)
-        cid = routed.conversation_id
-        events: list[Event] = []
+            return await self._apply_routed(routed, changes)
+        finally:
+            if counts is None and changes:
+                await self.count_changes(changes)
+
+    async def _apply_routed(
+        self, routed: RoutedMessage, changes: list[Change]
+    ) -> tuple[list[Event], list[OutboundReply]]:
+        m, db, cid = routed.message, self.hot, routed.conversation_id
+        doc = _message_doc(routed)
+        # An insert, not an upsert: half the store's work, the same effect. A message
+        # stored before (redelivered, replayed) fails on its _id or its unique dedup_id.
+        existing: dict[str, Any] | None = None
+        number: int | None = None
         if routed.conversation_created:
-            events.append(
-                Event(
-                    id=f"conversation.created:{cid}",
-                    type="conversation.created",
-                    conversation_id=cid,
-                    conversation=conv_view,
-                )
+            inserted, number = await together(
+                insert_new(db[MESSAGES], doc), self.store.next_number("conversation")
             )
         else:
-            events.append(
-                Event(
-                    id=f"conversation.updated:{stored['_id']}",
-                    type="conversation.updated",
-                    conversation_id=cid,
-                    conversation=conv_view,
-                )
+            inserted, existing = await together(
+                insert_new(db[MESSAGES], doc), db[CONVERSATIONS].find_one({"_id": cid})
             )
-        for doc in [stored, *extra_messages]:
-            events.append(
+        stored = doc if inserted else await db[MESSAGES].find_one({"dedup_id": m.dedup_id})
+        assert stored is not None
+        tried: _Tried | None = None
+        if existing is None:
+            if number is None:  # said to exist but not stored: created here all the same
+                number = await self.store.next_number("conversation")
+            made = await self._create(routed, stored, inserted, number, changes)
+            if not isinstance(made, _Tried):
+                return made
+            # A racer or an earlier delivery of this message stored it (our number is a gap).
+            tried = made
+            existing = await db[CONVERSATIONS].find_one({"_id": cid})
+            assert existing is not None
+        return await self._apply_to_stored(routed, stored, inserted, existing, changes, tried)
+
+    async def _create(
+        self,
+        routed: RoutedMessage,
+        stored: dict[str, Any],
+        inserted: bool,
+        number: int,
+        changes: list[Change],
+    ) -> tuple[list[Event], list[OutboundReply]] | _Tried:
+        """A new conversation, written once with this message already applied, in one round
+        with its router documents and its events' outbox document. `_Tried` when the
+        conversation was stored already: what was written with it is settled by the caller."""
+        db, cid, m = self.hot, routed.conversation_id, routed.message
+        now = utcnow()
+        text = (stored.get("text") or "").strip()
+        search = _search_text(routed, text)
+        first = self._new_conversation(routed, now)
+        first["number"] = number
+        first.update(self._message_fields(routed, first, now, stored))
+        first.update(
+            {
+                "last_message_at": m.received_at,
+                "version": 1,
+                "message_count": 1 if inserted else await self._count(cid),
+                "preview": text[:PREVIEW_CHARS],
+                "search": [search] if search.strip() else [],
+            }
+        )
+        conv = {"_id": cid, **first}  # as stored: no need to read it back
+        extra, replies = self._router_actions(routed, conv)
+        events = self._routed_events(routed, conv, [stored, *extra])
+        outbox = _outbox_doc(events, source_redelivers=True)
+        result, extra_new, outbox_new, _ = await together(
+            db[CONVERSATIONS].update_one({"_id": cid}, {"$setOnInsert": first}, upsert=True),
+            self._insert_all(extra),
+            insert_new(db[OUTBOX], outbox),
+            self._mark_replaced(routed),
+        )
+        if result.upserted_id is None:
+            return _Tried(extra, extra_new, outbox_new)
+        changes.append((None, conv))
+        # The conversation did not exist before this write, so nothing of it was published
+        # or sent: what an earlier delivery of this message left before it failed (router
+        # documents, the outbox document, made with a number never stored) becomes ours.
+        await together(
+            *(
+                db[MESSAGES].replace_one({"_id": d["_id"]}, d)
+                for d, new in zip(extra, extra_new, strict=True)
+                if not new
+            ),
+            *([] if outbox_new else [db[OUTBOX].replace_one({"_id": outbox["_id"]}, outbox)]),
+        )
+        return events, replies
+
+    async def _apply_to_stored(
+        self,
+        routed: RoutedMessage,
+        stored: dict[str, Any],
+        inserted: bool,
+        existing: dict[str, Any],
+        changes: list[Change],
+        tried: _Tried | None,
+    ) -> tuple[list[Event], list[OutboundReply]]:
+        """The message on a stored conversation: its write, the router's documents (in the
+        same round: their number is the conversation's already), then the events."""
+        if tried is None:
+            extra, _ = self._router_actions(routed, existing)
+            (before, conv), extra_new, _ = await together(
+                self._write_message(routed, stored, inserted, existing),
+                self._insert_all(extra),
+                self._mark_replaced(routed),
+            )
+        else:
+            before, conv = await self._write_message(routed, stored, inserted, existing)
+            extra, extra_new = tried.extra, tried.extra_new
+        changes.append((before, conv))
+        wanted, replies = self._router_actions(routed, conv)
+        saved = await self._settle_router_docs(wanted, extra, extra_new)
+        events = self._routed_events(routed, conv, [stored, *saved])
+        if tried is None:
+            return await self.save_events(events, source_redelivers=True), replies
+        return await self._settle_outbox(events, tried.outbox_new, conv.get("number")), replies
+
+    async def _write_message(
+        self,
+        routed: RoutedMessage,
+        stored: dict[str, Any],
+        inserted: bool,
+        existing: dict[str, Any],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The message applied to its stored conversation: (before, after) the write."""
+        db, m, cid = self.hot, routed.message, routed.conversation_id
+        text = (stored.get("text") or "").strip()
+        search = _search_text(routed, text)
+        # A redelivery: recount, in case the first delivery stopped half-way. Counts only
+        # grow; $max keeps a slower concurrent writer from lowering it.
+        recount = None if inserted else await self._count(cid)
+        at_ms = m.received_at.replace(microsecond=m.received_at.microsecond // 1000 * 1000)
+        for _ in range(WRITE_TRIES):
+            now = utcnow()
+            fields = self._message_fields(routed, existing, now, stored)
+            last = existing.get("last_message_at")
+            if last is None or at_ms >= last:
+                # The latest message as read: its preview goes in the same write. A
+                # conversation's messages are applied one after another (ordering key), so
+                # the read holds.
+                fields["preview"] = text[:PREVIEW_CHARS]
+            update: dict[str, Any] = {
+                "$set": fields,
+                "$max": {"last_message_at": m.received_at},
+                "$inc": {"version": 1},
+            }
+            if recount is None:
+                update["$inc"]["message_count"] = 1
+            else:
+                update["$max"]["message_count"] = recount
+            add: dict[str, Any] = {}
+            if search.strip():
+                add["search"] = search
+            if routed.decision.reasons and not routed.conversation_created:
+                add["routing_reasons"] = {"$each": routed.decision.reasons[:10]}
+            if add:
+                update["$addToSet"] = add
+            # Written on the conversation exactly as read (its version), so the state after
+            # it is computed here: the store's findAndModify would read the whole collection.
+            # Another writer in between (an agent, a timer) moves the version: read again.
+            result = await db[CONVERSATIONS].update_one(
+                {"_id": cid, "version": existing.get("version")}, update
+            )
+            if result.matched_count:
+                return existing, applied(existing, update)
+            reread = await db[CONVERSATIONS].find_one({"_id": cid})
+            assert reread is not None
+            existing = reread
+        raise TransientError(f"conversation {cid} kept changing under its write")
+
+    def _routed_events(
+        self, routed: RoutedMessage, conv: dict[str, Any], docs: list[dict[str, Any]]
+    ) -> list[Event]:
+        """A routed message's events: its conversation's, then one per message stored
+        (the message itself, the router's note and automatic reply)."""
+        conv_view = conversation_view(conv)
+        cid = routed.conversation_id
+        if routed.conversation_created:
+            first = Event(
+                id=f"conversation.created:{cid}",
+                type="conversation.created",
+                conversation_id=cid,
+                conversation=conv_view,
+            )
+        else:
+            first = Event(
+                id=f"conversation.updated:{docs[0]['_id']}",
+                type="conversation.updated",
+                conversation_id=cid,
+                conversation=conv_view,
+            )
+        return [
+            first,
+            *(
                 Event(
                     id=f"message.created:{doc['_id']}",
                     type="message.created",
@@ -300,84 +550,9 @@ class Queue:
                     conversation=conv_view,
                     message=message_view(doc),
                 )
-            )
-        return await self.save_events(events, source_redelivers=True), replies
-
-    async def _upsert_conversation(
-        self, routed: RoutedMessage, stored: dict[str, Any], inserted: bool, reread: bool = False
-    ) -> dict[str, Any]:
-        db = self.hot
-        m = routed.message
-        conv_id = routed.conversation_id
-        now = utcnow()
-        text = (stored.get("text") or "").strip()
-        search = f"{m.subject or ''} {text}"[:SEARCH_CHARS]
-        # The router says whether the conversation is new: then it is written without a read
-        # first (a redelivery finds it stored and reads it; its number is then a gap).
-        existing = (
-            None
-            if routed.conversation_created and not reread
-            else await db[CONVERSATIONS].find_one({"_id": conv_id})
-        )
-        if existing is None:
-            # A new conversation is written once, with this message already applied.
-            first = self._new_conversation(routed, now)
-            first["number"] = await self.store.next_number("conversation")
-            first.update(self._message_fields(routed, first, now, stored))
-            first.update(
-                {
-                    "last_message_at": m.received_at,
-                    "version": 1,
-                    "message_count": 1 if inserted else await self._count(conv_id),
-                    "preview": text[:PREVIEW_CHARS],
-                    "search": [search] if search.strip() else [],
-                }
-            )
-            result = await db[CONVERSATIONS].update_one(
-                {"_id": conv_id}, {"$setOnInsert": first}, upsert=True
-            )
-            if result.upserted_id is not None:
-                created = {"_id": conv_id, **first}  # as stored: no need to read it back
-                await self.count_changes([(None, created)])
-                return created
-            existing = await db[CONVERSATIONS].find_one({"_id": conv_id})  # a racer won
-            assert existing is not None
-        at_ms = m.received_at.replace(microsecond=m.received_at.microsecond // 1000 * 1000)
-        fields = self._message_fields(routed, existing, now, stored)
-        last = existing.get("last_message_at")
-        if last is None or at_ms >= last:
-            # The latest message as read: its preview goes in the same write. A conversation's
-            # messages are applied one after another (ordering key), so the read holds.
-            fields["preview"] = text[:PREVIEW_CHARS]
-        update: dict[str, Any] = {
-            "$set": fields,
-            "$max": {"last_message_at": m.received_at},
-            "$inc": {"version": 1},
-        }
-        if inserted:
-            update["$inc"]["message_count"] = 1
-        else:
-            # A redelivery: recount, in case the first delivery stopped half-way. Counts only
-            # grow; $max keeps a slower concurrent writer from lowering it.
-            update["$max"]["message_count"] = await self._count(conv_id)
-        add: dict[str, Any] = {}
-        if search.strip():
-            add["search"] = search
-        if routed.decision.reasons and not routed.conversation_created:
-            add["routing_reasons"] = {"$each": routed.decision.reasons[:10]}
-        if add:
-            update["$addToSet"] = add
-        # Written on the conversation exactly as read (its version), so the state after it is
-        # computed here: the store's findAndModify would read the whole collection. Another
-        # writer in between (an agent, a timer) moves the version: read again and redo.
-        result = await db[CONVERSATIONS].update_one(
-            {"_id": conv_id, "version": existing.get("version")}, update
-        )
-        if not result.matched_count:
-            return await self._upsert_conversation(routed, stored, inserted, reread=True)
-        doc = applied(existing, update)
-        await self.count_changes([(existing, doc)])
-        return doc
+                for doc in docs
+            ),
+        ]
 
     def _new_conversation(self, routed: RoutedMessage, now: datetime) -> dict[str, Any]:
         """A conversation as the router decided it, before any message is applied."""
@@ -472,22 +647,24 @@ class Queue:
         fields = {"status": ConversationStatus.OPEN.value, "resolved_at": None}
         return {**fields, **self.sla_update(before, sla, now)}
 
-    async def _router_actions(
+    def _router_actions(
         self, routed: RoutedMessage, conv: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], list[OutboundReply]]:
-        """The router's private note and automatic reply, stored once per message."""
+        """The router's private note and automatic reply for this message (stored once per
+        message) and the reply to send, made with the conversation's number."""
         m, d = routed.message, routed.decision
         docs: list[dict[str, Any]] = []
         replies: list[OutboundReply] = []
+        # The router leaves a new conversation's number to us (inbox_core.placeholders); the
+        # number a document was made with is kept with it (`_settle_router_docs`).
+        number = conv.get("number")
         base = {
             "conversation_id": routed.conversation_id,
             "channel": m.channel,
             "account": m.account,
-            "created_at": m.received_at,
+            "conversation_number": number,
             "stored_at": utcnow(),
         }
-        # The router leaves a new conversation's number to us (inbox_core.placeholders).
-        number = conv.get("number")
         note = fill_deferred_number(d.note, number) if d.note else None
         auto_reply = fill_deferred_number(d.auto_reply, number) if d.auto_reply else None
         if note:
@@ -532,28 +709,54 @@ class Queue:
                     agent="router",
                     context={
                         **m.context,
-                        "conversation_number": conv.get("number"),
+                        "conversation_number": number,
                         "last_customer_message_at": m.received_at.isoformat(),
                         "automatic": True,
                     },
                 )
             )
-        saved = []
         for i, doc in enumerate(docs, start=1):
             # Just after the message they answer, so the thread reads in order.
             doc["created_at"] = m.received_at + timedelta(milliseconds=i)
-            try:
-                # An insert, not an upsert (a third of the store's work): the _id and the
-                # dedup_id are both derived from the message, either one refuses a second copy.
-                await self.hot[MESSAGES].insert_one(doc)
-                saved.append(doc)  # as stored: no need to read it back
-                continue
-            except DuplicateKeyError:  # stored before (a redelivery) or by a racing one
-                pass
-            found = await self.hot[MESSAGES].find_one({"dedup_id": doc["dedup_id"]})
-            assert found is not None
-            saved.append(found)
-        return saved, replies
+        return docs, replies
+
+    async def _insert_all(self, docs: list[dict[str, Any]]) -> list[bool]:
+        """Insert the router's documents: an insert, not an upsert (a third of the store's
+        work): the _id and the dedup_id are both derived from the message, either one
+        refuses a second copy. Per document, whether it was inserted."""
+        return list(await asyncio.gather(*(insert_new(self.hot[MESSAGES], d) for d in docs)))
+
+    async def _settle_router_docs(
+        self,
+        wanted: list[dict[str, Any]],
+        tried: list[dict[str, Any]],
+        inserted: list[bool],
+    ) -> list[dict[str, Any]]:
+        """The router's documents as stored, made with the conversation's number.
+
+        `tried` were written (`inserted`) or found stored already. One made with another
+        number (a new conversation's insert that did not win, now or in an earlier delivery
+        that failed) was never sent: a reply is sent, and its event published, only once
+        every write of its message is done with the conversation's number. It is rewritten."""
+        db = self.hot
+        found = await asyncio.gather(
+            *(
+                _as_is(d) if new else db[MESSAGES].find_one({"dedup_id": d["dedup_id"]})
+                for d, new in zip(tried, inserted, strict=True)
+            )
+        )
+        saved: list[dict[str, Any]] = []
+        fixes = []
+        for want, have in zip(wanted, found, strict=True):
+            assert have is not None
+            made_with = have.get("conversation_number")
+            if made_with is not None and made_with != want["conversation_number"]:
+                fix = {"text": want["text"], "conversation_number": want["conversation_number"]}
+                fixes.append(db[MESSAGES].update_one({"_id": have["_id"]}, {"$set": fix}))
+                have = {**have, **fix}
+            saved.append(have)
+        await together(*fixes)
+        return saved
 
     async def apply_delivery(self, report: DeliveryReport) -> list[Event]:
         delivery = {
@@ -562,34 +765,38 @@ class Queue:
             "at": report.at,
             "external_id": report.external_id,
         }
-        # A read and a write by _id (a reply's _id is its reply_id), gathered with the
-        # batch's (findAndModify would read the whole collection). The reports of one
-        # conversation come one after another.
-        msg = await self.hot[MESSAGES].find_one({"_id": report.reply_id})
+        failed = report.status == DeliveryStatus.FAILED
+        kind = "message.delivery_failed" if failed else "message.updated"
+        event_id = f"{kind}:{report.reply_id}:{report.status.value}"
+        db = self.hot
+        # Every read is by _id, known from the report, so they go out in one round gathered
+        # with the batch's (a reply's _id is its reply_id; findAndModify would read the whole
+        # collection): the reply, its conversation (a sent mail reply's Message-ID becomes a
+        # thread key, which the router claims from the same report) and the event's published
+        # mark. Then the write. The reports of one conversation come one after another.
+        msg, conv, mark = await together(
+            db[MESSAGES].find_one({"_id": report.reply_id}),
+            db[CONVERSATIONS].find_one({"_id": report.conversation_id}),
+            db[OUTBOX].find_one({"_id": PUBLISHED + event_id}),
+        )
         if msg is None or msg.get("reply_id") != report.reply_id:
             return []
         update = {"$set": {"delivery": delivery}}
-        await self.hot[MESSAGES].bulk_write([UpdateOne({"_id": msg["_id"]}, update)], ordered=False)
-        msg = applied(msg, update)
-        # A sent mail reply's Message-ID becomes a thread key: the router (owner of
-        # `threads`) claims it from the same report (inbox_router.sent_replies).
-        conv = await self.hot[CONVERSATIONS].find_one({"_id": report.conversation_id})
-        view = conversation_view(conv) if conv else None
-        failed = report.status == DeliveryStatus.FAILED
-        kind = "message.delivery_failed" if failed else "message.updated"
-        event = Event(
-            id=f"{kind}:{report.reply_id}:{report.status.value}",
-            type=kind,
-            conversation_id=report.conversation_id,
-            conversation=view,
-            message=message_view(msg),
-        )
+        await db[MESSAGES].bulk_write([UpdateOne({"_id": msg["_id"]}, update)], ordered=False)
         # No outbox document: a redelivered report applies the same delivery again and
         # computes this event again from the stored state, so what must be kept is only
         # whether it went out (its marker, `record_published`).
-        if await self.hot[OUTBOX].find_one({"_id": PUBLISHED + event.id}) is not None:
+        if mark is not None:
             return []
-        return [event]
+        return [
+            Event(
+                id=event_id,
+                type=kind,
+                conversation_id=report.conversation_id,
+                conversation=conversation_view(conv) if conv else None,
+                message=message_view(applied(msg, update)),
+            )
+        ]
 
     # --- events -------------------------------------------------------------------------
 
@@ -612,22 +819,17 @@ class Queue:
         """
         if not events:
             return []
-        ids = [e.id for e in events]
-        doc: dict[str, Any] = {
-            "_id": ids[0],
-            "ids": ids,
-            "events": [e.model_dump(mode="json") for e in events],
-            "created_at": utcnow(),
-        }
-        if not source_redelivers:
-            doc["published"] = False
-        try:
-            await self.hot[OUTBOX].insert_one(doc)
+        if await insert_new(self.hot[OUTBOX], _outbox_doc(events, source_redelivers)):
             return events  # all new: nothing was published before
-        except DuplicateKeyError:
-            pass
-        # Saved before (a redelivery): hand back the saved snapshots of what is unpublished.
-        saved = [d async for d in self.db[OUTBOX].find({"_id": {"$in": ids}})]
+        return await self._unpublished(events)
+
+    async def _unpublished(
+        self, events: list[Event], saved: list[dict[str, Any]] | None = None
+    ) -> list[Event]:
+        """Saved before (a redelivery): the saved snapshots of what is unpublished."""
+        ids = [e.id for e in events]
+        if saved is None:
+            saved = [d async for d in self.db[OUTBOX].find({"_id": {"$in": ids}})]
         marked: set[str] = set()
         if any("published" not in d for d in saved):
             marks = [PUBLISHED + d["_id"] for d in saved]
@@ -640,6 +842,24 @@ class Queue:
             for event in _outbox_events(d):
                 pending[event.id] = event
         return [pending[i] for i in ids if i in pending]
+
+    async def _settle_outbox(
+        self, events: list[Event], ours: bool, number: int | None
+    ) -> list[Event]:
+        """The events of a new conversation's message whose outbox document was written
+        before the conversation insert was known to lose (`ours`: inserted by this delivery)
+        or was found saved. Ours, or one saved with another number (by an earlier delivery
+        whose insert failed), describes a conversation that was never stored and was never
+        published: it becomes these events. Otherwise it is a redelivery's (`save_events`)."""
+        doc = _outbox_doc(events, source_redelivers=True)
+        if not ours:
+            ids = [e.id for e in events]
+            saved = [d async for d in self.db[OUTBOX].find({"_id": {"$in": ids}})]
+            first = next((d for d in saved if d["_id"] == doc["_id"]), None)
+            if first is not None and _conversation_number(first) in (None, number):
+                return await self._unpublished(events, saved)
+        await self.hot[OUTBOX].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        return events
 
     async def record_published(self, documents: list[list[Event]]) -> None:
         """Mark published the outbox documents, saved with `source_redelivers`, whose events
@@ -688,8 +908,12 @@ __all__ = [
     "OBSOLETE_MESSAGE_INDEXES",
     "OBSOLETE_OUTBOX_INDEXES",
     "PUBLISHED",
+    "WRITE_TRIES",
+    "Change",
     "Queue",
     "conversation_view",
+    "insert_new",
     "message_view",
     "stable_id",
+    "together",
 ]
