@@ -415,15 +415,24 @@ class Queue:
         extra, replies = self._router_actions(routed, conv)
         events = self._routed_events(routed, conv, [stored, *extra])
         outbox = _outbox_doc(events, source_redelivers=True)
-        result, extra_new, outbox_new, _ = await together(
-            db[CONVERSATIONS].update_one({"_id": cid}, {"$setOnInsert": first}, upsert=True),
+
+        async def insert_conversation() -> bool:
+            result = await db[CONVERSATIONS].update_one(
+                {"_id": cid}, {"$setOnInsert": first}, upsert=True
+            )
+            if result.upserted_id is None:
+                return False
+            changes.append((None, conv))  # made: counted even if a write beside it fails
+            return True
+
+        won, extra_new, outbox_new, _ = await together(
+            insert_conversation(),
             self._insert_all(extra),
             insert_new(db[OUTBOX], outbox),
             self._mark_replaced(routed),
         )
-        if result.upserted_id is None:
+        if not won:
             return _Tried(extra, extra_new, outbox_new)
-        changes.append((None, conv))
         # The conversation did not exist before this write, so nothing of it was published
         # or sent: what an earlier delivery of this message left before it failed (router
         # documents, the outbox document, made with a number never stored) becomes ours.
@@ -450,15 +459,14 @@ class Queue:
         same round: their number is the conversation's already), then the events."""
         if tried is None:
             extra, _ = self._router_actions(routed, existing)
-            (before, conv), extra_new, _ = await together(
-                self._write_message(routed, stored, inserted, existing),
+            conv, extra_new, _ = await together(
+                self._write_message(routed, stored, inserted, existing, changes),
                 self._insert_all(extra),
                 self._mark_replaced(routed),
             )
         else:
-            before, conv = await self._write_message(routed, stored, inserted, existing)
+            conv = await self._write_message(routed, stored, inserted, existing, changes)
             extra, extra_new = tried.extra, tried.extra_new
-        changes.append((before, conv))
         wanted, replies = self._router_actions(routed, conv)
         saved = await self._settle_router_docs(wanted, extra, extra_new)
         events = self._routed_events(routed, conv, [stored, *saved])
@@ -472,8 +480,10 @@ class Queue:
         stored: dict[str, Any],
         inserted: bool,
         existing: dict[str, Any],
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The message applied to its stored conversation: (before, after) the write."""
+        changes: list[Change],
+    ) -> dict[str, Any]:
+        """The message applied to its stored conversation: the conversation after the write,
+        whose change is added to `changes` as soon as it is made."""
         db, m, cid = self.hot, routed.message, routed.conversation_id
         text = (stored.get("text") or "").strip()
         search = _search_text(routed, text)
@@ -513,7 +523,9 @@ class Queue:
                 {"_id": cid, "version": existing.get("version")}, update
             )
             if result.matched_count:
-                return existing, applied(existing, update)
+                after = applied(existing, update)
+                changes.append((existing, after))
+                return after
             reread = await db[CONVERSATIONS].find_one({"_id": cid})
             assert reread is not None
             existing = reread
