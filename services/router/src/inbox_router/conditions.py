@@ -108,10 +108,7 @@ class Condition(Strict):
     )
     business_hours: bool | None = None
 
-    _any: list[Keyword] = PrivateAttr(default_factory=list)
-    _all: list[Keyword] = PrivateAttr(default_factory=list)
-    _none: list[Keyword] = PrivateAttr(default_factory=list)
-    _patterns: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
+    _test: ConditionTest | None = PrivateAttr(None)  # compiled by the rule set
 
     @model_validator(mode="before")
     @classmethod
@@ -140,16 +137,19 @@ class Condition(Strict):
         return patterns
 
     def compile(self, normaliser: Normaliser) -> ConditionTest:
-        words = self.keywords or KeywordSet()
-        self._any = [Keyword.compile(k, normaliser) for k in words.any or []]
-        self._all = [Keyword.compile(k, normaliser) for k in words.all or []]
-        self._none = [Keyword.compile(k, normaliser) for k in words.none or []]
-        self._patterns = [re.compile(p, re.IGNORECASE) for p in self.regex or []]
-        return ConditionTest(self)
+        self._test = ConditionTest(self, normaliser)
+        return self._test
+
+    @property
+    def compiled(self) -> ConditionTest:
+        if self._test is None:
+            raise RuntimeError("the condition was not compiled (RuleSet compiles its rules)")
+        return self._test
 
     @property
     def keywords_used(self) -> list[Keyword]:
-        return [*self._any, *self._all, *self._none]
+        test = self.compiled
+        return [*test.any_words, *test.all_words, *test.none_words]
 
     def _where(self, keyword: Keyword, data: MatchInput) -> str | None:
         key = keyword.key
@@ -161,6 +161,7 @@ class Condition(Strict):
     def explain(self, data: MatchInput) -> list[str] | None:
         """Why the condition holds, or None when it does not."""
         message, why = data.message, []
+        test = self.compiled  # its plain attributes: pydantic's private ones are slow to read
         if self.channel is not None:
             if message.channel not in self.channel:
                 return None
@@ -178,23 +179,23 @@ class Condition(Strict):
             if data.business_open != self.business_hours:
                 return None
             why.append("during business hours" if data.business_open else "outside business hours")
-        if self._any:
-            found = next(((k, w) for k in self._any if (w := self._where(k, data))), None)
+        if test.any_words:
+            found = next(((k, w) for k in test.any_words if (w := self._where(k, data))), None)
             if found is None:
                 return None
             why.append(f"keyword '{found[0].text}' in {found[1]}")
-        if self._all:
-            places = [(k, self._where(k, data)) for k in self._all]
+        if test.all_words:
+            places = [(k, self._where(k, data)) for k in test.all_words]
             if not all(w for _, w in places):
                 return None
             why.append("keywords " + " + ".join(f"'{k.text}' in {w}" for k, w in places))
-        if self._none and any(self._where(k, data) for k in self._none):
+        if test.none_words and any(self._where(k, data) for k in test.none_words):
             return None
-        if self._patterns:
+        if test.patterns:
             hit = next(
                 (
                     (p.pattern, m.group(0), name.value)
-                    for p in self._patterns
+                    for p in test.patterns
                     for name in self.in_
                     if (m := p.search(data.fields[name].spaced))
                 ),
@@ -234,25 +235,32 @@ class ConditionTest:
     __slots__ = (
         "account",
         "all",
+        "all_words",
         "any",
+        "any_words",
         "business_hours",
         "channel",
         "condition",
         "fields",
         "none",
+        "none_words",
         "patterns",
     )
 
-    def __init__(self, condition: Condition) -> None:
+    def __init__(self, condition: Condition, normaliser: Normaliser) -> None:
+        words = condition.keywords or KeywordSet()
+        self.any_words = [Keyword.compile(k, normaliser) for k in words.any or []]
+        self.all_words = [Keyword.compile(k, normaliser) for k in words.all or []]
+        self.none_words = [Keyword.compile(k, normaliser) for k in words.none or []]
+        self.patterns = [re.compile(p, re.IGNORECASE) for p in condition.regex or []]
         self.condition = condition
         self.channel = None if condition.channel is None else frozenset(condition.channel)
         self.account = None if condition.account is None else frozenset(condition.account)
         self.business_hours = condition.business_hours
         self.fields = tuple(condition.in_)
-        self.any = frozenset(k.key for k in condition._any)
-        self.all = tuple(k.key for k in condition._all)
-        self.none = frozenset(k.key for k in condition._none)
-        self.patterns = tuple(condition._patterns)
+        self.any = frozenset(k.key for k in self.any_words)
+        self.all = tuple(k.key for k in self.all_words)
+        self.none = frozenset(k.key for k in self.none_words)
 
     def holds(self, data: MatchInput) -> bool:
         message = data.message

@@ -41,6 +41,7 @@ from inbox_core.schema import ConversationStatus, Direction, InboundMessage, utc
 from inbox_core.store import CONVERSATIONS, THREADS
 from inbox_core.text import normalise_subject, ticket_number
 from inbox_router.customers import CustomerRecord
+from inbox_router.ids import uuid5_hex
 from inbox_router.thanks import is_thanks_only
 
 log = get_logger(__name__)
@@ -61,7 +62,7 @@ Db: TypeAlias = BatchedDatabase
 
 def minted_conversation_id(message: InboundMessage) -> str:
     """The id of the conversation `message` would create: the same on every redelivery."""
-    return uuid.uuid5(_NAMESPACE, f"conversation:{message.dedup_id}").hex
+    return uuid5_hex(_NAMESPACE, f"conversation:{message.dedup_id}")
 
 
 @dataclass(frozen=True)

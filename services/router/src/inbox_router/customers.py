@@ -23,6 +23,7 @@ from inbox_core.errors import TransientError
 from inbox_core.schema import InboundMessage, utcnow
 from inbox_core.store import CONVERSATIONS, CUSTOMER_KEYS, CUSTOMER_MERGES, CUSTOMERS
 from inbox_router.facts import CustomerFacts
+from inbox_router.ids import uuid5_hex
 from inbox_router.normalise import normalise_phone
 
 _NAMESPACE: Final = uuid.UUID("6f1c3a52-3f5e-4d43-9a53-2b8f7d0c9e11")
@@ -84,7 +85,7 @@ class CustomerRecord:
 
 def minted_customer_id(keys: CustomerKeys) -> str:
     """The id a new customer gets from its identity: stable across redeliveries."""
-    return uuid.uuid5(_NAMESPACE, f"customer:{keys.identity}").hex
+    return uuid5_hex(_NAMESPACE, f"customer:{keys.identity}")
 
 
 async def _claim(db: Db, lock_id: str, customer_id: str) -> str:

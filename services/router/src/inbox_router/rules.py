@@ -164,6 +164,17 @@ class Classifier(Protocol):
     ) -> list[tuple[str, float]]: ...
 
 
+class _Compiled:
+    """A rule set ready to match: its normaliser, each rule's quick test, every keyword."""
+
+    __slots__ = ("keywords", "normaliser", "tests")
+
+    def __init__(self, normaliser: Normaliser, tests: list[tuple[Rule, ConditionTest]]) -> None:
+        self.normaliser = normaliser
+        self.tests = tests
+        self.keywords = KeywordIndex(k for rule, _ in tests for k in rule.when.keywords_used)
+
+
 class RuleSet(Strict):
     version: Literal[1] = 1
     default: Defaults = Field(default_factory=Defaults)
@@ -173,9 +184,7 @@ class RuleSet(Strict):
     sla: SlaPolicies = Field(default_factory=SlaPolicies)
     rules: list[Rule] = Field(default_factory=list)
 
-    _normaliser: Normaliser = PrivateAttr(default_factory=Normaliser)
-    _tests: list[tuple[Rule, ConditionTest]] = PrivateAttr(default_factory=list)
-    _keywords: KeywordIndex = PrivateAttr(default_factory=lambda: KeywordIndex([]))
+    _compiled: _Compiled = PrivateAttr(default_factory=lambda: _Compiled(Normaliser(), []))
 
     @model_validator(mode="after")
     def _prepare(self) -> RuleSet:
@@ -184,9 +193,10 @@ class RuleSet(Strict):
             if rule.name in seen:
                 raise ValueError(f"two rules are named {rule.name!r}; names must be unique")
             seen.add(rule.name)
-        self._normaliser = Normaliser(self.normalise.variants)
-        self._tests = [(rule, rule.when.compile(self._normaliser)) for rule in self.rules]
-        self._keywords = KeywordIndex(k for rule in self.rules for k in rule.when.keywords_used)
+        normaliser = Normaliser(self.normalise.variants)
+        self._compiled = _Compiled(
+            normaliser, [(rule, rule.when.compile(normaliser)) for rule in self.rules]
+        )
         return self
 
     def decide(
@@ -198,11 +208,12 @@ class RuleSet(Strict):
         """Pure: the routing decision for `message` given what the store knows (`facts`) and,
         when given, the routing model's probabilities."""
         facts = facts or MatchFacts()
+        compiled = self._compiled
         vip = self.customers.is_vip(message, facts)
-        data = MatchInput(message, facts, self._normaliser, vip, self._keywords)
+        data = MatchInput(message, facts, compiled.normaliser, vip, compiled.keywords)
         matched: list[Rule] = []
         reasons: list[str] = []
-        for rule, test in self._tests:
+        for rule, test in compiled.tests:
             if not test.holds(data):
                 continue
             why = rule.when.explain(data)

@@ -100,7 +100,7 @@ def _fields(texts: list[str], normaliser: Normaliser) -> list[FieldText]:
     "rules", [load_rules(DEFAULT_RULES), parse_rules(EVERY_CONDITION)], ids=["default", "every"]
 )
 def test_keywords_found_once_per_field_are_the_keywords_each_would_find(rules: RuleSet) -> None:
-    normaliser = rules._normaliser
+    normaliser = rules._compiled.normaliser
     keywords = [k for rule in rules.rules for k in rule.when.keywords_used]
     extra = ["money back", "kg", "1372", "sue you", "app", "배송 언제"]
     keywords += [Keyword.compile(k, normaliser) for k in extra]
@@ -120,8 +120,9 @@ def test_a_rules_quick_test_holds_exactly_when_it_explains_a_match(rules: RuleSe
     for i, plain in enumerate(_messages()):
         for message, facts in _situations(plain, i):
             vip = rules.customers.is_vip(message, facts)
-            data = MatchInput(message, facts, rules._normaliser, vip, rules._keywords)
-            for rule, test in rules._tests:
+            compiled = rules._compiled
+            data = MatchInput(message, facts, compiled.normaliser, vip, compiled.keywords)
+            for rule, test in compiled.tests:
                 holds = test.holds(data)
                 assert holds == (rule.when.explain(data) is not None), (rule.name, message.text)
                 held[rule.name] += holds
