@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from inbox_core.errors import TransientError
 from inbox_core.schema import Customer, InboundMessage, RoutedMessage
 from inbox_core.store import CUSTOMERS, THREADS, Store
 from inbox_router.app import Router
@@ -101,3 +104,31 @@ async def test_redelivered_messages_racing_each_other_agree(router: Router, chat
     assert len({r.conversation_id for r in routed}) == 1
     assert len({r.customer_id for r in routed}) == 1
     assert all(r.conversation_created for r in routed)  # each copy is the creating message
+
+
+async def test_a_message_that_failed_half_way_routes_as_new_when_it_comes_again(
+    router: Router, store: Store, chat: Build, route: Route, monkeypatch: Any
+) -> None:
+    """The customer is linked while the conversation is resolved: when one of the two fails
+    the message fails (the other finishes its writes), and its redelivery routes it as a
+    first delivery would, with nothing written twice."""
+    import inbox_router.app as app
+
+    async def fails(*_: Any, **__: Any) -> Any:
+        raise TransientError("store hiccup")
+
+    for where, name in ((router.resolver, "_thread_docs"), (app, "link_customer")):
+        message = chat(f"half-{name}", "배송 언제 와요", user=f"user-{name}")
+        with monkeypatch.context() as patched:
+            patched.setattr(where, name, fails)
+            with pytest.raises(TransientError):
+                await asyncio.wait_for(router.route(message), timeout=10)
+        if name == "_thread_docs":  # the customer was linked all the same
+            customer = await store.db[CUSTOMERS].find_one({"identities": f"kakao:shop:user-{name}"})
+            assert customer is not None
+        first = await route(router, message)
+        assert first.conversation_created and first.customer_id
+        before = await _snapshot(store)
+        again = await route(router, message)
+        assert _comparable(again) == _comparable(first)
+        assert await _snapshot(store) == before
