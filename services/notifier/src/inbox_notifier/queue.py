@@ -781,20 +781,26 @@ class Queue:
         kind = "message.delivery_failed" if failed else "message.updated"
         event_id = f"{kind}:{report.reply_id}:{report.status.value}"
         db = self.hot
-        # Every read is by _id, known from the report, so they go out in one round gathered
-        # with the batch's (a reply's _id is its reply_id; findAndModify would read the whole
-        # collection): the reply, its conversation (a sent mail reply's Message-ID becomes a
-        # thread key, which the router claims from the same report) and the event's published
-        # mark. Then the write. The reports of one conversation come one after another.
-        msg, conv, mark = await together(
+        update = {"$set": {"delivery": delivery}}
+        # Everything is by _id, known from the report, so the reads and the write go out in
+        # one round gathered with the batch's (findAndModify would read the whole
+        # collection): the reply (a reply's _id is its reply_id; the filter leaves anything
+        # else alone), its conversation (a sent mail reply's Message-ID becomes a thread key,
+        # which the router claims from the same report) and the event's published mark. The
+        # reply is shown as the write leaves it, whether read before or after it: the
+        # reports of one conversation come one after another, and nothing else writes a
+        # reply's delivery.
+        msg, conv, mark, _ = await together(
             db[MESSAGES].find_one({"_id": report.reply_id}),
             db[CONVERSATIONS].find_one({"_id": report.conversation_id}),
             db[OUTBOX].find_one({"_id": PUBLISHED + event_id}),
+            db[MESSAGES].bulk_write(
+                [UpdateOne({"_id": report.reply_id, "reply_id": report.reply_id}, update)],
+                ordered=False,
+            ),
         )
         if msg is None or msg.get("reply_id") != report.reply_id:
             return []
-        update = {"$set": {"delivery": delivery}}
-        await db[MESSAGES].bulk_write([UpdateOne({"_id": msg["_id"]}, update)], ordered=False)
         # No outbox document: a redelivered report applies the same delivery again and
         # computes this event again from the stored state, so what must be kept is only
         # whether it went out (its marker, `record_published`).

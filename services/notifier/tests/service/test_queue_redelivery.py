@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect
 
-from inbox_core.schema import Event, OutboundReply, RoutedMessage
+from inbox_core.schema import DeliveryReport, DeliveryStatus, Event, OutboundReply, RoutedMessage
 from inbox_core.settings import CoreSettings
 from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, Store
 from inbox_core.testing.plugin import MongoServer
@@ -170,3 +170,21 @@ async def test_a_redelivery_that_stopped_before_its_rewrites_is_finished_by_the_
     events, replies = await _apply(queue, routed)
     await _assert_numbered(queue, "c-stopped", events, replies)
     assert await _created_counted(queue) == 1
+
+
+async def test_a_delivery_report_naming_a_customer_message_changes_nothing(queue: Queue) -> None:
+    """The report is written in the round that reads the reply, so the write itself must
+    refuse a message that is not a reply."""
+    await queue.db[MESSAGES].insert_one(
+        {"_id": "q1", "conversation_id": "c8", "kind": "message", "text": "언제 와요?"}
+    )
+    report = DeliveryReport(
+        reply_id="q1",
+        conversation_id="c8",
+        channel="mail",
+        account="cs",
+        status=DeliveryStatus.SENT,
+    )
+    assert await asyncio.wait_for(queue.apply_delivery(report), 10) == []
+    stored = await queue.db[MESSAGES].find_one({"_id": "q1"})
+    assert stored is not None and "delivery" not in stored
