@@ -382,6 +382,24 @@ class BatchedCollection:
         return out
 
     async def _bulk_sent(self, ops: list[InsertOne[Doc] | UpdateOne]) -> list[Any]:
+        """The driver sends a bulk write of inserts and updates as an insert command, then
+        an update command, one after the other; unordered, no op waits for another, so the
+        inserts and the updates go as two bulk writes at once: one round trip, not two."""
+        inserts = [i for i, op in enumerate(ops) if isinstance(op, InsertOne)]
+        if not inserts or len(inserts) == len(ops):
+            return await self._bulk_one(ops)
+        updates = [i for i, op in enumerate(ops) if not isinstance(op, InsertOne)]
+        parts = await asyncio.gather(
+            *(self._bulk_one([ops[i] for i in at]) for at in (inserts, updates)),
+            return_exceptions=True,
+        )
+        out: list[Any] = [None] * len(ops)
+        for at, part in zip((inserts, updates), parts, strict=True):
+            for j, i in enumerate(at):
+                out[i] = part if isinstance(part, BaseException) else part[j]
+        return out
+
+    async def _bulk_one(self, ops: list[InsertOne[Doc] | UpdateOne]) -> list[Any]:
         """One unordered bulk write; per op the upserted id (None when it matched) or the
         error of that op alone."""
         claimed = [op._doc["_id"] if isinstance(op, _Claim) else None for op in ops]

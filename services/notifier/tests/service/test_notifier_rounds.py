@@ -103,6 +103,30 @@ def _follow_up(routed: RoutedMessage, n: int) -> RoutedMessage:
     return routed_message(n, routed.conversation_id, created=False, text="언제 와요?")
 
 
+async def _sent_reports(db: Any, conversations: list[RoutedMessage]) -> list[DeliveryReport]:
+    """The connector's reports that the conversations' automatic replies were sent."""
+    reports = []
+    for i, routed in enumerate(conversations):
+        cid = routed.conversation_id
+        reply = await db[MESSAGES].find_one({"conversation_id": cid, "kind": "auto_reply"})
+        assert reply is not None
+        reports.append(
+            DeliveryReport(
+                reply_id=reply["_id"],
+                conversation_id=cid,
+                channel="mail",
+                account="cs",
+                status=DeliveryStatus.SENT,
+                external_id=f"sent-{cid}-{i}@shop.example",
+            )
+        )
+    return reports
+
+
+def _report(report: DeliveryReport) -> Msg:
+    return _msg(subjects.delivery("mail", "cs"), report.to_json(), report.conversation_id)
+
+
 async def _created_counted(db: Any) -> int:
     """Conversations created as the hourly report buckets count them."""
     buckets = db[REPORT_COUNTERS].find({"_id": {"$regex": "^h\\|"}})
@@ -133,25 +157,9 @@ async def test_a_batch_of_new_conversations_with_automatic_replies_takes_three_r
 
     # Their delivery reports: (1) the replies, conversations and published marks read and
     # the deliveries written together; (2) the events marked. One at a time: five.
-    replies = [
-        await db[MESSAGES].find_one({"conversation_id": r.conversation_id, "kind": "auto_reply"})
-        for r in batch
-    ]
-    reports = [
-        DeliveryReport(
-            reply_id=reply["_id"],
-            conversation_id=reply["conversation_id"],
-            channel="mail",
-            account="cs",
-            status=DeliveryStatus.SENT,
-            external_id=f"sent-{i}@shop.example",
-        )
-        for i, reply in enumerate(replies)
-    ]
+    reports = await _sent_reports(db, batch)
     rig.rounds.reset()
-    await rig.handle(
-        [_msg(subjects.delivery("mail", "cs"), r.to_json(), r.conversation_id) for r in reports]
-    )
+    await rig.handle([_report(r) for r in reports])
     assert rig.rounds.rounds == 2
     for report in reports:
         reply = await db[MESSAGES].find_one({"_id": report.reply_id})
@@ -169,3 +177,25 @@ async def test_a_batch_of_new_conversations_with_automatic_replies_takes_three_r
         conv = await db[CONVERSATIONS].find_one({"_id": routed.conversation_id})
         assert conv["message_count"] == 2 and conv["preview"] == "언제 와요?"
     assert await _created_counted(db) == 2 * N  # follow-ups create nothing
+
+
+async def test_new_conversations_and_earlier_replies_delivery_reports_take_three_rounds(
+    rig: Rig,
+) -> None:
+    """The night shift's batch: half new conversations, half the delivery reports of the
+    automatic replies sent a moment before. The reports' reads and writes go out with the
+    new messages' first round, so the batch takes what its new conversations take."""
+    earlier = _new_conversations("earlier", 0)
+    await rig.handle([_routed(r) for r in earlier])
+    reports = await _sent_reports(rig.db(), earlier)
+    batch = _new_conversations("later", 100)
+    mixed = [m for pair in zip(batch, reports, strict=True) for m in pair]
+    rig.rounds.reset()
+    await rig.handle([_routed(m) if isinstance(m, RoutedMessage) else _report(m) for m in mixed])
+    assert rig.rounds.rounds == 3
+    db = rig.db()
+    for report in reports:
+        reply = await db[MESSAGES].find_one({"_id": report.reply_id})
+        assert reply is not None and reply["delivery"]["status"] == "sent"
+    assert await db[CONVERSATIONS].count_documents({}) == 2 * N
+    assert await _created_counted(db) == 2 * N
