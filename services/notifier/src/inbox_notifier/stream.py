@@ -99,13 +99,14 @@ class _Pending:
 _KEEPALIVE: Final = object()
 
 
-async def _wait(pending: _Pending, wait_s: float, stopping: asyncio.Event) -> object:
-    """`None` once stopping, `_KEEPALIVE` after `wait_s` without an event, else the events."""
+async def _wait(pending: _Pending, wait_s: float, shutdown: asyncio.Event) -> object:
+    """`None` once shutting down, `_KEEPALIVE` after `wait_s` without an event, else the
+    events."""
     try:
         await asyncio.wait_for(pending.ready.wait(), timeout=wait_s)
     except TimeoutError:
-        return None if stopping.is_set() else _KEEPALIVE
-    return None if stopping.is_set() else pending.take()
+        return None if shutdown.is_set() else _KEEPALIVE
+    return None if shutdown.is_set() else pending.take()
 
 
 async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamResponse:
@@ -138,9 +139,7 @@ async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamR
     await resp.prepare(request)
     # A stop ends every stream at once (the client resumes by Last-Event-ID from another
     # replica or after the restart), instead of holding the shutdown for a keep-alive period.
-    stopping = asyncio.Event()
     watch = asyncio.ensure_future(shutdown.wait())
-    watch.add_done_callback(lambda _: stopping.set())
     watch.add_done_callback(pending.wake)
     try:
         await resp.write(b"retry: 2000\n\n")
@@ -149,7 +148,7 @@ async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamR
                 # Too far behind: drop this client; it reconnects with its Last-Event-ID.
                 await resp.write(b"event: overflow\ndata: {}\n\n")
                 break
-            got = await _wait(pending, settings.sse_keepalive_s, stopping)
+            got = await _wait(pending, settings.sse_keepalive_s, shutdown)
             if got is None:
                 break  # stopping
             if got is _KEEPALIVE:
