@@ -37,7 +37,7 @@ from inbox_notifier.queue import (
     Queue,
     together,
 )
-from inbox_notifier.queue_page import drop_obsolete_indexes
+from inbox_notifier.queue_page import START_VIEWS, drop_obsolete_indexes, warm_heads
 from inbox_notifier.routing import error_middleware, json_response
 from inbox_notifier.settings import NotifierSettings
 from inbox_notifier.snooze import SNOOZE_TICK_MIN_S, reopen_snoozed
@@ -177,6 +177,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
         )
         await routed.start()
         runtime.spawn(notifier.faq.watch(), "faq-entries")
+        runtime.spawn(warm_heads(runtime.store.db[CONVERSATIONS], START_VIEWS), "queue-heads")
         runtime.spawn(
             notifier.every(
                 settings.outbox_relay_s,

@@ -15,13 +15,17 @@ from pymongo import AsyncMongoClient, IndexModel
 from inbox_core.schema import utcnow
 from inbox_core.sla import NO_DUE
 from inbox_core.store import CONVERSATIONS, MESSAGES
+from inbox_notifier import queue_page
 from inbox_notifier.queue import INDEXES, OBSOLETE_MESSAGE_INDEXES
 from inbox_notifier.queue_page import (
     OBSOLETE_INDEXES,
+    PAGE_INDEXES,
     SORT,
+    START_VIEWS,
     PageFilter,
     QueuePage,
     drop_obsolete_indexes,
+    warm_heads,
 )
 
 from .conftest import NotifierHarness
@@ -231,3 +235,63 @@ async def test_retired_indexes_are_dropped_and_the_declared_ones_kept(seeded: An
         assert not names & {IndexModel(k).document["name"] for k in keys}
         declared = {IndexModel(ix.document["key"]).document["name"] for ix in INDEXES[name]}
         assert declared <= names
+
+
+class CountingCollection:
+    """Passes finds through and counts the documents in their ranges: what a page costs on
+    the embedded store, which materialises a whole indexed range before its limit."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+        self.read = 0
+
+    def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        counter, cursor = self, self.collection.find(query, *args, **kwargs)
+
+        class Counted:
+            async def to_list(self) -> list[dict[str, Any]]:
+                counter.read += await counter.collection.count_documents(query)
+                return await cursor.to_list()
+
+        return Counted()
+
+
+async def test_the_first_page_after_a_start_reads_from_the_warmed_head(
+    notifier: NotifierHarness, core_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weekend's backlog, overdue by a day or two: without a head, the first page reads
+    the whole grid cell that holds it; the heads a start warms make it read about a page."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        core_env["MONGODB_URL"], tz_aware=True
+    )
+    coll = client[core_env["INBOX_MONGODB_DB"]][f"warm_{uuid.uuid4().hex[:8]}"]
+    now = utcnow().replace(microsecond=0)
+    rng = random.Random(7)
+    backlog = [
+        {
+            "_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+            "status": "open",
+            "assignee": rng.choice([None, "minji"]),
+            "sort_due": now - timedelta(minutes=rng.randint(20 * 60, 40 * 60)),
+        }
+        for _ in range(400)
+    ]
+    try:
+        async with asyncio.timeout(60):
+            await coll.create_indexes(list(PAGE_INDEXES))
+            await coll.insert_many(backlog)
+            pages = {}
+            for warmed in (False, True):
+                monkeypatch.setattr(queue_page, "_heads", {})  # a process that just started
+                if warmed:
+                    await warm_heads(coll, START_VIEWS)
+                counting = CountingCollection(coll)
+                page = await QueuePage(counting, PageFilter({})).read(None, 50)
+                pages[warmed] = ([d["_id"] for d in page], counting.read)
+    finally:
+        await client.close()
+    want = [d["_id"] for d in sorted(backlog, key=lambda d: (d["sort_due"], d["_id"]))][:50]
+    assert pages[False][0] == pages[True][0] == want
+    cold_read, warm_read = pages[False][1], pages[True][1]
+    assert cold_read >= 300  # the cell [now - 2.8 days, now - 17 hours) holds the backlog
+    assert warm_read <= 120, (cold_read, warm_read)
