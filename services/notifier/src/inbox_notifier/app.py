@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 from nats.aio.msg import Msg
+from pymongo.errors import PyMongoError
 
 from inbox_core import subjects
 from inbox_core.bus import Outgoing, message_span, run_rounds
@@ -168,6 +169,11 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
         await drop_obsolete_indexes(runtime.store.db[CONVERSATIONS])
         await drop_obsolete_indexes(runtime.store.db[MESSAGES], OBSOLETE_MESSAGE_INDEXES)
         await drop_obsolete_indexes(runtime.store.db[OUTBOX], OBSOLETE_OUTBOX_INDEXES)
+        # Before the first message: the first agent's first page is cheap (queue_page).
+        try:
+            await warm_heads(runtime.store.db[CONVERSATIONS], START_VIEWS)
+        except PyMongoError as err:  # only a cost: the first page finds the head itself
+            log.warning("queue heads not read at start", error=repr(err))
         # One conversation is applied by one replica at a time (inbox_core.partitions).
         routed = partitioned_consumer(
             runtime.bus,
@@ -177,7 +183,6 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
         )
         await routed.start()
         runtime.spawn(notifier.faq.watch(), "faq-entries")
-        runtime.spawn(warm_heads(runtime.store.db[CONVERSATIONS], START_VIEWS), "queue-heads")
         runtime.spawn(
             notifier.every(
                 settings.outbox_relay_s,

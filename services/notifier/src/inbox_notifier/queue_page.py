@@ -101,7 +101,10 @@ async def drop_obsolete_indexes(
 async def warm_heads(collection: Finder, views: Sequence[dict[str, list[str | None]]]) -> None:
     """Read each view's first page once, so that the first agent's first page after a start
     starts from the queue's head as it is: without one, a first page scans a grid around now
-    and reads every overdue conversation of a cell (100 ms at 100,000, not 25)."""
+    and reads every overdue conversation of a cell (100 ms at 100,000, not 25). An empty
+    queue has no head to find."""
+    if not await collection.find({}, {"_id": 1}, limit=1).to_list():
+        return
     for values in views:
         await QueuePage(collection, PageFilter(values)).read(None, 50)
 
