@@ -11,6 +11,7 @@ import base64
 import contextlib
 import functools
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -36,7 +37,7 @@ from pymongo.errors import ConnectionFailure
 
 from inbox_core import metrics, subjects
 from inbox_core.errors import BusUnavailable, InvalidPayload, PermanentError, TransientError
-from inbox_core.fetch_linger import FetchLinger
+from inbox_core.fetch_linger import READY_S, FetchLinger
 from inbox_core.logging import get_logger
 from inbox_core.masking import mask_url_credentials
 from inbox_core.schema import DeadLetter, Model
@@ -559,17 +560,31 @@ class Consumer:
         only as long as the recent arrival rate says more will come (`FetchLinger`), never
         for a full batch (a partial batch would otherwise sit until the fetch timeout)."""
         first = await self._sub.fetch(1, timeout=1.0)
-        try:
-            more = (
-                await self._sub.fetch(self.batch - 1, timeout=self._linger.wait_s())
-                if self.batch > 1
-                else []
-            )
-        except (nats.errors.TimeoutError, TimeoutError):
-            # Nothing else ready. The first message must not be dropped because of this.
-            more = []
+        started, want = time.monotonic(), self.batch - 1
+        if want <= 0:
+            more: list[Msg] = []
+        elif self._linger.gathers():
+            # A fetch returns as soon as one message is there: to gather all that come
+            # within the wait, sleep through it, then take what is ready.
+            more = await self._ready(want)
+            if len(more) < want:
+                await asyncio.sleep(max(0.0, self._linger.wait_s() - (time.monotonic() - started)))
+                more += await self._ready(want - len(more))
+        else:
+            more = await self._ready(want, self._linger.wait_s())
         self._linger.taken(len(first) + len(more))
         return [*first, *more]
+
+    async def _ready(self, n: int, wait_s: float = READY_S) -> list[Msg]:
+        """Up to `n` messages: those ready now, or the first that comes within `wait_s` and
+        any ready with it; an empty list when none comes."""
+        if n <= 0:
+            return []
+        try:
+            return list(await self._sub.fetch(n, timeout=wait_s))
+        except (nats.errors.TimeoutError, TimeoutError):
+            # Nothing else ready. The first message must not be dropped because of this.
+            return []
 
     async def _run(self) -> None:
         while not self._stopping.is_set():

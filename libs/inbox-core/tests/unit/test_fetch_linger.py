@@ -31,6 +31,15 @@ def test_a_busy_consumer_waits_to_gather_a_batch() -> None:
     linger = FetchLinger(clock)
     arrive(linger, clock, per_s=100, seconds=2)
     assert linger.wait_s() == LINGER_S
+    assert linger.gathers()  # five would come in 50 ms: take them all, not just the next
+
+
+def test_a_moderately_busy_consumer_waits_for_one_more_only() -> None:
+    clock = Clock()
+    linger = FetchLinger(clock)
+    arrive(linger, clock, per_s=40, seconds=2)
+    assert linger.wait_s() == LINGER_S  # two would come in 50 ms: pair them up
+    assert not linger.gathers()  # but sleeping through 50 ms would delay every batch
 
 
 def test_the_wait_ends_once_the_spike_is_over() -> None:
@@ -41,3 +50,4 @@ def test_the_wait_ends_once_the_spike_is_over() -> None:
     clock.now += 1.5  # quiet since
     linger.taken(1)
     assert linger.wait_s() == READY_S
+    assert not linger.gathers()
