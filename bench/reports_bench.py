@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import shutil
 import statistics
@@ -20,6 +21,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -29,7 +31,14 @@ from inbox_core.schema import utcnow
 from inbox_core.store import CONVERSATIONS
 from inbox_notifier import reports
 from inbox_notifier.queue import INDEXES
-from inbox_notifier.report_counters import REPORT_COUNTERS, accumulate, day_start
+from inbox_notifier.report_counters import (
+    ARRIVALS,
+    REPORT_COUNTERS,
+    accumulate,
+    arrival_ops,
+    day_start,
+)
+from inbox_notifier.spikes import SpikeRule, SpikeWatch, detect
 
 CATEGORIES = {
     "shipping": 33,
@@ -126,6 +135,7 @@ async def reports_bench(n: int = 1_000_000, days: int = 365, repeats: int = 5) -
         await db[CONVERSATIONS].create_indexes(INDEXES[CONVERSATIONS])
         for lo in range(0, len(recent), 5000):
             await db[CONVERSATIONS].insert_many(recent[lo : lo + 5000])
+            await db[ARRIVALS].bulk_write(arrival_ops((None, c) for c in recent[lo : lo + 5000]))
         print(
             f"    counters: {len(values):,} documents, computed in {built:.0f} s "
             f"({n / built:,.0f} conversations/s, the rebuild's own work); "
@@ -155,10 +165,56 @@ async def reports_bench(n: int = 1_000_000, days: int = 365, repeats: int = 5) -
         print(f"    {'report':<42} {'ms':>7}  (median of {repeats})")
         for name, call in cases:
             print(f"    {name:<42} {await _median_ms(call, repeats):>7.1f}")
+        await spike_tick_bench(db, proc.proc.pid, repeats)
     finally:
         await client.close()
         proc.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def spike_tick_bench(db: Any, store_pid: int, repeats: int, n: int = 20_000) -> None:
+    """A promotion: `n` conversations in the spike window. What a spike tick reads now (the
+    window's arrivals per minute) against what it read before (every conversation of the
+    window), with the store's CPU for each."""
+    now = utcnow()
+    rng = random.Random(19)
+    window = [
+        {**c, "_id": f"w{i}", "number": 10_000_000 + i, "created_at": now - timedelta(seconds=s)}
+        for i, (c, s) in enumerate(
+            (c, rng.uniform(0, 890)) for c in conversations(n, 1, random.Random(20))
+        )
+    ]
+    for lo in range(0, n, 5000):
+        await db[CONVERSATIONS].insert_many(window[lo : lo + 5000])
+        await db[ARRIVALS].bulk_write(arrival_ops((None, c) for c in window[lo : lo + 5000]))
+    watch = SpikeWatch(SimpleNamespace(store=SimpleNamespace(db=db)), SpikeRule())  # type: ignore[arg-type]
+
+    async def tick() -> None:
+        detect(await watch.counts(now), await watch.baselines(now), watch.rule)
+
+    async def before() -> None:  # the tick's read before arrivals per minute
+        await (
+            db[CONVERSATIONS]
+            .find(
+                {"created_at": {"$gt": now - timedelta(seconds=900), "$lte": now}},
+                {"category": 1, "product": 1, "created_at": 1, "status": 1},
+                sort=[("created_at", 1)],
+                limit=20_000,
+            )
+            .to_list()
+        )
+
+    for name, call in (("spike tick", tick), ("  before: its conversations read", before)):
+        cpu = _cpu_s(store_pid)
+        ms = await _median_ms(call, repeats)
+        store_ms = (_cpu_s(store_pid) - cpu) / repeats * 1000
+        label = f"{name} ({n:,} in the window)"
+        print(f"    {label:<42} {ms:>7.1f}  (store CPU {store_ms:.0f} ms per tick)")
 
 
 def main() -> None:

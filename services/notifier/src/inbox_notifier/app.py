@@ -19,7 +19,7 @@ from inbox_core.faq import FaqCatalog
 from inbox_core.logging import get_logger
 from inbox_core.partitions import partitioned_consumer
 from inbox_core.runtime import Runtime, create_base_app
-from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, Event, RoutedMessage
+from inbox_core.schema import SCHEMA_VERSION, DeliveryReport, Event, RoutedMessage, utcnow
 from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX
 from inbox_notifier import audit
 from inbox_notifier.api import DESK, TOKENS, install_api
@@ -42,7 +42,7 @@ from inbox_notifier.queue_page import START_VIEWS, drop_obsolete_indexes, warm_h
 from inbox_notifier.routing import error_middleware, json_response
 from inbox_notifier.settings import NotifierSettings
 from inbox_notifier.snooze import SNOOZE_TICK_MIN_S, reopen_snoozed
-from inbox_notifier.spikes import SpikeRule, SpikeWatch
+from inbox_notifier.spikes import SpikeRule, SpikeWatch, backfill_arrivals
 from inbox_notifier.stream import SETTINGS, SHUTDOWN
 from inbox_notifier.timers import backfill_breach_timers, fire_due
 
@@ -169,6 +169,7 @@ def create_app(settings: NotifierSettings | None = None) -> web.Application:
         await drop_obsolete_indexes(runtime.store.db[CONVERSATIONS])
         await drop_obsolete_indexes(runtime.store.db[MESSAGES], OBSOLETE_MESSAGE_INDEXES)
         await drop_obsolete_indexes(runtime.store.db[OUTBOX], OBSOLETE_OUTBOX_INDEXES)
+        await backfill_arrivals(runtime.store.db, utcnow())  # once, for a store from before
         # Before the first message: the first agent's first page is cheap (queue_page).
         try:
             await warm_heads(runtime.store.db[CONVERSATIONS], START_VIEWS)

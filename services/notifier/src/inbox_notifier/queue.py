@@ -38,7 +38,13 @@ from inbox_core.sla import NO_DUE, BusinessClock, Clock
 from inbox_core.store import CONVERSATIONS, MESSAGES, OUTBOX, Store
 from inbox_core.text import normalise_subject
 from inbox_notifier.queue_page import PAGE_INDEXES
-from inbox_notifier.report_counters import REPORT_COUNTERS, counter_ops, product_of
+from inbox_notifier.report_counters import (
+    ARRIVALS,
+    REPORT_COUNTERS,
+    arrival_ops,
+    counter_ops,
+    product_of,
+)
 
 PREVIEW_CHARS: Final = 140
 SEARCH_CHARS: Final = 20_000
@@ -288,11 +294,16 @@ class Queue:
         """Move the report counters by what these conversation writes changed (before, after).
         Only writes that were made count, so a redelivery, whose write changed nothing,
         counts nothing."""
-        ops = counter_ops(changes)
+        await together(
+            self._increment(REPORT_COUNTERS, counter_ops(changes)),
+            self._increment(ARRIVALS, arrival_ops(changes)),
+        )
+
+    async def _increment(self, collection: str, ops: list[UpdateOne]) -> None:
         if not ops:
             return
         try:
-            await self.hot[REPORT_COUNTERS].bulk_write(ops, ordered=False)
+            await self.hot[collection].bulk_write(ops, ordered=False)
         except BulkWriteError as err:
             # Two writers creating the same new bucket: the loser's upsert hits the winner's
             # document. Retried once, the bucket exists and the $inc applies.
@@ -300,7 +311,7 @@ class Queue:
             if not errors or any(e.get("code") != 11000 for e in errors):
                 raise
             retry = [ops[e["index"]] for e in errors]
-            await self.db[REPORT_COUNTERS].bulk_write(retry, ordered=False)
+            await self.db[collection].bulk_write(retry, ordered=False)
 
     def sla_fields(self, sla: dict[str, Any], now: datetime) -> dict[str, Any]:
         """A new conversation's SLA fields: the state and its active deadline."""

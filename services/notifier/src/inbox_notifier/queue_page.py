@@ -64,7 +64,7 @@ HEADS_KEPT: Final = 1024
 _heads: dict[tuple[tuple[str, Any], ...], datetime] = {}
 # Views nearly every agent opens first, whose heads a process finds at start (`warm_heads`):
 # the whole queue (one scan per status) and the unassigned conversations.
-START_VIEWS: Final = ({}, {"assignee": [None]})
+START_VIEWS: Final[tuple[dict[str, list[str | None]], ...]] = ({}, {"assignee": [None]})
 
 PAGE_INDEXES: Final = [IndexModel([(name, ASCENDING), *SORT]) for name in INDEXED_FILTERS]
 # A page with no indexed filter is one scan per status (every conversation has one), merged:

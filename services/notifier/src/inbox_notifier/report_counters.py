@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
@@ -30,6 +30,13 @@ from zoneinfo import ZoneInfo
 from pymongo import UpdateOne
 
 REPORT_COUNTERS: Final = "report_counters"
+# Arrivals per UTC minute (`2026-12-03T05:07`), by category and product: what spike detection
+# counts over its window (a few small documents, not every conversation of the window). Kept
+# live by the notifier for the last day; not part of `contribution` (a rebuild has no use for
+# a year of minutes).
+ARRIVALS: Final = "report_arrivals"
+ARRIVAL_DIMS: Final = ("category", "product")
+ARRIVALS_KEPT: Final = timedelta(days=1)
 SEOUL: Final = ZoneInfo("Asia/Seoul")
 STATE_ID: Final = "state"
 # The histograms of a bucket live in a document of their own (`h|2026-12-03T05#t`), so the
@@ -105,6 +112,10 @@ def month_start(at: datetime) -> datetime:
 
 def next_month(start: datetime) -> datetime:
     return month_start(month_start(start) + timedelta(days=32))
+
+
+def minute_id(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def hour_id(start: datetime) -> str:
@@ -243,9 +254,25 @@ def contribution(conv: Mapping[str, Any] | None, into: Counts | None = None) -> 
     return out
 
 
-def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> Counts:
+def arrival(conv: Mapping[str, Any] | None) -> Counts:
+    """What one conversation, in this state, adds to the arrivals per minute: its category
+    and product in the minute it was created (nothing once merged away)."""
+    if not conv or conv.get("status") == "merged":
+        return {}
+    created = _ms(conv.get("created_at"))
+    if created is None:
+        return {}
+    keys = [k for k in _keys(conv, ARRIVAL_DIMS, None) if k != ALL]
+    return {minute_id(created): {f"created.{k}": 1 for k in keys}}
+
+
+def diff(
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    counts_of: Callable[[Mapping[str, Any] | None], Counts] = contribution,
+) -> Counts:
     """What a change from `before` to `after` adds (and takes away); zeros left out."""
-    old, new = contribution(before), contribution(after)
+    old, new = counts_of(before), counts_of(after)
     out: Counts = {}
     for bucket in old.keys() | new.keys():
         a, b = old.get(bucket, {}), new.get(bucket, {})
@@ -274,20 +301,35 @@ def to_ops(counts: Counts) -> list[UpdateOne]:
     ]
 
 
-def counter_ops(
-    changes: Iterable[tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]],
-) -> list[UpdateOne]:
-    """The counter updates for several conversation changes (before, after), merged per bucket
-    so a batch writes each bucket once."""
+Changes = Iterable[tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]]
+
+
+def _merged(changes: Changes, counts_of: Callable[[Mapping[str, Any] | None], Counts]) -> Counts:
     merged: Counts = defaultdict(dict)
     for before, after in changes:
-        for bucket, fields in diff(before, after).items():
+        for bucket, fields in diff(before, after, counts_of).items():
             doc = merged[bucket]
             for f, v in fields.items():
                 doc[f] = doc.get(f, 0) + v
-    return to_ops(
-        {b: {f: v for f, v in d.items() if v} for b, d in merged.items() if any(d.values())}
-    )
+    return {b: {f: v for f, v in d.items() if v} for b, d in merged.items() if any(d.values())}
+
+
+def counter_ops(changes: Changes) -> list[UpdateOne]:
+    """The counter updates for several conversation changes (before, after), merged per bucket
+    so a batch writes each bucket once."""
+    return to_ops(_merged(changes, contribution))
+
+
+def arrival_ops(changes: Changes) -> list[UpdateOne]:
+    """The arrivals-per-minute updates for the same changes, merged per minute."""
+    return [
+        UpdateOne(
+            {"_id": minute},
+            {"$inc": fields, "$setOnInsert": {"start": datetime.fromisoformat(minute + "+00:00")}},
+            upsert=True,
+        )
+        for minute, fields in sorted(_merged(changes, arrival).items())
+    ]
 
 
 def accumulate(conversations: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

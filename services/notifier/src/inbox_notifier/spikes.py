@@ -1,9 +1,13 @@
 """Spike detection: one kind of question (a category, or a product) suddenly arriving far more
 often than usual, e.g. a coupon that does not apply during a promotion.
 
-Every tick the arrivals of the last `INBOX_SPIKE_WINDOW_S` seconds are counted per category
-and per product and compared with the usual for that hour: the mean of the same hour on the
-previous 14 days, read from the report counters (no scan). A key spikes when its count is
+Every tick the arrivals of the last `INBOX_SPIKE_WINDOW_S` seconds (in whole minutes: the
+current one and those before it) are counted per category and per product from the arrivals
+per minute the notifier keeps (`report_counters.arrival`: one small document per minute, so a
+tick reads a few documents however many conversations arrived; reading the window's
+conversations took a second of the store's CPU per tick at 20,000), and compared with the
+usual for that hour: the mean of the same hour on the previous 14 days, read from the report
+counters (no scan). A key spikes when its count is
 - at least `INBOX_SPIKE_MIN` (the floor, so a quiet shop is not alarmed by three questions),
 - more than `INBOX_SPIKE_FACTOR` times the usual, and
 - too many to be chance: under Poisson arrivals at the usual rate, a count this high has a
@@ -15,9 +19,10 @@ one per burst). The claim is a conditional write in the store, so replicas fire 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -32,10 +37,14 @@ from inbox_core.runtime import Runtime
 from inbox_core.schema import SpikeEvent, utcnow
 from inbox_core.store import CONVERSATIONS
 from inbox_notifier.report_counters import (
+    ARRIVALS,
+    ARRIVALS_KEPT,
     REPORT_COUNTERS,
+    arrival_ops,
     category_of,
     hour_id,
     hour_start,
+    minute_id,
     split_dim_key,
 )
 
@@ -46,6 +55,11 @@ DIMENSIONS: Final = ("category", "product")
 BASELINE_DAYS: Final = 14
 CHANCE: Final = 1e-6  # a count this unlikely under the usual rate is not noise
 MAX_EXAMPLES: Final = 5
+# Marks a store whose arrivals per minute were counted from its conversations once (sorts
+# after every minute id, so the cleanup of old minutes keeps it).
+BACKFILLED: Final = "~backfilled"
+# How far back a fired key's examples are looked for first (then the whole window).
+EXAMPLE_SPANS_S: Final = (60, 300)
 Key = tuple[str, str]  # (dimension, key)
 
 
@@ -57,26 +71,11 @@ class SpikeRule:
 
 
 @dataclass(frozen=True)
-class Arrival:
-    at: datetime
-    conversation_id: str
-    category: str
-    product: str | None = None
-
-    def keys(self) -> list[Key]:
-        keys = [("category", self.category)]
-        if self.product:
-            keys.append(("product", self.product))
-        return keys
-
-
-@dataclass(frozen=True)
 class Candidate:
     dimension: str
     key: str
     count: int
     baseline: float
-    examples: list[str]
 
 
 def poisson_tail(count: int, mean: float) -> float:
@@ -123,21 +122,39 @@ def usual(
     return {k: v * scale for k, v in sums.items()}
 
 
+def window_minutes(now: datetime, rule: SpikeRule) -> list[str]:
+    """The minutes a tick counts: the current one and those before it, `window_s` in all."""
+    minutes = max(1, math.ceil(rule.window_s / 60))
+    return [minute_id(now - timedelta(minutes=m)) for m in range(minutes)]
+
+
+def window_counts(minute_docs: Iterable[Mapping[str, Any]]) -> dict[Key, int]:
+    """Arrivals per key over the window's documents of arrivals per minute."""
+    counts: dict[Key, int] = defaultdict(int)
+    for doc in minute_docs:
+        for field, n in (doc.get("created") or {}).items():
+            dim, key = split_dim_key(field)
+            if dim in DIMENSIONS and n > 0:
+                counts[(dim, key)] += int(n)
+    return dict(counts)
+
+
 def detect(
-    arrivals: Sequence[Arrival], baselines: Mapping[Key, float], rule: SpikeRule
+    counts: Mapping[Key, int], baselines: Mapping[Key, float], rule: SpikeRule
 ) -> list[Candidate]:
-    """Keys spiking among arrivals of one window (oldest first)."""
-    groups: dict[Key, list[Arrival]] = defaultdict(list)
-    for arrival in arrivals:
-        for key in arrival.keys():
-            groups[key].append(arrival)
+    """Keys spiking among one window's arrival counts."""
     found = []
-    for (dim, key), items in sorted(groups.items()):
+    for (dim, key), count in sorted(counts.items()):
         base = baselines.get((dim, key), 0.0)
-        if is_spike(len(items), base, rule):
-            latest = [a.conversation_id for a in reversed(items[-MAX_EXAMPLES:])]
-            found.append(Candidate(dim, key, len(items), round(base, 2), latest))
+        if is_spike(count, base, rule):
+            found.append(Candidate(dim, key, count, round(base, 2)))
     return found
+
+
+def matches(doc: Mapping[str, Any], dimension: str, key: str) -> bool:
+    if dimension == "category":
+        return category_of(doc) == key
+    return str(doc.get(dimension)) == key
 
 
 @dataclass
@@ -163,7 +180,9 @@ def gate(
     return fire, calm
 
 
-def event_for(candidate: Candidate, now: datetime, rule: SpikeRule) -> SpikeEvent:
+def event_for(
+    candidate: Candidate, now: datetime, rule: SpikeRule, examples: list[str]
+) -> SpikeEvent:
     return SpikeEvent(
         id=f"spike.detected:{candidate.dimension}:{candidate.key}:{now:%Y%m%dT%H%M%S}",
         dimension=candidate.dimension,  # type: ignore[arg-type]
@@ -171,7 +190,7 @@ def event_for(candidate: Candidate, now: datetime, rule: SpikeRule) -> SpikeEven
         count=candidate.count,
         baseline=candidate.baseline,
         window_s=rule.window_s,
-        examples=candidate.examples,
+        examples=examples,
         at=now,
     )
 
@@ -187,19 +206,34 @@ class SpikeWatch:
     def db(self) -> AsyncDatabase[dict[str, Any]]:
         return self.runtime.store.db
 
-    async def arrivals(self, now: datetime) -> list[Arrival]:
-        since = now - timedelta(seconds=self.rule.window_s)
-        cursor = self.db[CONVERSATIONS].find(
-            {"created_at": {"$gt": since, "$lte": now}},
-            {"category": 1, "product": 1, "created_at": 1, "status": 1},
-            sort=[("created_at", 1)],
-            limit=20_000,
-        )
-        return [
-            Arrival(d["created_at"], d["_id"], category_of(d), d.get("product"))
-            async for d in cursor
-            if d.get("status") != "merged"
-        ]
+    async def counts(self, now: datetime) -> dict[Key, int]:
+        ids = window_minutes(now, self.rule)
+        return window_counts([d async for d in self.db[ARRIVALS].find({"_id": {"$in": ids}})])
+
+    async def examples(self, dimension: str, key: str, now: datetime) -> list[str]:
+        """The newest conversations of a key that fires (so only when one does): the last
+        minute's arrivals first, reaching further back only while fewer than five match."""
+        found: list[str] = []
+        until, start = now, now - timedelta(seconds=self.rule.window_s)
+        for span_s in (*EXAMPLE_SPANS_S, self.rule.window_s):
+            since = max(now - timedelta(seconds=span_s), start)
+            cursor = self.db[CONVERSATIONS].find(
+                {"created_at": {"$gt": since, "$lte": until}},
+                {"category": 1, "product": 1, "created_at": 1, "status": 1},
+            )
+            docs = sorted(
+                [d async for d in cursor if d.get("status") != "merged"],
+                key=lambda d: (d["created_at"], d["_id"]),
+                reverse=True,
+            )
+            found += [d["_id"] for d in docs if matches(d, dimension, key)]
+            if len(found) >= MAX_EXAMPLES or since <= start:
+                break
+            until = since
+        return found[:MAX_EXAMPLES]
+
+    async def forget_old_minutes(self, now: datetime) -> None:
+        await self.db[ARRIVALS].delete_many({"_id": {"$lt": minute_id(now - ARRIVALS_KEPT)}})
 
     async def baselines(self, now: datetime) -> dict[Key, float]:
         ids = baseline_hours(now, self.rule)
@@ -208,7 +242,8 @@ class SpikeWatch:
 
     async def tick(self, now: datetime | None = None) -> list[SpikeEvent]:
         now = now or utcnow()
-        candidates = detect(await self.arrivals(now), await self.baselines(now), self.rule)
+        await self.forget_old_minutes(now)
+        candidates = detect(await self.counts(now), await self.baselines(now), self.rule)
         by_key = {(c.dimension, c.key): c for c in candidates}
         states = {
             (d["dimension"], d["key"]): GateState(d.get("last_at"), bool(d.get("active")))
@@ -221,7 +256,8 @@ class SpikeWatch:
             )
         fired = []
         for dim, key in sorted(fire):
-            event = event_for(by_key[(dim, key)], now, self.rule)
+            examples = await self.examples(dim, key, now)
+            event = event_for(by_key[(dim, key)], now, self.rule, examples)
             if await self._claim(event, now):
                 fired.append(event)
         return fired
@@ -260,6 +296,25 @@ class SpikeWatch:
             return False
         log.info("spike detected", dimension=event.dimension, key=event.key, count=event.count)
         return True
+
+
+async def backfill_arrivals(db: AsyncDatabase[dict[str, Any]], now: datetime) -> int:
+    """The last hour's arrivals per minute from its conversations, once: a store from before
+    they were kept has none, which would leave spikes and the live board's arrivals blind
+    for an hour. Returns how many conversations were counted."""
+    if await db[ARRIVALS].find_one({"_id": BACKFILLED}) is not None:
+        return 0
+    since = now - timedelta(hours=1)
+    fields = {"category": 1, "product": 1, "created_at": 1, "status": 1}
+    cursor = db[CONVERSATIONS].find({"created_at": {"$gte": since, "$lte": now}}, fields)
+    conversations = [d async for d in cursor]
+    await db[ARRIVALS].delete_many({"_id": {"$gte": minute_id(since), "$lte": minute_id(now)}})
+    ops = arrival_ops((None, c) for c in conversations)
+    if ops:
+        await db[ARRIVALS].bulk_write(ops, ordered=False)
+    with contextlib.suppress(DuplicateKeyError):  # another replica marked it first
+        await db[ARRIVALS].insert_one({"_id": BACKFILLED, "at": now})
+    return len(conversations)
 
 
 async def recent_spikes(db: AsyncDatabase[dict[str, Any]], since: datetime) -> list[dict[str, Any]]:

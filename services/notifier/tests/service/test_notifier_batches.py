@@ -76,4 +76,6 @@ async def test_a_waiting_batch_is_applied_in_order_with_few_round_trips(
     # Gathered calls: one at a time this was about six round trips per message; now a new
     # conversation's share is a fraction of one, and a follow-up's own is its conversation's
     # findAndModify (the state after the write, for its event and the report counters).
-    assert spent < 1.5 * 2 * conversations, f"{spent} round trips for {2 * conversations} messages"
+    # A start's own reads and marks (the queue heads, the arrivals backfill) are counted too.
+    start = 6
+    assert spent < 1.5 * 2 * conversations + start, f"{spent} for {2 * conversations} messages"

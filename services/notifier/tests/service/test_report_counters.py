@@ -12,17 +12,20 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from inbox_core.schema import utcnow
 from inbox_core.settings import CoreSettings
 from inbox_core.store import CONVERSATIONS, MESSAGES, Store
 from inbox_notifier import reports
 from inbox_notifier.queue import INDEXES
 from inbox_notifier.report_counters import REPORT_COUNTERS, counter_ops
 from inbox_notifier.report_rebuild import rebuild_counters
+from inbox_notifier.spikes import SpikeRule, SpikeWatch, backfill_arrivals
 
 KST = ZoneInfo("Asia/Seoul")
 
@@ -343,3 +346,31 @@ async def test_live_and_spike_queries_read_an_index(db: Any) -> None:
         plan = (await cursor.explain())["queryPlanner"]["winningPlan"]
         stages = _plan_stages(plan)
         assert "IXSCAN" in stages and "COLLSCAN" not in stages, (query, stages)
+
+
+async def test_a_store_from_before_arrivals_per_minute_gets_its_last_hour_counted_once(
+    db: Any,
+) -> None:
+    """Conversations stored by a version that kept no arrivals per minute: at start the
+    notifier counts the last hour's, once, so the live board and spike detection see them."""
+    now = utcnow()
+    recent = [
+        conv(f"r{i}", now - timedelta(minutes=5 * i), category="coupon", product="쿠폰팩")
+        for i in range(11)
+    ]
+    older = conv("old", now - timedelta(hours=3), category="coupon")
+    merged = conv("m1", now - timedelta(minutes=2), category="coupon", status="merged")
+    await db[CONVERSATIONS].insert_many([*recent, older, merged])
+
+    assert (await reports.live(db, now))["arrivals_last_hour"] == 0  # nothing kept yet
+    assert await backfill_arrivals(db, now) == 12  # the hour's, the merged one included
+    live = await reports.live(db, now)
+    assert live["arrivals_last_hour"] == 11  # the merged one does not count
+    counts = await SpikeWatch(SimpleNamespace(store=SimpleNamespace(db=db)), SpikeRule()).counts(
+        now
+    )
+    assert counts[("category", "coupon")] == 3  # r0, r1, r2: the 15-minute window
+    assert counts[("product", "쿠폰팩")] == 3
+
+    assert await backfill_arrivals(db, now) == 0  # once: a restart counts nothing again
+    assert (await reports.live(db, now))["arrivals_last_hour"] == 11
