@@ -99,10 +99,10 @@ def candidates(
             return sum(sims[i].get(j, 0.0) for j in members if j != i) / (len(members) - 1)
 
         ranked = sorted(members, key=lambda i: (-centrality(i), i))
-        answers = [rest[i].answer for i in members if rest[i].answer]
+        answers = [a for i in members if (a := rest[i].answer)]
         common = Counter(fold(a) for a in answers).most_common(1)
         answer = next((a for a in answers if fold(a) == common[0][0]), None) if common else None
-        times = [rest[i].at for i in members if rest[i].at is not None]
+        times = [t for i in members if (t := rest[i].at) is not None]
         found.append(
             Candidate(
                 count=len(members),

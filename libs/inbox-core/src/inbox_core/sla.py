@@ -386,8 +386,9 @@ def on_split(sla: dict[str, Any], answered: bool, at: datetime, clock: Clock) ->
     """The clock of a conversation split off another: the other's targets; unless the moved
     messages were answered, the customer waits for an answer on the new topic from now."""
     split = {k: sla.get(k) for k in ("policy", "first_response_minutes", "next_response_minutes")}
-    if not answered and split.get("first_response_minutes"):
-        split["first_response_due"] = clock.add_minutes(at, split["first_response_minutes"])
+    minutes = split.get("first_response_minutes")
+    if not answered and minutes:
+        split["first_response_due"] = clock.add_minutes(at, minutes)
         split["clock_started_at"] = at
     return split
 

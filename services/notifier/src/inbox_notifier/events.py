@@ -37,9 +37,9 @@ class EventPublisher:
             e.id for e, ack in zip(events, acks, strict=True) if not isinstance(ack, BaseException)
         ]
         if len(done) < len(events):
-            failed = next(a for a in acks if isinstance(a, BaseException))
+            error = next(a for a in acks if isinstance(a, BaseException))
             log.warning(
-                "events left in the outbox", error=str(failed), pending=len(events) - len(done)
+                "events left in the outbox", error=str(error), pending=len(events) - len(done)
             )
         if done and mark:
             sent = set(done)

@@ -250,7 +250,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
         **upload,
         "type": kind,
         "node": request.match_info["node"],
-        "is_reusable": bool((attachment.get("payload") or {}).get("is_reusable")),
+        "is_reusable": bool(((attachment or {}).get("payload") or {}).get("is_reusable")),
     }
     return web.json_response({"attachment_id": attachment_id})
 
