@@ -598,6 +598,11 @@ class Consumer:
                 log.warning("fetch failed, retrying", consumer=self.durable, error=repr(err))
                 await asyncio.sleep(0.5)
                 continue
+            except Exception as err:  # a bug here must not stop consuming for good
+                # What was fetched is not acked, so the server delivers it again.
+                log.exception("fetch raised, retrying", consumer=self.durable, error=repr(err))
+                await asyncio.sleep(0.5)
+                continue
             if self.batch_handler is not None:
                 await self._start_batch(msgs)
                 continue

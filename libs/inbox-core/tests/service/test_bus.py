@@ -203,6 +203,39 @@ async def test_a_busy_batch_consumer_gathers_what_arrives_within_its_wait(bus: B
     assert sum(settled) / len(settled) >= 4, batch_sizes
 
 
+async def test_a_consumer_goes_on_after_an_unexpected_error_while_fetching(bus: Bus) -> None:
+    """An error nobody planned for (a client bug, a malformed reply) is logged and the
+    consumer fetches again: before, it ended the consumer's task and the service went on
+    looking healthy while consuming nothing."""
+    seen: list[bytes] = []
+    done = asyncio.Event()
+
+    async def handler(msgs: list[Msg]) -> list[BaseException | None]:
+        seen.extend(m.data for m in msgs)
+        if len(seen) >= 3:
+            done.set()
+        return [None] * len(msgs)
+
+    consumer = bus.batch_consumer(stream="INBOUND", durable="tfetchbug", handler=handler)
+    await consumer.start()
+    fetch, calls = consumer._sub.fetch, 0
+
+    async def fetch_failing_once(*args: object, **kwargs: object) -> list[Msg]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("unexpected")
+        return await fetch(*args, **kwargs)  # type: ignore[arg-type]
+
+    consumer._sub.fetch = fetch_failing_once  # type: ignore[method-assign]
+    for i in range(3):
+        await bus.publish("inbox.in.mail.shop", f"f{i}".encode(), msg_id=f"f{i}")
+    async with asyncio.timeout(10):
+        await done.wait()
+    assert calls > 1
+    assert seen == [b"f0", b"f1", b"f2"]  # each once, in order
+
+
 async def test_publish_many_returns_each_pub_ack_in_order(bus: Bus) -> None:
     from inbox_core.bus import Outgoing
     from inbox_core.errors import PermanentError
