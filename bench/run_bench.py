@@ -7,7 +7,11 @@
 (c) the whole stack, end to end from "webhook accepted" (HTTP 200 from ingest-social) to
     `conversation.created` on the SSE stream: fixed offered loads, then a burst for capacity;
     peak RSS of every process, store round trips per message (from the services' /metrics),
-    mean batch sizes, CPU per process;
+    mean batch sizes, CPU per process; within business hours (open every hour of the week);
+(c') the same load at 100 msg/s and burst after hours (today and tomorrow closed), when every
+    new conversation also gets the automatic after-hours reply: its send, its delivery report
+    and their writes. Both are set, not taken from the clock, so that a run's figures do not
+    depend on the hour it runs at (only a Korean public holiday closes the open pass too);
 then which bound holds the pipeline (a process's CPU, the machine's, the bus or the store),
 and a sampling profile (py-spy) of the busiest process during a second burst;
 (d) the queue page at 100,000 conversations; (e) reports at 1,000,000 conversations.
@@ -28,8 +32,9 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import nats
@@ -41,7 +46,9 @@ from reports_bench import reports_bench
 from service_figures import Profiler, mean_batch, round_trips, scrape
 from store_bound import store_bound
 
+from inbox_core.calendar import ENV_BUSINESS_HOURS, ENV_CLOSED_DAYS, BusinessCalendar
 from inbox_core.embedded import free_port, start_nats
+from inbox_core.schema import utcnow
 from inbox_core.testing.stack import TOKEN, StackHarness, running_stack
 
 # A new conversation crosses the bus four times: inbound, routed, and two events
@@ -222,10 +229,30 @@ class Pipeline:
         ]
 
 
+# Open at every hour of the week: no automatic after-hours replies.
+OPEN_HOURS: Final = {ENV_BUSINESS_HOURS: "mon-sun 00:00-24:00"}
+
+
+def after_hours() -> dict[str, str]:
+    """Today and tomorrow (in the shop's time zone) closed: every new conversation gets the
+    automatic after-hours reply."""
+    today = BusinessCalendar.from_env(OPEN_HOURS).local_date(utcnow())
+    return {**OPEN_HOURS, ENV_CLOSED_DAYS: f"{today}..{today + timedelta(days=1)}"}
+
+
+def hours_in_effect(env: dict[str, str]) -> str:
+    if BusinessCalendar.from_env(env).is_open(utcnow()):
+        return "business hours"
+    return "after hours: every new conversation also gets the automatic reply"
+
+
 @asynccontextmanager
-async def stack_with_pipeline(limit: int = 100) -> AsyncIterator[tuple[StackHarness, Pipeline]]:
-    """The whole stack, and a Pipeline whose SSE reader is connected."""
-    env = {"INBOX_ACK_WAIT_S": "30", "INBOX_MAX_DELIVER": "5"}
+async def stack_with_pipeline(
+    limit: int = 100, hours: dict[str, str] | None = None
+) -> AsyncIterator[tuple[StackHarness, Pipeline]]:
+    """The whole stack (business hours as `hours` sets them, the default calendar when not
+    given), and a Pipeline whose SSE reader is connected."""
+    env = {"INBOX_ACK_WAIT_S": "30", "INBOX_MAX_DELIVER": "5", **(hours or {})}
     async with (
         running_stack(env) as harness,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit)) as http,
@@ -317,7 +344,7 @@ async def run_bench(args: argparse.Namespace) -> None:
     print(f"    async publish (window 1000): {raw_rate:>9.0f} msg/s")
     print(f"    sync publish (await PubAck): {raw['sync_msgs_per_s']:>9.0f} msg/s")
 
-    async with stack_with_pipeline(limit=200) as (harness, pipe):
+    async with stack_with_pipeline(limit=200, hours=OPEN_HOURS) as (harness, pipe):
         mongo_url = f"mongodb://127.0.0.1:{harness.mongo_port}/?directConnection=true"
         print(
             f"(b) store bound: router + notifier store work, {args.store_n} new conversations, "
@@ -335,7 +362,8 @@ async def run_bench(args: argparse.Namespace) -> None:
         loads = [float(x) for x in args.loads.split(",")]
         print(
             f"(c) end to end: webhook accepted -> conversation.created on SSE; each load "
-            f"{args.seconds:g} s (at most {args.max_messages} messages)"
+            f"{args.seconds:g} s (at most {args.max_messages} messages); "
+            f"{hours_in_effect(harness.env)}"
         )
         results = []
         run_dir = Path(harness.env["INBOX_DATA_DIR"]) / "run"
@@ -452,6 +480,30 @@ async def run_bench(args: argparse.Namespace) -> None:
         print(f"profile of the busiest process ({busiest}) during a second burst:")
         for line in profile:
             print(f"    {line}")
+    if args.after_hours_load:
+        await after_hours_bench(args)
+
+
+async def after_hours_bench(args: argparse.Namespace) -> None:
+    """(c'): the stack on a closed day, one offered load and a burst."""
+    async with stack_with_pipeline(limit=200, hours=after_hours()) as (harness, pipe):
+        print(f"(c') end to end, {hours_in_effect(harness.env)}")
+        await offered_load(pipe, "W", 20, 40, args.drain)  # the connector's first sends
+        run_dir = Path(harness.env["INBOX_DATA_DIR"]) / "run"
+        with PeakRss(run_dir) as rss:
+            rate = args.after_hours_load
+            count = min(args.max_messages, max(1, int(rate * args.seconds)))
+            r = await offered_load(pipe, f"A{rate:g}", rate, count, args.drain)
+            r["rss_mb"] = rss.reset()
+            cap = await burst(pipe, args.burst, 50, args.drain, prefix="AB")
+            cap["rss_mb"] = rss.reset()
+    names = sorted({n for x in (r, cap) for n in x["rss_mb"]})
+    print_loads([r], names)
+    print(
+        f"    burst of {cap['sent']} (50 senders): capacity {cap['capacity_per_s']:.1f} new "
+        "conversations/s; peak RSS MB "
+        + ", ".join(f"{n}={cap['rss_mb'].get(n, float('nan')):.0f}" for n in names)
+    )
 
 
 def name_bound(busy: dict[str, float], seconds: float, cpu_ms: dict[str, float]) -> str:
@@ -507,6 +559,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--max-messages", type=int, default=400)
     parser.add_argument("--burst", type=int, default=400)
+    parser.add_argument(
+        "--after-hours-load", type=float, default=100, help="(c'), msg/s; 0 skips it"
+    )
     parser.add_argument("--drain", type=float, default=90)
     parser.add_argument(
         "--profile-burst", type=int, default=300, help="profiled second burst; 0 skips it"
