@@ -89,12 +89,13 @@ def order_key(msg: Msg) -> str | None:
 KeysOf = Callable[[Msg], Sequence[str]]
 
 
-def _header_key(msg: Msg) -> Sequence[str]:
+def header_keys(msg: Msg) -> Sequence[str]:
+    """A message's ordering key, its `Inbox-Order-Key` header (none without one)."""
     key = order_key(msg)
     return [key] if key is not None else []
 
 
-def batch_groups(msgs: list[Msg], keys_of: KeysOf = _header_key) -> list[str | None]:
+def batch_groups(msgs: list[Msg], keys_of: KeysOf = header_keys) -> list[str | None]:
     """For each message of a batch, the name of its group (None: a message of its own).
     Messages sharing a key are one group, transitively (union-find over the batch)."""
     parent: dict[str, str] = {}
@@ -114,7 +115,7 @@ def batch_groups(msgs: list[Msg], keys_of: KeysOf = _header_key) -> list[str | N
     return [find(keys[0]) if keys else None for keys in per_msg]
 
 
-def order_rounds(msgs: list[Msg], keys_of: KeysOf = _header_key) -> list[list[Msg]]:
+def order_rounds(msgs: list[Msg], keys_of: KeysOf = header_keys) -> list[list[Msg]]:
     """Split a batch into rounds with at most one message per ordering group, in stream
     order: round n holds the n-th message of every group. Handling the rounds one after
     another keeps each group's messages in order while the messages of one round go
@@ -146,7 +147,7 @@ R = TypeVar("R")
 
 
 async def run_rounds(
-    msgs: list[Msg], apply: Callable[[Msg], Awaitable[R]], keys_of: KeysOf = _header_key
+    msgs: list[Msg], apply: Callable[[Msg], Awaitable[R]], keys_of: KeysOf = header_keys
 ) -> list[R | BaseException]:
     """Apply `apply` to a batch round by round (`order_rounds`), the messages of a round
     concurrently. Returns each message's result or error, by position. Once a message fails
@@ -441,10 +442,13 @@ class Bus:
         filter_subject: str | None = None,
         batch: int = 64,
         max_ack_pending: int = 1000,
+        keys_of: KeysOf = header_keys,
     ) -> Consumer:
         """A consumer that hands each fetched batch (up to `batch` messages, stream order) to
         `handler` as a unit. Two batches may be in flight; one that holds an ordering key of
-        an unfinished earlier batch waits for it, so a thread's order holds across batches.
+        an unfinished earlier batch waits for it, so a thread's order holds across batches
+        (`keys_of`: a message's ordering keys, by default its `Inbox-Order-Key` header; give
+        the ones the handler orders a batch by).
         The handler keeps the order within a batch (`order_rounds`). Each message is then
         acked, naked or dead-lettered by its own outcome."""
         consumer = Consumer(
@@ -456,6 +460,7 @@ class Bus:
             filter_subject=filter_subject,
             batch=batch,
             max_ack_pending=max_ack_pending,
+            keys_of=keys_of,
         )
         self._consumers.append(consumer)
         return consumer
@@ -517,6 +522,10 @@ class Consumer:
     batch_handler: BatchHandler | None = None
     batch: int = 64
     max_ack_pending: int = 1000
+    # What orders a batch after an unfinished earlier one: the same keys the handler orders
+    # the messages of one batch by (`run_rounds`), or a reply fetched in the next batch could
+    # be handled beside the message it answers.
+    keys_of: KeysOf = header_keys
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
@@ -626,7 +635,7 @@ class Consumer:
         """At most `batches_in_flight` batches at once; a batch holding an ordering key of an
         earlier unfinished batch starts after that one, so a thread's order holds."""
         await self._batch_slots.acquire()
-        keys = {k for m in msgs if (k := order_key(m)) is not None}
+        keys = {k for m in msgs for k in self.keys_of(m)}
         earlier = [t for t, held in self._batch_keys.items() if held & keys]
         task = asyncio.create_task(self._batch_after(earlier, msgs))
         self._batch_keys[task] = keys

@@ -42,7 +42,7 @@ from nats.js.kv import KeyValue
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from inbox_core.bus import BatchHandler, Bus, Consumer, Handler, order_key
+from inbox_core.bus import BatchHandler, Bus, Consumer, Handler, KeysOf, header_keys, order_key
 from inbox_core.logging import get_logger
 
 log = get_logger(__name__)
@@ -75,6 +75,7 @@ class PartitionedConsumer:
     durable: str
     handler: Handler | None = None
     batch_handler: BatchHandler | None = None
+    keys_of: KeysOf = header_keys  # of a batch handler: what orders batches (batch_consumer)
     settings: PartitionSettings = field(default_factory=PartitionSettings)
     replica: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     held: dict[int, Consumer] = field(default_factory=dict, init=False)
@@ -120,7 +121,7 @@ class PartitionedConsumer:
             if index is not None:
                 batch_handler = _only_batch(batch_handler, index, parts)
             return self.bus.batch_consumer(
-                stream=self.stream, durable=durable, handler=batch_handler
+                stream=self.stream, durable=durable, handler=batch_handler, keys_of=self.keys_of
             )
         assert self.handler is not None
         handler = self.handler if index is None else _only(self.handler, index, parts)
@@ -387,8 +388,11 @@ def partitioned_consumer(
     durable: str,
     handler: Handler | None = None,
     batch_handler: BatchHandler | None = None,
+    keys_of: KeysOf = header_keys,
 ) -> PartitionedConsumer:
-    return PartitionedConsumer(bus, stream, durable, handler=handler, batch_handler=batch_handler)
+    return PartitionedConsumer(
+        bus, stream, durable, handler=handler, batch_handler=batch_handler, keys_of=keys_of
+    )
 
 
 __all__ = [

@@ -9,7 +9,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from inbox_core import subjects
-from inbox_core.bus import Bus
+from inbox_core.bus import ORDER_KEY_HEADER, Bus
 from inbox_core.errors import BusUnavailable, InvalidPayload
 from inbox_core.schema import DeadLetter
 from inbox_core.settings import CoreSettings
@@ -201,6 +201,50 @@ async def test_a_busy_batch_consumer_gathers_what_arrives_within_its_wait(bus: B
     # Once the rate is known (the first second's batches are small), batches are gathered.
     settled = batch_sizes[len(batch_sizes) // 2 :]
     assert sum(settled) / len(settled) >= 4, batch_sizes
+
+
+async def test_a_batch_waits_for_an_earlier_one_sharing_a_key_the_handler_orders_by(
+    bus: Bus,
+) -> None:
+    """A reply fetched in the next batch, while the batch of the mail it answers is still
+    being handled, waits for that batch: their order headers differ (each mail is its own
+    thread key), what they share is the key the handler orders by (the reference)."""
+    events: list[str] = []
+    first_started, release = asyncio.Event(), asyncio.Event()
+    done = asyncio.Event()
+
+    def keys_of(msg: Msg) -> list[str]:
+        return [str(msg.headers.get(ORDER_KEY_HEADER)), "thread-of-first-mail"]
+
+    async def handler(msgs: list[Msg]) -> list[BaseException | None]:
+        for m in msgs:
+            events.append(f"start {m.data.decode()}")
+        if b"first" in [m.data for m in msgs]:
+            first_started.set()
+            await release.wait()
+        for m in msgs:
+            events.append(f"end {m.data.decode()}")
+        if b"reply" in [m.data for m in msgs]:
+            done.set()
+        return [None] * len(msgs)
+
+    consumer = bus.batch_consumer(
+        stream="INBOUND", durable="trelated", handler=handler, keys_of=keys_of
+    )
+    await consumer.start()
+    headers = {ORDER_KEY_HEADER: "mail:first"}
+    await bus.publish("inbox.in.mail.shop", b"first", msg_id="rel-first", headers=headers)
+    async with asyncio.timeout(10):
+        await first_started.wait()
+        headers = {ORDER_KEY_HEADER: "mail:reply"}
+        await bus.publish("inbox.in.mail.shop", b"reply", msg_id="rel-reply", headers=headers)
+        # The reply is fetched (in a batch of its own) while the first one is in hand.
+        while (await bus.js.consumer_info("INBOUND", "trelated")).num_ack_pending < 2:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        release.set()
+        await done.wait()
+    assert events == ["start first", "end first", "start reply", "end reply"]
 
 
 async def test_a_consumer_goes_on_after_an_unexpected_error_while_fetching(bus: Bus) -> None:

@@ -265,6 +265,7 @@ def create_app(settings: RouterSettings | None = None) -> web.Application:
             stream=subjects.STREAM_INBOUND,
             durable="router",
             batch_handler=router.handle_batch,
+            keys_of=related_keys,  # a reply in the next batch waits for the mail it answers
         )
         await inbound.start()
         await runtime.bus.consumer(
