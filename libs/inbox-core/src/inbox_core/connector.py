@@ -70,6 +70,19 @@ from inbox_core.telemetry import tracer
 
 log = get_logger(__name__)
 
+# A message's context may name the thread it continues (a mail reply: the thread's first
+# Message-ID), which its own thread keys cannot know before the router has seen both.
+THREAD_ROOT = "thread_root"
+
+
+def order_key_of(message: InboundMessage) -> str:
+    """The `Inbox-Order-Key` a message is published with, which orders the router's batches
+    and partitions its work between replicas: the thread it continues when its connector
+    names one (`THREAD_ROOT`), so a reply goes with the message it answers; else its own
+    first thread key."""
+    root = message.context.get(THREAD_ROOT)
+    return root if isinstance(root, str) and root else message.thread_keys[0]
+
 
 @dataclass(frozen=True)
 class RawRequest:
@@ -282,7 +295,7 @@ class Connector:
                 subjects.inbound(message.channel, message.account),
                 message,
                 msg_id=message.dedup_id,
-                headers={ORDER_KEY_HEADER: message.thread_keys[0]},
+                headers={ORDER_KEY_HEADER: order_key_of(message)},
             )
             metrics.CONNECTOR_RECEIVED.labels(message.channel).inc()
 

@@ -239,7 +239,7 @@ async def test_a_batch_waits_for_an_earlier_one_sharing_a_key_the_handler_orders
         headers = {ORDER_KEY_HEADER: "mail:reply"}
         await bus.publish("inbox.in.mail.shop", b"reply", msg_id="rel-reply", headers=headers)
         # The reply is fetched (in a batch of its own) while the first one is in hand.
-        while (await bus.js.consumer_info("INBOUND", "trelated")).num_ack_pending < 2:
+        while (await bus.js.consumer_info("INBOUND", "trelated")).num_ack_pending < 2:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)
         release.set()

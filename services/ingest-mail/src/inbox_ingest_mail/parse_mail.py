@@ -25,6 +25,7 @@ from email.policy import Policy
 from email.utils import parseaddr
 from typing import Any, Final
 
+from inbox_core.connector import THREAD_ROOT
 from inbox_core.schema import Attachment, Customer, InboundMessage
 from inbox_core.text import ticket_number
 from inbox_ingest_mail.automatic_mail import MailFacts, detect_flags, suppresses_auto_replies
@@ -129,6 +130,11 @@ def _parse(raw: bytes, account: str, received_at: datetime, envelope_from: str |
     referenced = [i for i in dict.fromkeys(referenced[-MAX_REFERENCES:]) if i != external_id]
     if referenced:  # our reply's References: theirs plus their id (RFC 5322 §3.6.4)
         context["mail_references"] = referenced[-20:]
+    # The mail the thread started with (References lists it first): a reply is ordered, and
+    # with replicas partitioned, with the mail it answers (`connector.order_key_of`).
+    started = ids_in(headers.get("references")) or ids_in(headers.get("in-reply-to"))
+    if started and started[0] != external_id:
+        context[THREAD_ROOT] = f"mail:{started[0]}"
     if (number := ticket_number(subject)) is not None:
         context["ticket_number"] = number
     message = InboundMessage(

@@ -8,13 +8,21 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from nats.aio.msg import Msg
 
+from inbox_core.bus import ORDER_KEY_HEADER
+from inbox_core.connector import THREAD_ROOT, order_key_of
+from inbox_core.partitions import partition_of
 from inbox_ingest_mail.parse_mail import MAX_JSON_BYTES, normalise_mail, read_mail
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 RECEIVED = datetime(2025, 3, 3, 1, 15, tzinfo=UTC)
 OWN = frozenset({"shop.example"})
 CASES = sorted(p.name.removesuffix(".eml") for p in FIXTURES.glob("*.eml"))
+
+
+def _published(order_key: str) -> Msg:
+    return Msg(None, subject="inbox.in.mail.cs", headers={ORDER_KEY_HEADER: order_key})  # type: ignore[arg-type]
 
 
 def load(case: str) -> bytes:
@@ -86,6 +94,34 @@ def test_reply_keeps_the_customers_references_for_our_answer() -> None:
         "inbox.c42.r1001@shop.example",
         "CAF=first1@mail.gmail.com",
     ]
+
+
+def test_a_reply_is_ordered_and_partitioned_with_the_mail_its_thread_started_with() -> None:
+    first = normalise_mail(
+        b"From: a@b.example\r\nSubject: coat\r\nMessage-ID: <m1@b.example>\r\n\r\nwhen?\r\n",
+        "cs",
+        RECEIVED,
+    )
+    reply = normalise_mail(
+        b"From: a@b.example\r\nSubject: Re: coat\r\nMessage-ID: <m2@b.example>\r\n"
+        b"In-Reply-To: <m1@b.example>\r\n\r\nand the knit?\r\n",
+        "cs",
+        RECEIVED,
+    )
+    # A reply to our answer names the first mail first in References, our answer last.
+    later = normalise_mail(
+        b"From: a@b.example\r\nSubject: Re: coat\r\nMessage-ID: <m3@b.example>\r\n"
+        b"In-Reply-To: <inbox.c1.r1@shop.example>\r\n"
+        b"References: <m1@b.example> <inbox.c1.r1@shop.example>\r\n\r\nthanks\r\n",
+        "cs",
+        RECEIVED,
+    )
+    assert reply.thread_keys == ["mail:m2@b.example"]  # its own key stays its own
+    keys = {order_key_of(m) for m in (first, reply, later)}
+    assert keys == {"mail:m1@b.example"}
+    assert len({partition_of(_published(k), 8) for k in keys}) == 1
+    # Mail that starts a thread is ordered by itself, as before.
+    assert THREAD_ROOT not in first.context
 
 
 def test_bounce_lists_report_parts_and_ignores_the_returned_message_body() -> None:
