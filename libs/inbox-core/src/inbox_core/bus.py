@@ -620,7 +620,7 @@ class Consumer:
                 await self._slots.acquire()
                 # Messages with the same ordering key (one thread, one conversation) are
                 # handled one after another in stream order; other keys run concurrently.
-                key = (msg.headers or {}).get(ORDER_KEY_HEADER)
+                key = order_key(msg)
                 previous = self._chains.get(key) if key else None
                 task = asyncio.create_task(self._handle_after(previous, msg))
                 self._inflight.add(task)

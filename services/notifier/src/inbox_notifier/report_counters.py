@@ -118,6 +118,11 @@ def minute_id(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
+def minute_ids(now: datetime, minutes: int) -> list[str]:
+    """The ids of the arrivals per minute of `now`'s minute and the `minutes - 1` before."""
+    return [minute_id(now - timedelta(minutes=m)) for m in range(minutes)]
+
+
 def hour_id(start: datetime) -> str:
     return "h|" + start.astimezone(UTC).strftime("%Y-%m-%dT%H")
 

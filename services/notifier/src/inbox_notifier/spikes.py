@@ -45,6 +45,7 @@ from inbox_notifier.report_counters import (
     hour_id,
     hour_start,
     minute_id,
+    minute_ids,
     split_dim_key,
 )
 
@@ -124,8 +125,7 @@ def usual(
 
 def window_minutes(now: datetime, rule: SpikeRule) -> list[str]:
     """The minutes a tick counts: the current one and those before it, `window_s` in all."""
-    minutes = max(1, math.ceil(rule.window_s / 60))
-    return [minute_id(now - timedelta(minutes=m)) for m in range(minutes)]
+    return minute_ids(now, max(1, math.ceil(rule.window_s / 60)))
 
 
 def window_counts(minute_docs: Iterable[Mapping[str, Any]]) -> dict[Key, int]:
