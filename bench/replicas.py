@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
-from run_bench import Pipeline, burst  # bench/ is on sys.path when this script runs
+from run_bench import OPEN_HOURS, Pipeline, burst  # bench/ is on sys.path when this script runs
 
 from inbox_core.stack import parse_replicas
 from inbox_core.testing.stack import StackHarness, running_stack
@@ -25,7 +25,9 @@ SETTLE_S = 20.0
 
 @asynccontextmanager
 async def replicated_pipeline(replicas: dict[str, int]) -> AsyncIterator[Pipeline]:
-    env = {"INBOX_ACK_WAIT_S": "30", "INBOX_MAX_DELIVER": "5"}
+    # Open at every hour, as the main bench's (c): after hours each new conversation would
+    # also cost its automatic reply, and the figures would depend on the clock.
+    env = {"INBOX_ACK_WAIT_S": "30", "INBOX_MAX_DELIVER": "5", **OPEN_HOURS}
     async with (
         running_stack(env, replicas=replicas) as harness,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as http,
@@ -45,7 +47,8 @@ async def replicated_pipeline(replicas: dict[str, int]) -> AsyncIterator[Pipelin
 
 async def replicas_bench(configs: list[str], count: int, drain_s: float) -> None:
     print(
-        f"(f) replicas: a burst of {count} new conversations (50 senders), {os.cpu_count()} cores"
+        f"(f) replicas: a burst of {count} new conversations (50 senders), {os.cpu_count()} cores,"
+        " business hours"
     )
     print(f"    {'replicas':<24} {'accepted/s':>10} {'delivered':>9} {'capacity/s':>10}")
     for raw in configs:
